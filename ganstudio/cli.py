@@ -1,0 +1,181 @@
+"""``ganstudio``: no arguments or image files open the GUI; sub-commands apply tools, list models and train."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+
+SUBCOMMANDS = ("apply", "models", "train")
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class CliError(Exception):
+    """Bad input: printed as one line, exit code 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return _run_subcommand(argv)
+    parser = argparse.ArgumentParser(prog="ganstudio", description="GAN Studio photo editor. "
+                                     f"Sub-commands: {', '.join(SUBCOMMANDS)} (ganstudio COMMAND --help).")
+    parser.add_argument("--version", action="version", version=f"ganstudio {__version__}")
+    parser.add_argument("files", nargs="*", help="images to open")
+    args = parser.parse_args(argv)
+    from .ui.app import run_gui  # Qt is imported only when the GUI is wanted
+
+    return run_gui(args.files)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganstudio")
+    parser.add_argument("--version", action="version", version=f"ganstudio {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    apply = commands.add_parser("apply", help="run a tool on one image")
+    apply.add_argument("tool", help="superres or inpaint")
+    apply.add_argument("input", type=Path)
+    apply.add_argument("-o", "--output", type=Path, required=True)
+    apply.add_argument("--model", help="model name (see `ganstudio models list`)")
+    apply.add_argument("--mask", type=Path, help="mask image: white = the area the tool changes")
+    apply.add_argument("--scale", type=int, help="superres: 2, 3 or 4 (default 4)")
+    apply.add_argument("--radius", type=int, help="inpaint: neighbourhood radius of the classic methods")
+    apply.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: the preference (auto)")
+    apply.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"))
+    apply.add_argument("--tile", type=int, help="tile edge in pixels; 0 = automatic")
+    apply.add_argument("--quality", type=int, help="JPEG/WebP quality (default: the preference, 95)")
+    apply.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (even the input)")
+    apply.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    models = commands.add_parser("models", help="list or import models")
+    model_commands = models.add_subparsers(dest="models_command", required=True)
+    listing = model_commands.add_parser("list", help="name, task, scale and source of every model")
+    listing.add_argument("--task")
+    importing = model_commands.add_parser("import", help="add a foreign ESRGAN-family .pth/.safetensors file")
+    importing.add_argument("file", type=Path)
+    importing.add_argument("--name")
+
+    from .train.cli import add_train_parser
+
+    add_train_parser(commands)
+    return parser
+
+
+def _run_subcommand(argv: list[str]) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        if args.command == "apply":
+            return _apply(args)
+        if args.command == "models":
+            return _models(args)
+        from .train.cli import run_train
+
+        return run_train(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except CliError as error:
+        print(f"ganstudio: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _tool_params(tool, args: argparse.Namespace):
+    values = {"model": args.model, "scale": args.scale, "radius": args.radius}
+    known = {f.name for f in fields(tool.params_type)}
+    given = {k: v for k, v in values.items() if v is not None}
+    unused = set(given) - known
+    if unused:
+        raise CliError(f"{tool.name} takes no {', '.join('--' + u for u in sorted(unused))}")
+    return tool.params_type(**given)
+
+
+class _ProgressBar:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if not self.enabled:
+            return
+        filled = int(fraction * 30)
+        print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%} {message[:40]:<40}", end="", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.enabled:
+            print(file=sys.stderr)
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from .config import load_preferences
+    from .engine import Runtime
+    from .imaging import ImageError, read_image, write_image
+    from .models import ModelLoadError, UnknownModelError
+    from .tools import get_tool
+
+    prefs = load_preferences()
+    try:
+        tool = get_tool(args.tool)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    params = _tool_params(tool, args)
+    runtime = Runtime(device=args.device or prefs.device, precision=args.precision or prefs.precision,
+                      tile=prefs.tile if args.tile is None else args.tile)
+    output: Path = args.output
+    if output.exists() and not args.overwrite:
+        raise CliError(f"{output} exists: pass --overwrite to replace it")
+    if not output.parent.is_dir():
+        raise CliError(f"the output folder {output.parent} does not exist")
+    max_pixels = prefs.max_megapixels * 1_000_000
+    progress = _ProgressBar(enabled=not args.quiet)
+    try:
+        image = read_image(args.input, max_pixels=max_pixels)
+        mask = read_image(args.mask, max_pixels=max_pixels).pixels if args.mask else None
+        if tool.needs_mask and mask is None:
+            raise CliError(f"{tool.name} needs --mask MASK.png (white = the area to fill)")
+        result = tool.run(image.pixels, params, mask=_mask_channel(mask), progress=progress, runtime=runtime)
+        progress.close()
+        write_image(output, result, image.meta, quality=args.quality or prefs.jpeg_quality, overwrite=args.overwrite)
+    except (ImageError, UnknownModelError, ModelLoadError, ValueError) as error:
+        progress.close()
+        raise CliError(str(error)) from None
+    except RuntimeError as error:
+        progress.close()
+        print(f"ganstudio: {tool.name} failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    height, width = result.shape[:2]
+    if not args.quiet:
+        print(f"wrote {output} ({width}x{height})")
+    return EXIT_OK
+
+
+def _mask_channel(mask):
+    """A mask file may be grey, RGB or carry alpha; its first channel decides (white = change)."""
+    return None if mask is None else mask[..., 0]
+
+
+def _models(args: argparse.Namespace) -> int:
+    from .config import load_preferences
+    from .models import ModelLoadError, configure_registry, import_foreign_model
+
+    model_dir = load_preferences().model_path
+    if args.models_command == "import":
+        try:
+            card = import_foreign_model(args.file, model_dir, args.name)
+        except (ModelLoadError, OSError) as error:
+            raise CliError(str(error)) from None
+        print(f"imported {args.file.name} as {card.stem} into {model_dir}")
+        return EXIT_OK
+    registry = configure_registry(model_dir)
+    models = registry.for_task(args.task) if args.task else registry.all()
+    print(f"{'name':<24} {'task':<10} {'scale':<6} {'source':<11} title")
+    for model in models:
+        scale = "any" if model.scale == 0 else f"x{model.scale}"
+        print(f"{model.name:<24} {model.task:<10} {scale:<6} {model.source:<11} {model.title}")
+    for problem in registry.problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    return EXIT_OK

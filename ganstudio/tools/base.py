@@ -1,0 +1,56 @@
+"""What every tool shares: its spec, and the checks on the image and mask it is given."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..engine import Runtime, resolve_device, resolve_dtype
+from ..models import ModelDescriptor, get_registry, model_cache
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    title: str
+    #: The registry task whose models this tool offers.
+    task: str
+    params_type: type
+    run: Callable[..., np.ndarray]
+    needs_mask: bool = False
+
+
+def check_image(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"expected an H x W x C image with 1-4 channels, got shape {image.shape}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"expected 8- or 16-bit pixels, got {image.dtype}")
+
+
+def boolean_mask(mask: np.ndarray | None, image: np.ndarray) -> np.ndarray:
+    """The mask as H x W booleans: True (the tool changes this pixel) where it is at least half white, so the soft
+    edge of an anti-aliased mask file does not grow the area."""
+    if mask is None:
+        raise ValueError("this tool needs a mask: paint or load one first")
+    if mask.ndim == 3:
+        mask = mask[..., 0]
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is {image.shape[1]}x{image.shape[0]}")
+    if mask.dtype == bool:
+        return mask
+    half = (np.iinfo(mask.dtype).max + 1) // 2 if np.issubdtype(mask.dtype, np.integer) else 0.5
+    return mask >= half
+
+
+def find_model(name: str, task: str) -> ModelDescriptor:
+    return get_registry().get(name, task)
+
+
+def load_module(model: ModelDescriptor, runtime: Runtime) -> tuple[Any, torch.device, torch.dtype]:
+    """The model's module on the runtime's device, in the precision both allow, from the shared cache."""
+    device = resolve_device(runtime.device)
+    dtype = resolve_dtype(device, runtime.precision, supports_half=model.supports_half,
+                          supports_bf16=model.supports_bf16)
+    return model_cache.get(model, device, dtype), device, dtype

@@ -1,0 +1,56 @@
+"""Super-resolution: upscale an image ×2 or ×4 with a learned model or a classic resampler."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engine import CancelToken, ProgressCallback, Runtime, run_rgb_model
+from ..engine.cancel import check, report
+from ..imaging.color import resize
+from .base import ToolSpec, check_image, find_model, load_module
+
+SCALES = (2, 3, 4)
+
+
+@dataclass
+class SuperResParams:
+    model: str = "bicubic"
+    scale: int = 4
+
+
+def run(
+    image: np.ndarray,
+    params: SuperResParams,
+    mask: np.ndarray | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    runtime: Runtime | None = None,
+) -> np.ndarray:
+    """Upscale ``image`` by ``params.scale``. A model of another fixed scale runs at its own scale and the result is
+    resampled to the one asked for (area for reducing, Lanczos for enlarging)."""
+    check_image(image)
+    if params.scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}, not {params.scale}")
+    runtime = runtime or Runtime()
+    model = find_model(params.model, "superres")
+    height, width = image.shape[:2]
+    target = (width * params.scale, height * params.scale)
+    check(cancel)
+    if model.is_classic:
+        report(progress, 0.0, f"{model.title} ×{params.scale}")
+        result = resize(image, target, model.name)
+        report(progress, 1.0, "done")
+        return result
+
+    report(progress, 0.0, f"loading {model.title}")
+    module, device, dtype = load_module(model, runtime)
+    result = run_rgb_model(image, module, scale=model.scale, multiple_of=model.multiple_of, device=device,
+                           dtype=dtype, tile=runtime.tile if model.tiling else max(height, width),
+                           progress=progress, cancel=cancel)
+    if model.scale != params.scale:
+        result = resize(result, target, "area" if model.scale > params.scale else "lanczos")
+    return result
+
+
+TOOL = ToolSpec("superres", "Super-resolution", "superres", SuperResParams, run)

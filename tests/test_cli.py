@@ -1,0 +1,91 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganstudio import __version__
+from ganstudio.cli import main
+
+
+@pytest.fixture
+def photo_png(tmp_path):
+    rng = np.random.default_rng(1)
+    pixels = (rng.random((30, 40, 3)) * 255).astype(np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_apply_superres_writes_a_4x_image(photo_png, tmp_path):
+    out = tmp_path / "big.png"
+    assert main(["apply", "superres", str(photo_png), "-o", str(out), "--model", "bicubic", "-q"]) == 0
+    assert Image.open(out).size == (160, 120)
+
+
+def test_apply_inpaint_fills_the_white_area(photo_png, tmp_path):
+    mask = np.zeros((30, 40), np.uint8)
+    mask[10:20, 10:25] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    out = tmp_path / "out.png"
+    code = main(["apply", "inpaint", str(photo_png), "--mask", str(tmp_path / "m.png"), "-o", str(out),
+                 "--model", "opencv-telea", "-q"])
+    assert code == 0
+    before, after = np.asarray(Image.open(photo_png)), np.asarray(Image.open(out))
+    assert np.array_equal(before[mask == 0], after[mask == 0])
+    assert not np.array_equal(before[mask > 0], after[mask > 0])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["apply", "superres", "missing.png", "-o", "x.png"], "missing.png"),
+    (["apply", "blur", "{photo}", "-o", "x.png"], "unknown tool"),
+    (["apply", "superres", "{photo}", "-o", "x.png", "--model", "nope"], "unknown model"),
+    (["apply", "inpaint", "{photo}", "-o", "x.png"], "--mask"),
+    (["apply", "superres", "{photo}", "-o", "{photo}"], "--overwrite"),
+    (["apply", "superres", "{photo}", "-o", "x.png", "--radius", "3"], "no --radius"),
+    (["apply", "superres", "{photo}", "-o", "no/such/dir/x.png"], "does not exist"),
+])
+def test_bad_input_exits_2_with_one_line(args, message, photo_png, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main([a.format(photo=photo_png) for a in args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_broken_image_is_a_clear_error(tmp_path, capsys):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"")
+    assert main(["apply", "superres", str(broken), "-o", str(tmp_path / "o.png")]) == 2
+    assert "broken.jpg" in capsys.readouterr().err
+
+
+def test_input_is_kept_unless_overwrite_is_asked(photo_png):
+    before = photo_png.read_bytes()
+    assert main(["apply", "superres", str(photo_png), "-o", str(photo_png), "-q"]) == 2
+    assert photo_png.read_bytes() == before
+    assert main(["apply", "superres", str(photo_png), "-o", str(photo_png), "--scale", "2", "--overwrite", "-q"]) == 0
+    assert Image.open(photo_png).size == (80, 60)
+
+
+def test_models_list(capsys):
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("bicubic", "lanczos", "opencv-telea", "opencv-ns"):
+        assert name in out
+    assert main(["models", "list", "--task", "inpaint"]) == 0
+    assert "bicubic" not in capsys.readouterr().out
+
+
+def test_python_dash_m_entry_point():
+    result = subprocess.run([sys.executable, "-m", "ganstudio", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and __version__ in result.stdout
