@@ -10,7 +10,7 @@ from typing import Sequence
 
 from . import __version__
 
-SUBCOMMANDS = ("apply", "models", "train")
+SUBCOMMANDS = ("apply", "batch", "models", "train")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -33,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from .batch import DEFAULT_MASK_PATTERN, DEFAULT_NAMING, FORMATS
+
     parser = argparse.ArgumentParser(prog="ganstudio")
     parser.add_argument("--version", action="version", version=f"ganstudio {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +53,28 @@ def _build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--quality", type=int, help="JPEG/WebP quality (default: the preference, 95)")
     apply.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (even the input)")
     apply.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    batch = commands.add_parser("batch", help="run a chain of tools over a folder of images")
+    batch.add_argument("input_dir", type=Path)
+    batch.add_argument("-o", "--output", dest="output_dir", type=Path, required=True)
+    batch.add_argument("--chain", action="append", default=[], metavar="TOOL[:KEY=VALUE,...]",
+                       help="a tool and its parameters, e.g. superres:model=bicubic,scale=2; repeat for a chain")
+    batch.add_argument("--preset", type=Path, help="JSON preset (chain and output settings); flags override it")
+    batch.add_argument("--save-preset", type=Path, help="write the effective settings as a preset and go on")
+    batch.add_argument("--skip-existing", action="store_true", default=None, help="leave existing outputs alone")
+    batch.add_argument("--format", choices=sorted(FORMATS), help="output format (default: same as input)")
+    batch.add_argument("--quality", type=int, help="JPEG/WebP quality")
+    batch.add_argument("--recursive", action="store_true", default=None, help="include sub-folders")
+    batch.add_argument("--pattern", action="append", help="file name pattern, e.g. '*.jpg' (repeatable)")
+    batch.add_argument("--naming", help=f"output name pattern with {{stem}}, {{ext}}, {{chain}} "
+                                        f"(default {DEFAULT_NAMING})")
+    batch.add_argument("--mask-pattern", help=f"mask file beside each image (default {DEFAULT_MASK_PATTERN})")
+    batch.add_argument("--strip-metadata", action="store_true", default=None, help="drop EXIF and ICC")
+    batch.add_argument("--report", type=Path, help="write the final report as JSON")
+    batch.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    batch.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"))
+    batch.add_argument("--tile", type=int)
+    batch.add_argument("-q", "--quiet", action="store_true")
 
     models = commands.add_parser("models", help="list or import models")
     model_commands = models.add_subparsers(dest="models_command", required=True)
@@ -73,6 +97,8 @@ def _run_subcommand(argv: list[str]) -> int:
             return _apply(args)
         if args.command == "models":
             return _models(args)
+        if args.command == "batch":
+            return _batch(args)
         from .train.cli import run_train
 
         return run_train(args)
@@ -179,3 +205,91 @@ def _models(args: argparse.Namespace) -> int:
     for problem in registry.problems:
         print(f"skipped: {problem}", file=sys.stderr)
     return EXIT_OK
+
+
+def _batch(args: argparse.Namespace) -> int:
+    import signal
+
+    from .batch import BatchError, BatchOptions, BatchRunner, ChainStep, load_preset, save_preset
+    from .config import load_preferences
+    from .engine import CancelToken, Runtime
+
+    prefs = load_preferences()
+    try:
+        options = BatchOptions(args.input_dir, args.output_dir, [], quality=prefs.jpeg_quality,
+                               max_pixels=prefs.max_megapixels * 1_000_000)
+        if args.preset:
+            options = options.with_preset(load_preset(args.preset))
+        overrides = {
+            "chain": [ChainStep.parse(text) for text in args.chain] or None,
+            "skip_existing": args.skip_existing,
+            "format": args.format,
+            "quality": args.quality,
+            "recursive": args.recursive,
+            "patterns": tuple(args.pattern) if args.pattern else None,
+            "naming": args.naming,
+            "mask_pattern": args.mask_pattern,
+            "keep_metadata": False if args.strip_metadata else None,
+        }
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(options, key, value)
+        options.validate()
+        if args.save_preset:
+            save_preset(options, args.save_preset)
+        options.output_dir.mkdir(parents=True, exist_ok=True)
+        runtime = Runtime(device=args.device or prefs.device, precision=args.precision or prefs.precision,
+                          tile=prefs.tile if args.tile is None else args.tile)
+        cancel = CancelToken()
+        bar = _BatchProgressBar(enabled=not args.quiet)
+        runner = BatchRunner(options, runtime, cancel=cancel, on_progress=bar)
+    except (BatchError, ValueError, OSError) as error:
+        raise CliError(str(error)) from None
+
+    def on_interrupt(signum, frame) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt  # a second Ctrl-C stops at once; outputs are still atomic
+        cancel.cancel()
+        print("\ncancelling: finishing the file being written...", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        report = runner.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        bar.close()
+    if args.report:
+        report.save(args.report)
+    done, skipped, failed = (report.count(s) for s in ("done", "skipped", "failed"))
+    for result in report.files:
+        if result.status == "failed" or (result.status == "skipped" and not args.quiet):
+            # image errors already start with the file's name
+            where = "" if result.reason.startswith(Path(result.input).name) else f"{result.input}: "
+            print(f"{result.status}: {where}{result.reason}", file=sys.stderr)
+    summary = f"{done} done, {skipped} skipped, {failed} failed in {report.elapsed_s:.1f} s"
+    if report.cancelled:
+        print(f"cancelled: {summary}, {report.total - len(report.files)} not started", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.quiet or failed:
+        print(summary, file=sys.stderr if failed else sys.stdout)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+class _BatchProgressBar:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def __call__(self, progress) -> None:
+        if not self.enabled:
+            return
+        fraction = progress.finished / progress.total if progress.total else 1.0
+        filled = int(fraction * 30)
+        eta = progress.eta_s
+        eta_text = f"{int(eta) // 60}:{int(eta) % 60:02d} left" if eta is not None else ""
+        print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {progress.finished}/{progress.total} "
+              f"{progress.files_per_s:.1f} files/s {eta_text:<12} {progress.current[-30:]:<30}",
+              end="", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.enabled:
+            print(file=sys.stderr)
