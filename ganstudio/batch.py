@@ -133,8 +133,13 @@ class BatchOptions:
             raise BatchError(f"the preset has unknown settings: {', '.join(sorted(unknown))}")
         values = asdict(self)
         values.update(preset)
-        values["chain"] = [ChainStep(s["tool"], dict(s.get("params", {}))) if isinstance(s, dict) else s
-                           for s in values["chain"]]
+        chain = values["chain"]
+        if not isinstance(chain, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("tool"), str) and isinstance(s.get("params", {}), dict)
+            for s in chain
+        ):
+            raise BatchError('the preset\'s chain must be a list of {"tool": NAME, "params": {...}} objects')
+        values["chain"] = [ChainStep(s["tool"], dict(s.get("params", {}))) for s in chain]
         values["patterns"] = tuple(values["patterns"])
         values["input_dir"], values["output_dir"] = self.input_dir, self.output_dir
         return BatchOptions(**values)
@@ -142,6 +147,9 @@ class BatchOptions:
     def validate(self) -> None:
         if not self.input_dir.is_dir():
             raise BatchError(f"the input folder {self.input_dir} does not exist")
+        if self.output_dir.resolve() == self.input_dir.resolve():
+            # outputs beside their inputs would be picked up as inputs by a later run, and could replace them
+            raise BatchError("the output folder must differ from the input folder")
         if not self.chain:
             raise BatchError("the chain is empty: add at least one tool")
         for step in self.chain:
@@ -154,6 +162,10 @@ class BatchOptions:
             self.naming.format(stem="x", ext="png", chain="c")
         except (KeyError, IndexError, ValueError) as error:
             raise BatchError(f"bad naming pattern {self.naming!r}: use {{stem}}, {{ext}} and {{chain}}") from error
+        try:
+            self.mask_pattern.format(stem="x")
+        except (KeyError, IndexError, ValueError) as error:
+            raise BatchError(f"bad mask pattern {self.mask_pattern!r}: use {{stem}}, e.g. {DEFAULT_MASK_PATTERN}") from error
 
 
 def save_preset(options: BatchOptions, path: Path) -> None:
@@ -305,6 +317,8 @@ class BatchRunner:
         self._on_progress = on_progress
         self._steps = [(get_tool(step.tool), step.build_params()) for step in options.chain]
         self._needs_mask = any(spec.needs_mask for spec, _ in self._steps)
+        self._clock_lock = threading.Lock()
+        self._paused_s = 0.0
 
     def pause(self) -> None:
         self.paused.set()
@@ -325,7 +339,7 @@ class BatchRunner:
             with lock:
                 results[index] = result
                 setattr(progress, result.status, getattr(progress, result.status) + 1)
-                progress.elapsed_s = time.monotonic() - started
+                progress.elapsed_s = self._active_seconds(started)
                 progress.current = result.input
                 if self._on_file:
                     self._on_file(result)
@@ -367,7 +381,7 @@ class BatchRunner:
                     loaded.get(timeout=0.05)
                 except queue.Empty:
                     pass
-        elapsed = time.monotonic() - started
+        elapsed = self._active_seconds(started)
         files = [r for r in results if r is not None]
         return BatchReport(
             input_dir=str(self.options.input_dir),
@@ -381,8 +395,18 @@ class BatchRunner:
         )
 
     def _wait_while_paused(self) -> None:
+        if not self.paused.is_set():
+            return
+        began = time.monotonic()
         while self.paused.is_set() and not self.cancel.cancelled:
             time.sleep(0.05)
+        with self._clock_lock:
+            self._paused_s += time.monotonic() - began
+
+    def _active_seconds(self, started: float) -> float:
+        """Wall time since ``started`` less the time spent paused, for rates and the report."""
+        with self._clock_lock:
+            return time.monotonic() - started - self._paused_s
 
     def _read_all(self, inputs: list[Path], targets: list[Path], loaded: queue.Queue) -> None:
         first_with_target: dict[Path, Path] = {}

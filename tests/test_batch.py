@@ -170,6 +170,18 @@ def test_presets_round_trip(tmp_path):
     assert restored == opts
     with pytest.raises(BatchError, match="unknown settings"):
         opts.with_preset({"colour": "blue"})
+    with pytest.raises(BatchError, match="list of"):
+        opts.with_preset({"chain": ["superres"]})
+
+
+def test_options_that_cannot_work_are_refused_before_starting(tmp_path):
+    make_folder(tmp_path / "in", count=1, broken=False)
+    for bad, message in ((dict(naming="{name}.png"), "naming"), (dict(mask_pattern="{name}.png"), "mask pattern"),
+                         (dict(format="gif"), "format"), (dict(chain=[]), "empty")):
+        with pytest.raises(BatchError, match=message):
+            options(tmp_path, **bad).validate()
+    with pytest.raises(BatchError, match="must differ"):
+        BatchOptions(tmp_path / "in", tmp_path / "in", [ChainStep("superres")]).validate()
 
 
 def test_each_model_loads_once_per_batch(tmp_path, monkeypatch):
@@ -210,6 +222,7 @@ def test_pause_holds_the_device_stage(tmp_path):
     runner.resume()
     thread.join(30)
     assert len(finished) == 3
+    assert runner._paused_s > 0  # the pause is left out of the rates and the report's elapsed time
 
 
 def test_cli_batch_exit_codes_report_and_preset(tmp_path, capsys):
