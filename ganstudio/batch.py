@@ -318,7 +318,9 @@ class BatchRunner:
         self._steps = [(get_tool(step.tool), step.build_params()) for step in options.chain]
         self._needs_mask = any(spec.needs_mask for spec, _ in self._steps)
         self._clock_lock = threading.Lock()
+        self._started: float | None = None
         self._paused_s = 0.0
+        self._pause_began: float | None = None
 
     def pause(self) -> None:
         self.paused.set()
@@ -328,7 +330,8 @@ class BatchRunner:
 
     def run(self) -> BatchReport:
         inputs = find_inputs(self.options)
-        started = time.monotonic()
+        with self._clock_lock:
+            self._started = time.monotonic()
         progress = BatchProgress(total=len(inputs))
         results: list[FileResult | None] = [None] * len(inputs)
         loaded: queue.Queue = queue.Queue(_QUEUE_DEPTH)
@@ -339,7 +342,7 @@ class BatchRunner:
             with lock:
                 results[index] = result
                 setattr(progress, result.status, getattr(progress, result.status) + 1)
-                progress.elapsed_s = self._active_seconds(started)
+                progress.elapsed_s = self.active_seconds()
                 progress.current = result.input
                 if self._on_file:
                     self._on_file(result)
@@ -381,7 +384,7 @@ class BatchRunner:
                     loaded.get(timeout=0.05)
                 except queue.Empty:
                     pass
-        elapsed = self._active_seconds(started)
+        elapsed = self.active_seconds()
         files = [r for r in results if r is not None]
         return BatchReport(
             input_dir=str(self.options.input_dir),
@@ -397,16 +400,22 @@ class BatchRunner:
     def _wait_while_paused(self) -> None:
         if not self.paused.is_set():
             return
-        began = time.monotonic()
+        with self._clock_lock:
+            self._pause_began = time.monotonic()
         while self.paused.is_set() and not self.cancel.cancelled:
             time.sleep(0.05)
         with self._clock_lock:
-            self._paused_s += time.monotonic() - began
+            self._paused_s += time.monotonic() - self._pause_began
+            self._pause_began = None
 
-    def _active_seconds(self, started: float) -> float:
-        """Wall time since ``started`` less the time spent paused, for rates and the report."""
+    def active_seconds(self) -> float:
+        """Time since the run started, pauses left out (a pause still going on included), for rates and the report."""
         with self._clock_lock:
-            return time.monotonic() - started - self._paused_s
+            if self._started is None:
+                return 0.0
+            now = time.monotonic()
+            pausing = now - self._pause_began if self._pause_began is not None else 0.0
+            return now - self._started - self._paused_s - pausing
 
     def _read_all(self, inputs: list[Path], targets: list[Path], loaded: queue.Queue) -> None:
         first_with_target: dict[Path, Path] = {}

@@ -1,0 +1,63 @@
+"""Start the GUI: ``ganstudio [FILES]`` and ``python -m ganstudio`` end up here."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import traceback
+from types import TracebackType
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from ganstudio import __version__
+from ganstudio.ui.main_window import APP_TITLE, MainWindow
+from ganstudio.ui.resources import app_icon, apply_dark_theme
+
+log = logging.getLogger(__name__)
+
+
+def install_excepthook(window: MainWindow) -> None:
+    """Show unexpected errors in Python slots to the user and keep running, instead of aborting the app."""
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            previous(kind, error, tb)
+            return
+        log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, error, tb)))
+        window.show_error(f"Unexpected error: {error or kind.__name__}\n\nDetails were written to the console.")
+
+    sys.excepthook = hook
+
+
+def run_gui(files: list[str]) -> int:
+    """Open the main window with ``files`` and run until it closes; the exit code of the event loop."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    QApplication.setOrganizationName(APP_TITLE)
+    QApplication.setApplicationName(APP_TITLE)
+    QApplication.setApplicationVersion(__version__)
+    QApplication.setDesktopFileName("ganstudio")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setWindowIcon(app_icon())
+    apply_dark_theme(app)
+    window = MainWindow()
+    install_excepthook(window)
+    # Ctrl+C in the terminal closes the window the normal way (asking about unsaved work). Python handles signals
+    # only between bytecodes, so a timer lets the interpreter run now and then while Qt waits for events.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    window.show()
+    # Open after the event loop starts, so the window is on screen (and laid out) before a big file loads.
+    QTimer.singleShot(0, lambda: window.open_files(files))
+    code = app.exec()
+    if not window.shutdown():
+        # A tool ignored its cancel token; exiting the interpreter with the worker thread still in Python code
+        # would abort with a Qt error, so leave at once: there is nothing left to save.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

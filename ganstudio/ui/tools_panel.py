@@ -1,0 +1,203 @@
+"""The tools dock: pick a tool, its model and parameters, and run it on the current image."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, SignalInstance
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QPushButton,
+                               QSizePolicy, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
+
+from ganstudio.models import get_registry
+from ganstudio.tools import TOOLS, ToolSpec
+from ganstudio.tools.superres import SCALES
+from ganstudio.tools.translate import MAX_WORKING_SIZE, MIN_WORKING_SIZE
+
+#: Parameters offered as a fixed list rather than a free number.
+_CHOICES: dict[str, tuple[Any, ...]] = {"scale": SCALES}
+#: Ranges and steps for numeric parameters, by field name (the spin box default of 0..99 fits none of them).
+_RANGES: dict[str, tuple[float, float]] = {"radius": (1, 64), "feather": (0, 64), "strength": (0.0, 1.0),
+                                           "working_size": (MIN_WORKING_SIZE, MAX_WORKING_SIZE)}
+_STEPS: dict[str, float] = {"strength": 0.05, "working_size": 64}
+_SUFFIXES = {"radius": " px", "feather": " px", "working_size": " px"}
+
+
+def wants_mask(spec: ToolSpec, params: Any) -> bool:
+    """Whether a run uses the mask: inpainting always, a tool with a ``use_mask`` option when it is on."""
+    return spec.needs_mask or bool(getattr(params, "use_mask", False))
+
+
+class ToolPage(QWidget):
+    """The form of one tool, built from its parameters dataclass; ``model`` becomes the registry's model list."""
+
+    changed = Signal()
+
+    def __init__(self, spec: ToolSpec, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec = spec
+        self._editors: dict[str, QWidget] = {}
+        self._model: QComboBox | None = None
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        defaults = spec.params_type()
+        for field in dataclasses.fields(spec.params_type):
+            value = getattr(defaults, field.name)
+            editor = self._model_combo(value) if field.name == "model" else _editor_for(field.name, value)
+            self._editors[field.name] = editor
+            _value_signal(editor).connect(self.changed)
+            form.addRow(field.name.replace("_", " ").capitalize(), editor)
+
+    def _model_combo(self, default: str) -> QComboBox:
+        self._model = QComboBox()
+        self._model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self._model.setMinimumContentsLength(12)
+        self.refresh_models(default)
+        return self._model
+
+    def refresh_models(self, keep: str | None = None) -> None:
+        """Re-read the registry (the model folder may have changed), keeping the selection when it still exists."""
+        if self._model is None:
+            return
+        keep = keep if keep is not None else self._model.currentData()
+        self._model.clear()
+        for model in get_registry().for_task(self.spec.task):
+            self._model.addItem(model.label, model.name)
+            self._model.setItemData(self._model.count() - 1, f"{model.name} · {model.source}",
+                                    Qt.ItemDataRole.ToolTipRole)
+        index = self._model.findData(keep)
+        self._model.setCurrentIndex(max(index, 0))
+
+    def params(self) -> Any:
+        return self.spec.params_type(**{name: _value_of(editor) for name, editor in self._editors.items()})
+
+    def editor(self, name: str) -> QWidget:
+        return self._editors[name]
+
+    def needs_mask(self) -> bool:
+        return wants_mask(self.spec, self.params())
+
+    def has_model(self) -> bool:
+        return self._model is None or self._model.count() > 0
+
+
+def _editor_for(name: str, default: Any) -> QWidget:
+    if name in _CHOICES:
+        combo = QComboBox()
+        for choice in _CHOICES[name]:
+            combo.addItem(f"×{choice}" if name == "scale" else str(choice), choice)
+        combo.setCurrentIndex(max(combo.findData(default), 0))
+        return combo
+    if isinstance(default, bool):
+        box = QCheckBox()
+        box.setChecked(default)
+        return box
+    if isinstance(default, (int, float)):
+        spin = QSpinBox() if isinstance(default, int) else QDoubleSpinBox()
+        low, high = _RANGES.get(name, (0, 10_000))
+        spin.setRange(type(default)(low), type(default)(high))
+        spin.setSingleStep(type(default)(_STEPS.get(name, 1)))
+        spin.setSuffix(_SUFFIXES.get(name, ""))
+        spin.setValue(default)
+        return spin
+    return QLineEdit(str(default))
+
+
+def _value_signal(editor: QWidget) -> SignalInstance:
+    if isinstance(editor, QComboBox):
+        return editor.currentIndexChanged
+    if isinstance(editor, QCheckBox):
+        return editor.toggled
+    if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+        return editor.valueChanged
+    return editor.textChanged
+
+
+def _value_of(editor: QWidget) -> Any:
+    if isinstance(editor, QComboBox):
+        return editor.currentData()
+    if isinstance(editor, QCheckBox):
+        return editor.isChecked()
+    if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+        return editor.value()
+    return editor.text()
+
+
+class ToolsPanel(QWidget):
+    """Emits ``run_requested(tool_name, params)``; the main window turns it into a job on the current image."""
+
+    run_requested = Signal(str, object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._tool = QComboBox()
+        self._pages = QStackedWidget()
+        for spec in TOOLS.values():
+            self._tool.addItem(spec.title, spec.name)
+            page = ToolPage(spec)
+            page.changed.connect(self._update)
+            self._pages.addWidget(page)
+        self._hint = QLabel()
+        self._hint.setWordWrap(True)
+        self._run = QPushButton("Run")
+        self._run.setDefault(True)
+        self._run.setMinimumHeight(30)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._tool)
+        layout.addSpacing(4)
+        layout.addWidget(self._pages)
+        layout.addWidget(self._hint)
+        layout.addWidget(self._run)
+        self._tool.currentIndexChanged.connect(self._show_page)
+        self._run.clicked.connect(self._on_run)
+        self._has_document = self._busy = False
+        self._mask_empty = True
+        self._show_page(0)
+
+    @property
+    def current_page(self) -> ToolPage:
+        return self._pages.currentWidget()
+
+    @property
+    def run_button(self) -> QPushButton:
+        return self._run
+
+    def select_tool(self, name: str) -> None:
+        self._tool.setCurrentIndex(self._tool.findData(name))
+
+    def refresh_models(self) -> None:
+        for index in range(self._pages.count()):
+            self._pages.widget(index).refresh_models()
+
+    def set_document_state(self, has_document: bool, busy: bool, mask_empty: bool) -> None:
+        self._has_document, self._busy, self._mask_empty = has_document, busy, mask_empty
+        self._update()
+
+    def _show_page(self, index: int) -> None:
+        # A stacked widget is as tall as its tallest page; hidden pages with an Ignored policy do not count,
+        # so a short form leaves no gap above the Run button.
+        for other in range(self._pages.count()):
+            vertical = QSizePolicy.Policy.Preferred if other == index else QSizePolicy.Policy.Ignored
+            self._pages.widget(other).setSizePolicy(QSizePolicy.Policy.Preferred, vertical)
+        self._pages.setCurrentIndex(index)
+        self._update()
+
+    def _update(self) -> None:
+        page = self.current_page
+        if not self._has_document:
+            hint = "Open an image to run a tool on it."
+        elif self._busy:
+            hint = "Running on this image…"
+        elif not page.has_model():
+            hint = "No model for this tool is installed yet: add one to the model folder (Preferences)."
+        elif page.needs_mask() and self._mask_empty:
+            hint = "Paint a mask over the area to change first (mask brush: B), or load one from the Mask menu."
+        else:
+            hint = ""
+        self._hint.setText(hint)
+        self._hint.setVisible(bool(hint))
+        self._run.setEnabled(not hint)
+
+    def _on_run(self) -> None:
+        page = self.current_page
+        self.run_requested.emit(page.spec.name, page.params())

@@ -1,0 +1,184 @@
+"""The mask on the canvas: brush strokes, erase, undo, clear/invert, save/load, and the inpaint tool's gate."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtWidgets import QFileDialog
+
+from ganstudio.ui.canvas import CanvasTool
+
+TIMEOUT_MS = 10_000
+
+
+def _view_point(canvas, x: float, y: float) -> QPoint:
+    return canvas.mapFromScene(QPointF(x, y))
+
+
+def _stroke(qtbot, canvas, points, button=Qt.MouseButton.LeftButton) -> None:
+    viewport = canvas.viewport()
+    qtbot.mousePress(viewport, button, pos=_view_point(canvas, *points[0]))
+    for point in points[1:]:
+        qtbot.mouseMove(viewport, _view_point(canvas, *point))
+    qtbot.mouseRelease(viewport, button, pos=_view_point(canvas, *points[-1]))
+
+
+def _open_with_brush(window, make_image, size: int = 8):
+    path, _ = make_image(height=60, width=80)
+    document = window.open_file(path)
+    window.brush_action.trigger()
+    window.mask_settings.brush_size = size
+    canvas = window.current_canvas
+    assert canvas.tool == CanvasTool.BRUSH
+    return document, canvas
+
+
+def test_a_brush_stroke_paints_the_mask_and_undo_clears_it(window, make_image, qtbot):
+    document, canvas = _open_with_brush(window, make_image)
+    _stroke(qtbot, canvas, [(10, 30), (30, 30), (50, 30)])
+    painted = document.mask.copy()
+    assert painted[30, 10:51].min() == 255  # the whole line, not just the dabs
+    assert painted[0:20].max() == 0 and painted[:, 60:].max() == 0  # and nothing far from it
+    assert document.undo_stack.count() == 1 and document.undo_stack.text(0) == "Paint mask"
+    window.undo_action.trigger()
+    assert not document.mask.any()
+    window.redo_action.trigger()
+    np.testing.assert_array_equal(document.mask, painted)
+
+
+def test_right_drag_erases(window, make_image, qtbot):
+    document, canvas = _open_with_brush(window, make_image, size=12)
+    _stroke(qtbot, canvas, [(10, 30), (50, 30)])
+    _stroke(qtbot, canvas, [(30, 20), (30, 40)], button=Qt.MouseButton.RightButton)
+    assert document.mask[30, 15] == 255 and document.mask[30, 30] == 0
+    assert document.undo_stack.count() == 2 and document.undo_stack.text(1) == "Erase mask"
+
+
+def test_hand_tool_pans_instead_of_painting(window, make_image, qtbot):
+    path, _ = make_image(height=60, width=80)
+    document = window.open_file(path)
+    canvas = window.current_canvas
+    canvas.set_zoom(32.0)
+    start = canvas.horizontalScrollBar().value()
+    viewport = canvas.viewport()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=QPoint(200, 100))
+    qtbot.mouseMove(viewport, QPoint(150, 100))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=QPoint(150, 100))
+    assert canvas.horizontalScrollBar().value() == start + 50
+    assert not document.mask.any()
+
+
+def test_bracket_keys_resize_the_brush(window):
+    window.mask_settings.brush_size = 40
+    window.larger_brush_action.trigger()
+    assert window.mask_settings.brush_size == 48
+    window.smaller_brush_action.trigger()
+    window.smaller_brush_action.trigger()
+    assert window.mask_settings.brush_size == 33
+    window.mask_settings.brush_size = 1
+    window.larger_brush_action.trigger()
+    assert window.mask_settings.brush_size == 2
+
+
+def test_clear_and_invert_are_undoable(window, make_image, qtbot):
+    document, canvas = _open_with_brush(window, make_image)
+    _stroke(qtbot, canvas, [(10, 10)])
+    painted = document.mask.copy()
+    window.invert_mask_action.trigger()
+    np.testing.assert_array_equal(document.mask, 255 - painted)
+    window.clear_mask_action.trigger()
+    assert not document.mask.any()
+    window.undo_action.trigger()
+    window.undo_action.trigger()
+    np.testing.assert_array_equal(document.mask, painted)
+
+
+def test_mask_save_and_load_round_trip(window, make_image, qtbot, tmp_path, monkeypatch):
+    document, canvas = _open_with_brush(window, make_image)
+    _stroke(qtbot, canvas, [(20, 20), (40, 40)])
+    painted = document.mask.copy()
+    target = tmp_path / "mask.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    window.save_mask_action.trigger()
+    window.clear_mask_action.trigger()
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(target), ""))
+    window.load_mask_action.trigger()
+    np.testing.assert_array_equal(document.mask, painted)
+    assert document.undo_stack.text(document.undo_stack.count() - 1) == "Load mask"
+
+
+def test_the_mask_follows_an_upscale(window, make_image):
+    path, original = make_image(height=10, width=10)
+    document = window.open_file(path)
+    document.set_mask(np.pad(np.full((4, 4), 255, np.uint8), 3), "Load mask")
+    document.apply_result(np.repeat(np.repeat(original, 2, 0), 2, 1), "Upscale")
+    assert document.mask.shape == (20, 20) and document.mask[6:14, 6:14].min() == 255
+    assert document.mask.sum() == 64 * 255
+    document.undo_stack.undo()
+    assert document.mask.shape == (10, 10)
+
+
+def test_inpaint_waits_for_a_mask_then_fills_it(window, make_image, qtbot):
+    document, canvas = _open_with_brush(window, make_image)
+    window.tools_panel.select_tool("inpaint")
+    run = window.tools_panel.run_button
+    assert not run.isEnabled()
+    _stroke(qtbot, canvas, [(30, 30), (45, 30)])
+    assert run.isEnabled()
+    before = document.pixels.copy()
+    with qtbot.waitSignal(window.jobs.finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(run, Qt.MouseButton.LeftButton)
+    changed = np.any(document.pixels != before, axis=2)
+    assert changed.any() and not changed[document.mask == 0].any()
+
+
+def test_a_tool_option_to_use_the_mask_also_waits_for_one(window, make_image):
+    from ganstudio.tools import get_tool
+    from ganstudio.ui.tools_panel import wants_mask
+
+    translate = get_tool("translate")
+    assert not wants_mask(translate, translate.params_type(use_mask=False))
+    assert wants_mask(translate, translate.params_type(use_mask=True))
+    path, _ = make_image()
+    window.open_file(path)
+    window.tools_panel.select_tool("translate")
+    page = window.tools_panel.current_page
+    page.editor("use_mask").setChecked(True)
+    assert page.needs_mask() and not window.tools_panel.run_button.isEnabled()
+
+
+def test_middle_drag_and_space_drag_pan_even_with_the_brush(window, make_image, qtbot):
+    document, canvas = _open_with_brush(window, make_image)
+    canvas.set_zoom(32.0)
+    viewport, bar = canvas.viewport(), canvas.horizontalScrollBar()
+    start = bar.value()
+    qtbot.mousePress(viewport, Qt.MouseButton.MiddleButton, pos=QPoint(200, 100))
+    qtbot.mouseMove(viewport, QPoint(170, 100))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.MiddleButton, pos=QPoint(170, 100))
+    assert bar.value() == start + 30
+    qtbot.keyPress(canvas, Qt.Key.Key_Space)
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=QPoint(200, 100))
+    qtbot.mouseMove(viewport, QPoint(180, 100))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=QPoint(180, 100))
+    qtbot.keyRelease(canvas, Qt.Key.Key_Space)
+    assert bar.value() == start + 50
+    assert not document.mask.any()
+
+
+def test_the_mask_shows_as_a_red_overlay_of_adjustable_strength(window, make_image, qtbot):
+    document, canvas = _open_with_brush(window, make_image, size=16)
+    document.apply_result(np.full_like(document.pixels, 128), "Grey")
+    _stroke(qtbot, canvas, [(20, 30), (60, 30)])
+
+    def shown(x: int, y: int) -> tuple[int, int, int]:
+        point = _view_point(canvas, x, y)
+        return canvas.viewport().grab().toImage().pixelColor(point).getRgb()[:3]
+
+    window.mask_settings.opacity = 0.5
+    red, green, _ = shown(40, 30)
+    assert red > 170 and green < 110
+    assert shown(40, 5) == (128, 128, 128)  # outside the mask the image is untouched
+    window.mask_settings.opacity = 0.0
+    assert shown(40, 30) == (128, 128, 128)
+    window.mask_settings.opacity = 0.5
+    window.show_mask_action.trigger()
+    assert not window.mask_settings.visible and shown(40, 30) == (128, 128, 128)
