@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ import cv2
 import numpy as np
 from PIL import ExifTags, Image, ImageCms, TiffImagePlugin, TiffTags, UnidentifiedImageError
 
+from ..atomic import atomic_output
 from .color import composite_over, from_float, merge_alpha, split_alpha, to_float, to_rgb
 from .errors import (
     ImageError,
@@ -75,11 +74,6 @@ _FROM_OPENCV = {
     False: {1: [0], 2: [0, 1], 3: [2, 1, 0], 4: [2, 1, 0, 3]},
     True: {1: [0], 2: [0, 1], 3: [0], 4: [0, 3]},
 }
-
-# mkstemp makes owner-only files; outputs get the mode a plain open() would give them.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
 
 @dataclass
 class ImageMeta:
@@ -375,26 +369,14 @@ def write_image(
         raise _exists_error(path)
     meta = meta or ImageMeta()
     try:
-        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as error:
-        raise ImageError(f"{path.name}: cannot write in {path.parent} ({error.strerror or error})", path) from error
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            _encode(file, pixels, fmt, meta, quality)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temp, _output_mode(path))
-        if not overwrite and path.exists():  # appeared while we were encoding
-            raise _exists_error(path)
-        os.replace(temp, path)
+        with atomic_output(path) as temp:
+            with open(temp, "wb") as file:
+                _encode(file, pixels, fmt, meta, quality)
+            if not overwrite and path.exists():  # appeared while we were encoding
+                raise _exists_error(path)
     except (OSError, ValueError) as error:  # encoder, disk and file-system failures
-        temp.unlink(missing_ok=True)
         reason = error.strerror if isinstance(error, OSError) and error.strerror else error
         raise ImageError(f"{path.name}: could not save the image ({reason})", path) from error
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -432,13 +414,6 @@ def _check_fits(path: Path, pixels: np.ndarray, fmt: str) -> None:
         )
     if fmt == "TIFF" and pixels.nbytes > _MAX_TIFF_BYTES:
         raise ImageError(f"{path.name}: {width} x {height} is too large for a TIFF file (4 GiB); save as PNG", path)
-
-
-def _output_mode(path: Path) -> int:
-    try:
-        return stat.S_IMODE(path.stat().st_mode)  # replacing a file keeps its permissions
-    except FileNotFoundError:
-        return 0o666 & ~_UMASK
 
 
 def _encode(file: IO[bytes], pixels: np.ndarray, fmt: str, meta: ImageMeta, quality: int) -> None:
