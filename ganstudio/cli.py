@@ -40,13 +40,15 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     apply = commands.add_parser("apply", help="run a tool on one image")
-    apply.add_argument("tool", help="superres or inpaint")
+    apply.add_argument("tool", help="superres, inpaint or translate")
     apply.add_argument("input", type=Path)
     apply.add_argument("-o", "--output", type=Path, required=True)
     apply.add_argument("--model", help="model name (see `ganstudio models list`)")
     apply.add_argument("--mask", type=Path, help="mask image: white = the area the tool changes")
     apply.add_argument("--scale", type=int, help="superres: 2, 3 or 4 (default 4)")
     apply.add_argument("--radius", type=int, help="inpaint: neighbourhood radius of the classic methods")
+    apply.add_argument("--strength", type=float, help="translate: 0-1 blend with the original (default 1)")
+    apply.add_argument("--working-size", type=int, help="translate: short side the model runs at (default 256)")
     apply.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: the preference (auto)")
     apply.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"))
     apply.add_argument("--tile", type=int, help="tile edge in pixels; 0 = automatic")
@@ -111,12 +113,15 @@ def _run_subcommand(argv: list[str]) -> int:
 
 
 def _tool_params(tool, args: argparse.Namespace):
-    values = {"model": args.model, "scale": args.scale, "radius": args.radius}
+    values = {"model": args.model, "scale": args.scale, "radius": args.radius, "strength": args.strength,
+              "working_size": args.working_size}
     known = {f.name for f in fields(tool.params_type)}
     given = {k: v for k, v in values.items() if v is not None}
+    if args.mask is not None and "use_mask" in known:
+        given["use_mask"] = True  # for a tool that works with or without a mask, giving one means: use it
     unused = set(given) - known
     if unused:
-        raise CliError(f"{tool.name} takes no {', '.join('--' + u for u in sorted(unused))}")
+        raise CliError(f"{tool.name} takes no {', '.join('--' + u.replace('_', '-') for u in sorted(unused))}")
     return tool.params_type(**given)
 
 

@@ -28,22 +28,36 @@ def run_rgb_model(
     device: torch.device | None = None,
     dtype: torch.dtype = torch.float32,
     tile: int = 0,
+    model_size: tuple[int, int] | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> np.ndarray:
     """Apply an RGB-in, RGB-out model to app pixels (H x W x C, C in 1-4, uint8/uint16), keeping layout and depth.
 
     The alpha channel never goes through the model: it is resized with bicubic interpolation and re-attached.
-    Grey images run as RGB and come back as luma.
+    Grey images run as RGB and come back as luma. With ``model_size`` (width, height) the model runs on the colour
+    resized to that size and its output is resized back to the input's size times ``scale``, in float, so the
+    result is rounded to the image's bit depth only once.
     """
     colour, alpha = split_alpha(pixels)
     rgb = to_rgb(to_float(colour))
-    out = run_tiled(model, to_tensor(rgb), scale=scale, tile=tile, multiple_of=multiple_of, device=device,
-                    dtype=dtype, progress=progress, cancel=cancel)
-    result = from_float(from_rgb(to_array(out), colour.shape[2]), pixels.dtype)
+    height, width = rgb.shape[:2]
+    if model_size is not None:
+        rgb = _resize_float(rgb, model_size)
+    out = to_array(run_tiled(model, to_tensor(rgb), scale=scale, tile=tile, multiple_of=multiple_of, device=device,
+                             dtype=dtype, progress=progress, cancel=cancel))
+    if model_size is not None:
+        out = _resize_float(out, (width * scale, height * scale))
+    result = from_float(from_rgb(out, colour.shape[2]), pixels.dtype)
     if alpha is not None:
         height, width = result.shape[:2]
         if alpha.shape[:2] != (height, width):
             alpha = resize(alpha, (width, height), "bicubic")
         result = merge_alpha(result, alpha)
     return result
+
+
+def _resize_float(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area averaging to shrink (no aliasing), bicubic to enlarge."""
+    shrinking = size[0] * size[1] < rgb.shape[0] * rgb.shape[1]
+    return resize(rgb, size, "area" if shrinking else "bicubic")

@@ -44,6 +44,17 @@ def boolean_mask(mask: np.ndarray | None, image: np.ndarray) -> np.ndarray:
     return mask >= half
 
 
+def mask_bounds(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
+    """The mask's bounding box grown by ``margin`` and clipped to the image, or None for an empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    height, width = mask.shape
+    return (slice(max(rows[0] - margin, 0), min(rows[-1] + margin + 1, height)),
+            slice(max(cols[0] - margin, 0), min(cols[-1] + margin + 1, width)))
+
+
 def find_model(name: str, task: str) -> ModelDescriptor:
     return get_registry().get(name, task)
 

@@ -1,0 +1,115 @@
+"""Domain translation (e.g. cat -> dog) of a whole image or of a masked region, blended with the original."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..engine import CancelToken, ProgressCallback, Runtime, run_rgb_model
+from ..engine.cancel import check, report
+from .base import ToolSpec, boolean_mask, check_image, find_model, load_module, mask_bounds
+
+MIN_WORKING_SIZE, MAX_WORKING_SIZE = 64, 2048
+
+
+@dataclass
+class TranslateParams:
+    model: str = "cat2dog"
+    #: 0 keeps the original, 1 is the model's output; in between blends the two.
+    strength: float = 1.0
+    #: The short side, in pixels, that the model runs at (the whole image, or the region around the mask).
+    working_size: int = 256
+    #: Change only the masked region; everything outside the mask keeps its original pixels.
+    use_mask: bool = False
+    #: Width in pixels of the ramp inside the mask's edge over which the result fades into the original.
+    feather: int = 8
+
+
+def _check_params(params: TranslateParams) -> None:
+    if not 0.0 <= params.strength <= 1.0:
+        raise ValueError(f"strength must be between 0 and 1, not {params.strength}")
+    if params.working_size % 4 or not MIN_WORKING_SIZE <= params.working_size <= MAX_WORKING_SIZE:
+        raise ValueError(f"the working size must be a multiple of 4 from {MIN_WORKING_SIZE} to {MAX_WORKING_SIZE}, "
+                         f"not {params.working_size}")
+    if params.feather < 0:
+        raise ValueError(f"feather must be 0 or more pixels, not {params.feather}")
+
+
+def working_shape(height: int, width: int, short_side: int, multiple_of: int) -> tuple[int, int]:
+    """(width, height) with the short side at ``short_side``, the aspect kept and both a multiple of ``multiple_of``."""
+    factor = short_side / min(height, width)
+
+    def snap(length: float) -> int:
+        return max(multiple_of, round(length / multiple_of) * multiple_of)
+
+    return snap(width * factor), snap(height * factor)
+
+
+def feather_weights(mask: np.ndarray, feather: int) -> np.ndarray:
+    """Float weights in [0, 1]: 0 outside the mask, rising over ``feather`` pixels inside its edge to 1.
+
+    The ramp lies inside the mask, so a pixel the user did not select is never touched.
+    """
+    inside = mask.astype(np.uint8)
+    if feather == 0:
+        return inside.astype(np.float32)
+    # distance of each mask pixel to the nearest unselected one; a border of ones keeps the image's edge from
+    # counting as unselected
+    padded = cv2.copyMakeBorder(inside, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    return np.minimum(distance / feather, 1.0).astype(np.float32) * inside
+
+
+def run(
+    image: np.ndarray,
+    params: TranslateParams,
+    mask: np.ndarray | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    runtime: Runtime | None = None,
+) -> np.ndarray:
+    """Translate ``image`` (or, with ``params.use_mask``, the region ``mask`` selects) and blend by the strength.
+
+    The model runs at the working size and its output is brought back to the photo's size; alpha is never changed.
+    """
+    check_image(image)
+    _check_params(params)
+    runtime = runtime or Runtime()
+    model = find_model(params.model, "translate")
+    if model.is_classic:
+        raise ValueError(f"{model.title} is not a translation model")
+    if params.use_mask:
+        selected = boolean_mask(mask, image)
+        tight = mask_bounds(selected, margin=0)
+        if tight is None:
+            raise ValueError("the mask is empty: select the region to translate first")
+        # Context around the region lets the model see the whole animal, not only the painted pixels.
+        extent = max(tight[0].stop - tight[0].start, tight[1].stop - tight[1].start)
+        bounds = mask_bounds(selected, margin=max(16, extent // 4))
+        weights: np.ndarray | float = feather_weights(selected[bounds], params.feather)[..., None]
+    else:
+        bounds = (slice(None), slice(None))
+        weights = 1.0
+    crop = image[bounds]
+    size = working_shape(*crop.shape[:2], params.working_size, model.multiple_of)
+
+    check(cancel)
+    report(progress, 0.0, f"loading {model.title}")
+    module, device, dtype = load_module(model, runtime)
+    translated = run_rgb_model(crop, module, multiple_of=model.multiple_of, device=device, dtype=dtype,
+                               tile=runtime.tile if model.tiling else max(size), model_size=size,
+                               progress=progress, cancel=cancel)
+    check(cancel)
+    # Blend the colour channels in the image's own integer scale, so a weight of 0 gives back the exact original.
+    colour = image.shape[2] - (image.shape[2] in (2, 4))
+    before = crop[..., :colour].astype(np.float32)
+    after = translated[..., :colour].astype(np.float32)
+    blended = before + params.strength * weights * (after - before)
+    result = image.copy()
+    result[bounds + (slice(0, colour),)] = np.rint(blended).astype(image.dtype)
+    report(progress, 1.0, "done")
+    return result
+
+
+TOOL = ToolSpec("translate", "Translate", "translate", TranslateParams, run)

@@ -1,0 +1,212 @@
+"""``ganstudio train ...``: the command line of the training engine (also what the GUI wizard runs as a child)."""
+from __future__ import annotations
+
+import argparse
+import json
+import traceback
+from pathlib import Path
+
+from ganstudio.train.events import EventWriter
+
+_DEFAULTS_NOTE = "(on --resume, the model and optimiser settings come from the checkpoint)"
+
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
+    from ganstudio.train.superres import SuperResConfig
+
+    defaults = SuperResConfig(data="", out="")
+    train = subparsers.add_parser("train", help="train a model; progress as JSON lines on stdout")
+    tasks = train.add_subparsers(dest="train_task", required=True)
+
+    sr = tasks.add_parser("superres", help=f"SRResNet with an L1 loss {_DEFAULTS_NOTE}")
+    sr.add_argument("--data", required=True, help="folder of training photos (searched recursively)")
+    sr.add_argument("--out", required=True, help="run folder: checkpoints, samples, best weights")
+    sr.add_argument("--scale", type=int, choices=(2, 4), default=defaults.scale)
+    sr.add_argument("--blocks", type=int, default=defaults.blocks, help="residual blocks")
+    sr.add_argument("--channels", type=int, default=defaults.channels)
+    sr.add_argument("--bicubic-residual", action=argparse.BooleanOptionalAction, default=defaults.bicubic_residual,
+                    help="learn only the difference to a bicubic upscale")
+    sr.add_argument("--crop", type=int, default=defaults.crop, help="HR crop size in pixels")
+    sr.add_argument("--batch", type=int, default=defaults.batch)
+    sr.add_argument("--steps", type=int, default=defaults.steps, help="total steps (the LR schedule spans them)")
+    sr.add_argument("--lr", type=float, default=defaults.lr)
+    sr.add_argument("--lr-schedule", choices=("cosine", "step"), default=defaults.lr_schedule)
+    sr.add_argument("--lr-min", type=float, default=defaults.lr_min)
+    sr.add_argument("--lr-step", type=int, default=defaults.lr_step, help="halve the LR every N steps (step schedule)")
+    sr.add_argument("--warmup", type=int, default=defaults.warmup)
+    sr.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
+    sr.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda", "cuda:1"')
+    sr.add_argument("--seed", type=int, default=defaults.seed)
+    sr.add_argument("--val-images", type=int, default=defaults.val_images,
+                    help="images held out of --data for validation PSNR")
+    sr.add_argument("--val-crop", type=int, default=defaults.val_crop)
+    sr.add_argument("--val-every", type=int, default=defaults.val_every)
+    sr.add_argument("--sample-every", type=int, default=defaults.sample_every)
+    sr.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    sr.add_argument("--log-every", type=int, default=defaults.log_every)
+    sr.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
+    sr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+
+    _add_inpaint_parser(tasks)
+
+    export = tasks.add_parser("export", help="write a run's weights as .safetensors plus a JSON model card")
+    export.add_argument("--run", required=True, help="run folder (as given to --out)")
+    export.add_argument("--output", required=True, help="<name>.safetensors; the card goes beside it as <name>.json")
+    export.add_argument("--name", help="model name (default: the output file's stem)")
+    export.add_argument("--title", required=True, help='title shown in the app, e.g. "Faithful ×4"')
+    export.add_argument("--machine", required=True, help="what it was trained on, for the card")
+    export.add_argument("--latest", action="store_true", help="export the latest weights, not the best-validating")
+    export.add_argument("--metrics", help="JSON file of measured metrics to put in the card")
+    _add_cyclegan_parsers(tasks)
+
+
+def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
+    from ganstudio.train.inpaint import InpaintConfig
+
+    defaults = InpaintConfig(data="", out="")
+    ip = tasks.add_parser("inpaint", help=f"gated-conv inpainting GAN (SN-PatchGAN, L1 + LPIPS) {_DEFAULTS_NOTE}")
+    ip.add_argument("--data", required=True, help="folder of training photos (searched recursively)")
+    ip.add_argument("--out", required=True, help="run folder: checkpoints, samples, best weights")
+    ip.add_argument("--channels", type=int, default=defaults.channels, help="full-resolution width of G")
+    ip.add_argument("--levels", type=int, default=defaults.levels, help="stride-2 stages of G")
+    ip.add_argument("--dilations", type=int, nargs="+", default=list(defaults.dilations),
+                    help="one residual block of G per dilation, at the lowest resolution")
+    ip.add_argument("--disc-channels", type=int, default=defaults.disc_channels)
+    ip.add_argument("--crop", type=int, default=defaults.crop, help="training crop size in pixels")
+    ip.add_argument("--max-zoom", type=float, default=defaults.max_zoom,
+                    help="source windows of 1 to this many crop sizes are resized to the crop")
+    ip.add_argument("--batch", type=int, default=defaults.batch)
+    ip.add_argument("--steps", type=int, default=defaults.steps)
+    ip.add_argument("--lr", type=float, default=defaults.lr)
+    ip.add_argument("--disc-lr", type=float, default=defaults.disc_lr)
+    ip.add_argument("--hole-weight", type=float, default=defaults.hole_weight)
+    ip.add_argument("--l1-weight", type=float, default=defaults.l1_weight)
+    ip.add_argument("--perceptual-weight", type=float, default=defaults.perceptual_weight)
+    ip.add_argument("--adv-weight", type=float, default=defaults.adv_weight)
+    ip.add_argument("--adv-start", type=int, default=defaults.adv_start, help="pixel losses only before this step")
+    ip.add_argument("--min-area", type=float, default=defaults.min_area)
+    ip.add_argument("--max-area", type=float, default=defaults.max_area)
+    ip.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=defaults.bf16,
+                    help="bf16 autocast (CUDA only)")
+    ip.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
+    ip.add_argument("--workers", type=int, default=defaults.workers, help="data loader processes")
+    ip.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda", "cuda:1"')
+    ip.add_argument("--seed", type=int, default=defaults.seed)
+    ip.add_argument("--val-images", type=int, default=defaults.val_images,
+                    help="images held out of --data for validation")
+    ip.add_argument("--val-every", type=int, default=defaults.val_every)
+    ip.add_argument("--sample-every", type=int, default=defaults.sample_every)
+    ip.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    ip.add_argument("--log-every", type=int, default=defaults.log_every)
+    ip.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
+    ip.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    events = EventWriter()
+    try:
+        if args.train_task == "superres":
+            from ganstudio.train.superres import SuperResConfig, train
+
+            config = SuperResConfig(**{name: getattr(args, name) for name in SuperResConfig.__dataclass_fields__})
+            return train(config, resume=args.resume, events=events)
+        if args.train_task == "inpaint":
+            from ganstudio.train.inpaint import InpaintConfig
+            from ganstudio.train.inpaint import train as train_inpaint
+
+            config = InpaintConfig(**{name: getattr(args, name) for name in InpaintConfig.__dataclass_fields__})
+            return train_inpaint(config, resume=args.resume, events=events)
+        if args.train_task == "export":
+            from ganstudio.train import inpaint
+            from ganstudio.train.superres import export
+
+            if inpaint.is_inpaint_run(Path(args.run)):
+                export = inpaint.export
+            output = Path(args.output)
+            metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+            card = export(Path(args.run), output, args.name or output.stem, args.title, args.machine,
+                          use_best=not args.latest, metrics=metrics)
+            events.emit("export", weights=str(output), card=str(card))
+            return 0
+        if args.train_task in ("cyclegan", "cyclegan-export"):
+            return _run_cyclegan(args, events)
+        raise ValueError(f"unknown training task {args.train_task!r}")
+    except Exception as exc:  # A watcher (the GUI) must always get a parseable final event, whatever failed.
+        events.error(f"{type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        return 1
+
+
+def main(argv: list[str]) -> int:
+    """``python -m ganstudio.train.superres [export] ...`` until the top-level ``ganstudio`` CLI wires this in."""
+    parser = argparse.ArgumentParser(prog="python -m ganstudio.train.superres")
+    add_train_parser(parser.add_subparsers(dest="command", required=True))
+    task = "export" if argv[:1] == ["export"] else "superres"
+    rest = argv[1:] if task == "export" else argv
+    return run_train(parser.parse_args(["train", task, *rest]))
+
+
+def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
+    from ganstudio.train.cyclegan import DISCRIMINATORS, CycleGANConfig
+
+    defaults = CycleGANConfig(domain_a="", domain_b="", out="")
+    cg = tasks.add_parser("cyclegan", help=f"CycleGAN between two folders of photos {_DEFAULTS_NOTE}")
+    cg.add_argument("--domain-a", required=True, help="folder of domain A photos (searched recursively)")
+    cg.add_argument("--domain-b", required=True, help="folder of domain B photos")
+    cg.add_argument("--out", required=True, help="run folder: checkpoints, samples")
+    cg.add_argument("--name-a", default=defaults.name_a, help="short name of domain A, e.g. cat (models: a2b, b2a)")
+    cg.add_argument("--name-b", default=defaults.name_b, help="short name of domain B, e.g. dog")
+    cg.add_argument("--ngf", type=int, default=defaults.ngf, help="generator width (the paper: 64)")
+    cg.add_argument("--blocks", type=int, default=defaults.blocks, help="generator residual blocks (the paper: 9)")
+    cg.add_argument("--ndf", type=int, default=defaults.ndf, help="discriminator width")
+    cg.add_argument("--discriminator", choices=DISCRIMINATORS, default=defaults.discriminator,
+                    help="patch: 70x70 PatchGAN (the paper); projected: heads on frozen AlexNet features, "
+                         "converges in fewer steps (needs the LPIPS AlexNet weights)")
+    cg.add_argument("--backbone-weights", help="AlexNet .npz for --discriminator projected "
+                                               "(default: $GANSTUDIO_LPIPS_WEIGHTS or ../shared/weights)")
+    cg.add_argument("--load-size", type=int, default=defaults.load_size,
+                    help="photos are resized to this short side before random crops")
+    cg.add_argument("--crop", type=int, default=defaults.crop)
+    cg.add_argument("--small-crop", type=int, default=defaults.small_crop,
+                    help="low-resolution start: crops shrunk to this size for the first --small-crop-steps")
+    cg.add_argument("--small-crop-steps", type=int, default=defaults.small_crop_steps)
+    cg.add_argument("--batch", type=int, default=defaults.batch)
+    cg.add_argument("--steps", type=int, default=defaults.steps,
+                    help="total steps; the LR decays linearly to 0 over the second half")
+    cg.add_argument("--lr", type=float, default=defaults.lr)
+    cg.add_argument("--beta1", type=float, default=defaults.beta1, help="Adam beta1 (the paper: 0.5)")
+    cg.add_argument("--lambda-cycle", type=float, default=defaults.lambda_cycle)
+    cg.add_argument("--lambda-identity", type=float, default=defaults.lambda_identity,
+                    help="identity loss weight as a fraction of --lambda-cycle")
+    cg.add_argument("--pool-size", type=int, default=defaults.pool_size)
+    cg.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
+    cg.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda", "cuda:1"')
+    cg.add_argument("--seed", type=int, default=defaults.seed)
+    cg.add_argument("--sample-images", type=int, default=defaults.sample_images,
+                    help="photos held out of each folder for the sample grids")
+    cg.add_argument("--sample-every", type=int, default=defaults.sample_every)
+    cg.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    cg.add_argument("--log-every", type=int, default=defaults.log_every)
+    cg.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
+    cg.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+
+    export = tasks.add_parser("cyclegan-export", help="write both generators of a CycleGAN run as <a>2<b> and "
+                                                      "<b>2<a> .safetensors plus model cards")
+    export.add_argument("--run", required=True, help="run folder (as given to --out)")
+    export.add_argument("--output-dir", required=True, help="e.g. pretrained/ or the user's model folder")
+    export.add_argument("--machine", required=True, help="what it was trained on, for the cards")
+    export.add_argument("--licence", required=True, help="the training data's terms, for the cards")
+    export.add_argument("--metrics", help="JSON file of measured metrics, keyed by model name")
+
+
+def _run_cyclegan(args: argparse.Namespace, events: EventWriter) -> int:
+    from ganstudio.train import cyclegan
+
+    if args.train_task == "cyclegan":
+        config = cyclegan.CycleGANConfig(**{name: getattr(args, name)
+                                            for name in cyclegan.CycleGANConfig.__dataclass_fields__})
+        return cyclegan.train(config, resume=args.resume, events=events, backbone_weights=args.backbone_weights)
+    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+    for card in cyclegan.export(Path(args.run), Path(args.output_dir), args.machine, args.licence, metrics):
+        events.emit("export", weights=str(card.with_suffix(".safetensors")), card=str(card))
+    return 0

@@ -1,0 +1,489 @@
+"""CycleGAN training (Zhu et al. 2017) between any two folders of photos: domain A and domain B.
+
+Two generators (A->B, B->A) and two discriminators (one per domain), least-squares adversarial loss, cycle and
+identity L1 losses, a pool of 50 past fakes per discriminator, Adam (2e-4, beta1 0.5) and a learning rate that
+is constant for the first half of the steps and decays linearly to 0 over the second.
+
+A run lives in one folder (``--out``): ``checkpoints/`` (full training state, newest few), ``samples/`` (rows of
+input | translated | translated back, for held-out photos of each domain) and ``config.json``. Progress goes to
+stdout as JSON lines (:mod:`ganstudio.train.events`). :func:`export` writes both generators as
+``<a>2<b>.safetensors`` and ``<b>2<a>.safetensors`` with their model cards.
+
+The classic recipe is the default. ``--discriminator projected`` (heads on frozen AlexNet features), a lighter
+generator (``--ngf 32 --blocks 6``) and a low-resolution start (``--small-crop 64 --small-crop-steps N``) trade
+some of it for far fewer steps, for machines where steps are scarce (see TRAINING.md).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from ganstudio.imaging.color import resize
+from ganstudio.models.arch.cyclegan import MULTIPLE_OF, CycleGANGenerator
+from ganstudio.train import checkpoint as ckpt
+from ganstudio.train.data import list_images, load_folder, to_tensor
+from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator
+from ganstudio.train.events import EventWriter
+from ganstudio.train.superres import _split_validation, _StopRequest, resolve_device
+
+DISCRIMINATORS = ("patch", "projected")
+#: AlexNet's third stage needs this many input pixels (stride 4, then two 3x3 stride-2 max pools).
+PROJECTED_MIN_CROP = 32
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+@dataclass
+class CycleGANConfig:
+    domain_a: str
+    domain_b: str
+    out: str
+    #: Short names of the domains: the exported models are ``<name_a>2<name_b>`` and ``<name_b>2<name_a>``.
+    name_a: str = "a"
+    name_b: str = "b"
+    ngf: int = 64
+    blocks: int = 9
+    ndf: int = 64
+    discriminator: str = "patch"  # "patch" (70x70 PatchGAN on pixels) or "projected" (heads on frozen AlexNet)
+    #: Photos are resized once so their short side is this, then randomly cropped (the paper: 286 then 256).
+    load_size: int = 143
+    crop: int = 128
+    #: Train on crops shrunk to this size (the same view at a lower resolution) for the first steps; 0 = off.
+    small_crop: int = 0
+    small_crop_steps: int = 0
+    batch: int = 1
+    steps: int = 200_000
+    lr: float = 2e-4
+    beta1: float = 0.5
+    lambda_cycle: float = 10.0
+    #: Identity loss weight, as a fraction of ``lambda_cycle`` (the paper: 0.5).
+    lambda_identity: float = 0.5
+    pool_size: int = 50
+    threads: int = 2
+    device: str = "auto"  # "auto" takes CUDA when present, so the same recipe runs on a lent GPU
+    seed: int = 0
+    #: Photos held out of each folder for the sample grids (never trained on).
+    sample_images: int = 4
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    log_every: int = 10
+    keep_checkpoints: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("ngf", "ndf", "crop", "batch", "steps", "checkpoint_every", "log_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("blocks", "small_crop", "small_crop_steps", "pool_size", "sample_images", "sample_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)}")
+        for name in ("crop", "small_crop"):
+            if getattr(self, name) % MULTIPLE_OF:
+                raise ValueError(f"{name} must be a multiple of {MULTIPLE_OF}, not {getattr(self, name)}")
+        if self.load_size < self.crop:
+            raise ValueError(f"load_size {self.load_size} is smaller than the crop {self.crop}")
+        if self.small_crop > self.crop:
+            raise ValueError(f"small_crop {self.small_crop} is larger than the crop {self.crop}")
+        if self.discriminator not in DISCRIMINATORS:
+            raise ValueError(f"discriminator must be one of {', '.join(DISCRIMINATORS)}, not {self.discriminator!r}")
+        if self.discriminator == "projected" and min(self.crop, self.small_crop or self.crop) < PROJECTED_MIN_CROP:
+            raise ValueError(f"the projected discriminator's AlexNet needs crops of at least {PROJECTED_MIN_CROP} px")
+        for name in ("name_a", "name_b"):
+            if not _NAME.match(getattr(self, name)):
+                raise ValueError(f"{name} {getattr(self, name)!r}: use lower-case letters, digits, - and _")
+        if self.name_a == self.name_b:
+            raise ValueError("the two domains need different names")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> CycleGANConfig:
+        """From a checkpoint's saved config; keys this version does not know are dropped."""
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+
+
+# What is being trained: on --resume these come from the checkpoint. Crop sizes, step counts and the data folders
+# may change between sessions (the generators are fully convolutional), e.g. to fine-tune at a larger crop.
+_RUN_DEFINING = ("name_a", "name_b", "ngf", "blocks", "ndf", "discriminator", "lr", "beta1", "lambda_cycle",
+                 "lambda_identity", "pool_size", "seed", "sample_images")
+
+
+def lr_factor(step: int, steps: int) -> float:
+    """Constant for the first half, then linear to 0 at ``steps``; a pure function of the step, so a resumed run
+    may be given a different ``--steps``."""
+    decay_start = steps // 2
+    if step < decay_start:
+        return 1.0
+    return max(0.0, (steps - step) / max(1, steps - decay_start))
+
+
+def _resize_short_side(image: np.ndarray, short_side: int) -> np.ndarray:
+    height, width = image.shape[:2]
+    factor = short_side / min(height, width)
+    size = (max(short_side, round(width * factor)), max(short_side, round(height * factor)))
+    return resize(image, size, "area" if factor < 1 else "bicubic")
+
+
+class UnpairedCrops(Dataset):
+    """Random crops with horizontal flips from two image lists; item ``i`` pairs A[i] with a random B.
+
+    Set :attr:`out_size` below ``crop`` for the low-resolution phase: the same view, shrunk.
+    """
+
+    def __init__(self, images_a: list[np.ndarray], images_b: list[np.ndarray], crop: int) -> None:
+        if not images_a or not images_b:
+            raise ValueError("each domain needs at least one usable training image")
+        self.images_a, self.images_b = images_a, images_b
+        self.crop = self.out_size = crop
+
+    def __len__(self) -> int:
+        return max(len(self.images_a), len(self.images_b))
+
+    def _sample(self, image: np.ndarray) -> torch.Tensor:
+        height, width = image.shape[:2]
+        top = torch.randint(0, height - self.crop + 1, ()).item()
+        left = torch.randint(0, width - self.crop + 1, ()).item()
+        crop = image[top : top + self.crop, left : left + self.crop]
+        if torch.randint(0, 2, ()).item():
+            crop = crop[:, ::-1]  # only left-right: cats and dogs upside down are not the domain
+        if self.out_size != self.crop:
+            crop = resize(np.ascontiguousarray(crop), (self.out_size, self.out_size), "area")
+        return to_tensor(crop)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image_a = self.images_a[index % len(self.images_a)]
+        image_b = self.images_b[torch.randint(0, len(self.images_b), ()).item()]
+        return self._sample(image_a), self._sample(image_b)
+
+
+class ImagePool:
+    """Shrivastava et al. 2017: half the time, the discriminator sees an older fake instead of the newest one,
+    so the generators cannot win by oscillating between modes the discriminator has forgotten.
+
+    Stored as 8-bit on the CPU: a quarter of the size in checkpoints (which must travel back from a lent GPU in
+    16 MiB pieces), and a fake rounded to 1/255 is no different to the discriminator.
+    """
+
+    def __init__(self, size: int, images: list[torch.Tensor] | None = None) -> None:
+        self.size = size
+        self.images: list[torch.Tensor] = list(images or [])
+
+    def query(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return batch
+        out = []
+        for image in batch.detach():
+            stored = image.clamp(0, 1).mul(255).round().to("cpu", torch.uint8)
+            if len(self.images) < self.size:
+                self.images.append(stored)
+                out.append(image)
+            elif torch.rand(()).item() < 0.5:
+                index = torch.randint(0, self.size, ()).item()
+                out.append(self.images[index].to(image.device, image.dtype) / 255)
+                self.images[index] = stored
+            else:
+                out.append(image)
+        return torch.stack(out).contiguous(memory_format=torch.channels_last)
+
+
+def build_generator(cfg: CycleGANConfig) -> CycleGANGenerator:
+    return CycleGANGenerator(cfg.ngf, cfg.blocks)
+
+
+def arch_params(cfg: CycleGANConfig) -> dict[str, Any]:
+    return {"ngf": cfg.ngf, "n_blocks": cfg.blocks}
+
+
+class Discriminators:
+    """Both domains' discriminators and, for the projected kind, the frozen feature network they share."""
+
+    def __init__(self, cfg: CycleGANConfig, device: torch.device, backbone_weights: str | None = None) -> None:
+        self.backbone: nn.Module | None = None
+        if cfg.discriminator == "projected":
+            from ganstudio.train.lpips import AlexNetFeatures
+
+            self.backbone = AlexNetFeatures.load(backbone_weights).to(device, memory_format=torch.channels_last)
+            self.d_a: nn.Module = ProjectedDiscriminator(width=cfg.ndf)
+            self.d_b: nn.Module = ProjectedDiscriminator(width=cfg.ndf)
+        else:
+            self.d_a, self.d_b = PatchGANDiscriminator(cfg.ndf), PatchGANDiscriminator(cfg.ndf)
+        self.d_a.to(device, memory_format=torch.channels_last)
+        self.d_b.to(device, memory_format=torch.channels_last)
+
+    def parameters(self) -> list[nn.Parameter]:
+        return [*self.d_a.parameters(), *self.d_b.parameters()]
+
+    def requires_grad_(self, flag: bool) -> None:
+        self.d_a.requires_grad_(flag)
+        self.d_b.requires_grad_(flag)
+
+    def logits(self, discriminator: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+        if self.backbone is None:
+            return [discriminator(images)]
+        return discriminator(self.backbone(images))
+
+
+def lsgan_loss(logits: list[torch.Tensor], target: float) -> torch.Tensor:
+    """Least-squares GAN loss (Mao et al. 2017), averaged over the discriminator's logit maps."""
+    return sum(F.mse_loss(x, torch.full_like(x, target)) for x in logits) / len(logits)
+
+
+def _centre_crop(image: np.ndarray, load_size: int, crop: int) -> torch.Tensor:
+    image = _resize_short_side(image, load_size)
+    height, width = image.shape[:2]
+    top, left = (height - crop) // 2, (width - crop) // 2
+    return to_tensor(np.ascontiguousarray(image[top : top + crop, left : left + crop]))
+
+
+@torch.no_grad()
+def save_sample_grid(forward: nn.Module, backward: nn.Module, forward_inputs: list[torch.Tensor],
+                     backward_inputs: list[torch.Tensor], path: Path) -> Path:
+    """Rows of input | translated | translated back: A photos first, then B photos."""
+    tiles = []
+    device = next(forward.parameters()).device
+    for there, back, inputs in ((forward, backward, forward_inputs), (backward, forward, backward_inputs)):
+        for image in inputs:
+            x = image[None].to(device, memory_format=torch.channels_last)
+            translated = there(x)
+            tiles.append(torch.cat([x, translated, back(translated)], dim=3)[0].cpu().clamp(0, 1))
+    grid = torch.cat(tiles, dim=1)
+    array = grid.mul(255).round().byte().permute(1, 2, 0).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    Image.fromarray(array).save(tmp)
+    tmp.replace(path)
+    return path
+
+
+def _resolve_config(cfg: CycleGANConfig, state: dict[str, Any], events: EventWriter) -> CycleGANConfig:
+    saved = CycleGANConfig.from_dict(state["config"])
+    ignored = [name for name in _RUN_DEFINING if getattr(cfg, name) != getattr(saved, name)]
+    if ignored:
+        events.emit("warning", message="resuming: the checkpoint's settings are kept for " + ", ".join(ignored))
+    return replace(cfg, **{name: getattr(saved, name) for name in _RUN_DEFINING})
+
+
+def _load_domain(folder: str, cfg: CycleGANConfig, events: EventWriter) -> tuple[list[np.ndarray], list[torch.Tensor]]:
+    """Training images (resized once to the load size) and the held-out sample crops of one domain's folder."""
+    paths = list_images(Path(folder))
+    train_paths, sample_paths = _split_validation(paths, cfg.sample_images)
+    # Images are upscaled to the load size when needed, but thumbnails far below it would only add blur.
+    images, skipped = load_folder(train_paths, min_side=cfg.load_size // 2)
+    samples, sample_skipped = load_folder(sample_paths, min_side=cfg.load_size // 2)
+    for item in skipped + sample_skipped:
+        events.emit("warning", message=f"skipped {item.path}: {item.reason}")
+    return ([_resize_short_side(image, cfg.load_size) for image in images],
+            [_centre_crop(image, cfg.load_size, cfg.crop) for image in samples])
+
+
+def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None = None,
+          backbone_weights: str | None = None) -> int:
+    """Train until ``cfg.steps`` or a stop signal; returns a process exit code. ``backbone_weights``: the AlexNet
+    ``.npz`` for ``--discriminator projected`` (default: :func:`ganstudio.train.lpips.weights_path`)."""
+    events = events or EventWriter()
+    torch.set_num_threads(cfg.threads)
+    run_dir = Path(cfg.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    state: dict[str, Any] | None = None
+    if resume:
+        latest = ckpt.latest_checkpoint(run_dir)
+        if latest is None:
+            events.emit("warning", message=f"--resume: no checkpoint in {run_dir}, starting from scratch")
+        else:
+            state = ckpt.load_checkpoint(latest)
+            cfg = _resolve_config(cfg, state, events)
+            events.emit("resume", path=str(latest), step=state["step"])
+    if state is None:
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+
+    images_a, samples_a = _load_domain(cfg.domain_a, cfg, events)
+    images_b, samples_b = _load_domain(cfg.domain_b, cfg, events)
+    dataset = UnpairedCrops(images_a, images_b, cfg.crop)
+    loader = DataLoader(dataset, batch_size=cfg.batch, shuffle=True, drop_last=len(dataset) >= cfg.batch,
+                        num_workers=0)
+
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick the fastest kernels once
+    g_ab = build_generator(cfg).to(device, memory_format=torch.channels_last)
+    g_ba = build_generator(cfg).to(device, memory_format=torch.channels_last)
+    discriminators = Discriminators(cfg, device, backbone_weights)
+    betas = (cfg.beta1, 0.999)
+    optimizer_g = torch.optim.Adam([*g_ab.parameters(), *g_ba.parameters()], lr=cfg.lr, betas=betas)
+    optimizer_d = torch.optim.Adam(discriminators.parameters(), lr=cfg.lr, betas=betas)
+    pool_a, pool_b = ImagePool(cfg.pool_size), ImagePool(cfg.pool_size)
+    step, wall_time = 0, 0.0
+    if state is not None:
+        g_ab.load_state_dict(state["g_ab"])
+        g_ba.load_state_dict(state["g_ba"])
+        discriminators.d_a.load_state_dict(state["d_a"])
+        discriminators.d_b.load_state_dict(state["d_b"])
+        optimizer_g.load_state_dict(state["optimizer_g"])
+        optimizer_d.load_state_dict(state["optimizer_d"])
+        pool_a, pool_b = ImagePool(cfg.pool_size, state["pool_a"]), ImagePool(cfg.pool_size, state["pool_b"])
+        step, wall_time = state["step"], state["wall_time_s"]
+        ckpt.set_rng_state(state["rng"])
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.steps), last_epoch=step - 1)
+                  for opt in (optimizer_g, optimizer_d)]
+    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+
+    events.emit("start", step=step, total=cfg.steps, train_images=[len(images_a), len(images_b)],
+                sample_images=[len(samples_a), len(samples_b)],
+                params={"generator": sum(p.numel() for p in g_ab.parameters()),
+                        "discriminator": sum(p.numel() for p in discriminators.d_a.parameters())},
+                device=str(device), config=asdict(cfg))
+
+    saved_step = step
+
+    def save() -> None:
+        nonlocal saved_step
+        payload = {"step": step, "g_ab": g_ab.state_dict(), "g_ba": g_ba.state_dict(),
+                   "d_a": discriminators.d_a.state_dict(), "d_b": discriminators.d_b.state_dict(),
+                   "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict(),
+                   "pool_a": pool_a.images, "pool_b": pool_b.images, "rng": ckpt.rng_state(),
+                   "config": asdict(cfg), "wall_time_s": wall_time}
+        path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
+        saved_step = step
+        events.emit("checkpoint", path=str(path), step=step)
+
+    lambda_identity = cfg.lambda_cycle * cfg.lambda_identity
+    sums: dict[str, float] = {}
+    window_steps, window_start = 0, time.perf_counter()
+    # Wall time covers samples and checkpoints too, but not the pauses between sessions.
+    last_tick = time.perf_counter()
+    g_ab.train()
+    g_ba.train()
+    with _StopRequest() as stop:
+        try:
+            while step < cfg.steps and not stop.requested:
+                dataset.out_size = cfg.small_crop if step < cfg.small_crop_steps and cfg.small_crop else cfg.crop
+                for real_a, real_b in loader:
+                    real_a = real_a.to(device, memory_format=torch.channels_last, non_blocking=True)
+                    real_b = real_b.to(device, memory_format=torch.channels_last, non_blocking=True)
+
+                    # Generators: fool both discriminators, translate back to the input, leave the target
+                    # domain's own photos alone (identity: keeps colours from drifting).
+                    discriminators.requires_grad_(False)
+                    fake_b, fake_a = g_ab(real_a), g_ba(real_b)
+                    losses = {
+                        "g_gan": lsgan_loss(discriminators.logits(discriminators.d_b, fake_b), 1.0)
+                        + lsgan_loss(discriminators.logits(discriminators.d_a, fake_a), 1.0),
+                        "cycle": F.l1_loss(g_ba(fake_b), real_a) + F.l1_loss(g_ab(fake_a), real_b),
+                    }
+                    loss_g = losses["g_gan"] + cfg.lambda_cycle * losses["cycle"]
+                    if lambda_identity > 0:
+                        losses["identity"] = F.l1_loss(g_ab(real_b), real_b) + F.l1_loss(g_ba(real_a), real_a)
+                        loss_g = loss_g + lambda_identity * losses["identity"]
+                    optimizer_g.zero_grad(set_to_none=True)
+                    loss_g.backward()
+                    optimizer_g.step()
+
+                    discriminators.requires_grad_(True)
+                    losses["d_a"] = 0.5 * (lsgan_loss(discriminators.logits(discriminators.d_a, real_a), 1.0)
+                                           + lsgan_loss(discriminators.logits(discriminators.d_a,
+                                                                              pool_a.query(fake_a)), 0.0))
+                    losses["d_b"] = 0.5 * (lsgan_loss(discriminators.logits(discriminators.d_b, real_b), 1.0)
+                                           + lsgan_loss(discriminators.logits(discriminators.d_b,
+                                                                              pool_b.query(fake_b)), 0.0))
+                    optimizer_d.zero_grad(set_to_none=True)
+                    (losses["d_a"] + losses["d_b"]).backward()
+                    optimizer_d.step()
+                    for scheduler in schedulers:
+                        scheduler.step()
+                    step += 1
+
+                    values = {name: loss.item() for name, loss in losses.items()}
+                    if not all(math.isfinite(v) for v in values.values()):
+                        events.error(f"a loss became non-finite at step {step} ({values}); resume from the last "
+                                     "checkpoint with a lower --lr")
+                        return 1
+                    for name, value in values.items():
+                        sums[name] = sums.get(name, 0.0) + value
+                    window_steps += 1
+                    if step % cfg.log_every == 0 or step == cfg.steps:
+                        elapsed = time.perf_counter() - window_start
+                        events.step(step, cfg.steps, {k: v / window_steps for k, v in sums.items()},
+                                    optimizer_g.param_groups[0]["lr"], window_steps / elapsed)
+                        sums, window_steps, window_start = {}, 0, time.perf_counter()
+                    if cfg.sample_every and samples_a and samples_b and step % cfg.sample_every == 0:
+                        g_ab.eval()
+                        g_ba.eval()
+                        path = save_sample_grid(g_ab, g_ba, samples_a, samples_b,
+                                                run_dir / "samples" / f"step_{step:08d}.png")
+                        g_ab.train()
+                        g_ba.train()
+                        events.emit("sample", path=str(path), step=step)
+                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                        save()
+                    now = time.perf_counter()
+                    wall_time += now - last_tick
+                    last_tick = now
+                    phase_ends = cfg.small_crop > 0 and step == cfg.small_crop_steps
+                    if step >= cfg.steps or stop.requested or phase_ends:
+                        break
+        except KeyboardInterrupt:
+            stop.requested = True
+        stopped = stop.requested
+    if stopped and saved_step != step:
+        save()
+    events.emit("done", step=step, total=cfg.steps, stopped=stopped, wall_time_s=wall_time)
+    return 0
+
+
+def _title(name: str) -> str:
+    return name.replace("_", " ").replace("-", " ").capitalize()
+
+
+def build_card(cfg: CycleGANConfig, name: str, title: str, training: dict[str, Any], licence: str,
+               metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "title": title,
+        "task": "translate",
+        "scale": 1,
+        "architecture": {"name": "cyclegan-resnet", "params": arch_params(cfg)},
+        "multiple_of": MULTIPLE_OF,
+        # instance norm: a tile's output depends on the whole tile, so the tool runs the model untiled
+        "tiling": False,
+        "supports_half": False,
+        "supports_bf16": False,
+        "recipe": "training/translate/README.md",
+        "data": {"domain_a": cfg.domain_a, "domain_b": cfg.domain_b, "licence": licence},
+        "training": {"losses": f"LSGAN + {cfg.lambda_cycle:g} x cycle L1 + {cfg.lambda_cycle * cfg.lambda_identity:g}"
+                               " x identity L1", "discriminator": cfg.discriminator, "optimizer": "Adam",
+                     "lr": cfg.lr, "beta1": cfg.beta1, "batch": cfg.batch, "crop": cfg.crop,
+                     "load_size": cfg.load_size, "small_crop": cfg.small_crop,
+                     "small_crop_steps": cfg.small_crop_steps, **training},
+        "metrics": metrics or {},
+    }
+
+
+def export(run_dir: Path, out_dir: Path, machine: str, licence: str,
+           metrics: dict[str, dict[str, Any]] | None = None) -> list[Path]:
+    """Write the latest checkpoint's generators to ``out_dir`` as ``<a>2<b>`` and ``<b>2<a>`` (.safetensors and
+    model card); ``metrics`` is keyed by those names. Returns the card paths."""
+    latest = ckpt.latest_checkpoint(run_dir)
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir}")
+    state = ckpt.load_checkpoint(latest)
+    cfg = CycleGANConfig.from_dict(state["config"])
+    training = {"machine": machine, "steps": state["step"], "wall_time_s": round(state["wall_time_s"])}
+    cards = []
+    for key, source, target in (("g_ab", cfg.name_a, cfg.name_b), ("g_ba", cfg.name_b, cfg.name_a)):
+        name = f"{source}2{target}"
+        model = build_generator(cfg)
+        model.load_state_dict(state[key])
+        card = build_card(cfg, name, f"{_title(source)} → {_title(target)}", training, licence,
+                          (metrics or {}).get(name))
+        cards.append(ckpt.export_safetensors(model, Path(out_dir) / f"{name}.safetensors", card))
+    return cards

@@ -1,0 +1,120 @@
+"""Folder datasets for super-resolution: HR crops and their MATLAB-style bicubic LR counterparts.
+
+Randomness comes from torch's global generator only, so saving ``torch.get_rng_state()`` in a checkpoint is
+enough to resume the same data stream (with ``num_workers=0``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import Dataset
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: Path
+    reason: str
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under ``folder``, recursively, in a stable (sorted) order."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """Decode to an H×W×3 uint8 array, EXIF orientation applied. Raises on unreadable or truncated files."""
+    with Image.open(path) as image:
+        image.load()  # Forces the full decode here, so truncated files fail now rather than mid-training.
+        image = ImageOps.exif_transpose(image)
+        return np.asarray(image.convert("RGB")).copy()
+
+
+def load_folder(paths: list[Path], min_side: int) -> tuple[list[np.ndarray], list[SkippedFile]]:
+    """Decode every file into RAM; broken files and those too small for a crop are skipped and reported."""
+    images: list[np.ndarray] = []
+    skipped: list[SkippedFile] = []
+    for path in paths:
+        try:
+            array = load_rgb(path)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            skipped.append(SkippedFile(path, f"unreadable: {exc}"))
+            continue
+        if min(array.shape[:2]) < min_side:
+            skipped.append(SkippedFile(path, f"smaller than {min_side} px"))
+            continue
+        images.append(array)
+    return images, skipped
+
+
+def bicubic_downscale(hr: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB ``imresize(hr, 1/scale)`` closely: Pillow's bicubic is antialiased with a=-0.5 and rounds to uint8."""
+    height, width = hr.shape[:2]
+    if height % scale or width % scale:
+        raise ValueError(f"HR size {width}×{height} is not a multiple of the scale {scale}")
+    image = Image.fromarray(hr).resize((width // scale, height // scale), Image.Resampling.BICUBIC)
+    return np.array(image)
+
+
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """H×W×3 uint8 -> 3×H×W float in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float().div_(255.0)
+
+
+def random_augment(crop: np.ndarray) -> np.ndarray:
+    """One of the 8 flips/rotations (the dihedral group), drawn from torch's generator."""
+    k, flip = torch.randint(0, 4, ()).item(), torch.randint(0, 2, ()).item()
+    crop = np.rot90(crop, k)
+    return crop[:, ::-1] if flip else crop
+
+
+class SRCropDataset(Dataset):
+    """Random HR crops of cached images paired with their bicubic LR; item ``i`` draws from image ``i``."""
+
+    def __init__(self, images: list[np.ndarray], crop: int, scale: int, augment: bool = True) -> None:
+        if crop % scale:
+            raise ValueError(f"crop {crop} must be a multiple of the scale {scale}")
+        if not images:
+            raise ValueError("no usable training images")
+        self.images = images
+        self.crop = crop
+        self.scale = scale
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.images[index]
+        height, width = image.shape[:2]
+        top = torch.randint(0, height - self.crop + 1, ()).item()
+        left = torch.randint(0, width - self.crop + 1, ()).item()
+        hr = image[top : top + self.crop, left : left + self.crop]
+        if self.augment:
+            hr = random_augment(hr)
+        hr = np.ascontiguousarray(hr)
+        return to_tensor(bicubic_downscale(hr, self.scale)), to_tensor(hr)
+
+
+class SRValidationSet(Dataset):
+    """Deterministic centre crops (LR, HR) of held-out images, for a PSNR that is comparable across runs."""
+
+    def __init__(self, images: list[np.ndarray], crop: int, scale: int) -> None:
+        self.pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for image in images:
+            height, width = image.shape[:2]
+            size = min(crop, height, width) // scale * scale
+            top, left = (height - size) // 2, (width - size) // 2
+            hr = np.ascontiguousarray(image[top : top + size, left : left + size])
+            self.pairs.append((to_tensor(bicubic_downscale(hr, scale)), to_tensor(hr)))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.pairs[index]

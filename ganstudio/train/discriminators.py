@@ -1,0 +1,106 @@
+"""Discriminators for the adversarial training phases; training-only, so they live here and are never shipped."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+class SRGANDiscriminator(nn.Module):
+    """The SRGAN paper's VGG-style discriminator (8 convs, 64 -> 512 channels, four stride-2 stages).
+
+    Changed from the paper: spectral norm instead of batch norm (stable with the small batches a CPU allows),
+    and global average pooling before the dense layers so any HR crop size works. Returns one logit per image.
+    """
+
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(3, channels, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+        widths = [channels, channels, channels * 2, channels * 2, channels * 4, channels * 4, channels * 8, channels * 8]
+        for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
+            stride = 2 if i % 2 == 0 else 1
+            layers += [spectral_norm(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1)), nn.LeakyReLU(0.2, inplace=True)]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), spectral_norm(nn.Linear(widths[-1], 1024)),
+                                  nn.LeakyReLU(0.2, inplace=True), spectral_norm(nn.Linear(1024, 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)).squeeze(1)
+
+
+class PatchGANDiscriminator(nn.Module):
+    """pix2pix/CycleGAN's 70×70 PatchGAN: a map of logits, each judging one 70×70 patch of the input.
+
+    C64-C128-C256-C512 (4×4 kernels, the first three stride 2, no norm on the first) then a 1-channel conv. Instance
+    norm, as in CycleGAN; the batch there is 1, where batch norm would be instance norm anyway.
+    """
+
+    def __init__(self, ndf: int = 64, n_layers: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(3, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+        width = ndf
+        for index in range(1, n_layers + 1):
+            previous, width = width, ndf * min(2**index, 8)
+            stride = 2 if index < n_layers else 1
+            layers += [nn.Conv2d(previous, width, 4, stride=stride, padding=1), nn.InstanceNorm2d(width),
+                       nn.LeakyReLU(0.2, inplace=True)]
+        layers.append(nn.Conv2d(width, 1, 4, stride=1, padding=1))
+        self.model = nn.Sequential(*layers)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.normal_(module.weight, 0.0, 0.02)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """RGB in [0, 1] (as the generators give it) -> N × 1 × H' × W' logits."""
+        return self.model(x * 2 - 1)
+
+
+class ProjectedDiscriminator(nn.Module):
+    """Small discriminator heads on the features of a frozen pretrained network (Sauer et al. 2021, "Projected
+    GANs Converge Faster"), here the first three conv stages of ImageNet AlexNet.
+
+    Judging pretrained features instead of pixels lets the discriminator tell real from fake after far fewer
+    steps, which is what a CPU budget needs. The backbone is not part of this module: it is frozen, shared by
+    both discriminators of a CycleGAN and loaded from its own weight file, so it stays out of checkpoints and the
+    optimiser; :meth:`forward` takes its feature list. Each head: a 1×1 projection, then spectral-normed 3×3
+    convs, giving a map of logits per feature scale.
+    """
+
+    def __init__(self, feature_channels: tuple[int, ...] = (64, 192, 384), width: int = 64) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(channels, width, 1),
+                nn.LeakyReLU(0.2, inplace=True),
+                spectral_norm(nn.Conv2d(width, width, 3, padding=1)),
+                nn.LeakyReLU(0.2, inplace=True),
+                spectral_norm(nn.Conv2d(width, 1, 3, padding=1)),
+            )
+            for channels in feature_channels
+        )
+
+    def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The backbone's feature maps (the first ``len(heads)`` are used) -> one logit map per scale."""
+        return [head(feature) for head, feature in zip(self.heads, features)]
+
+
+class SNPatchGANDiscriminator(nn.Module):
+    """DeepFill v2's SN-PatchGAN (Yu et al. 2019): six 5×5 stride-2 spectral-norm convs on RGB + mask.
+
+    Returns a map of logits, one per overlapping patch, for a hinge loss averaged over all of them: free-form
+    holes can be anywhere, so every patch is judged rather than the image as a whole. Any crop size works.
+    """
+
+    def __init__(self, channels: int = 64, in_channels: int = 4) -> None:
+        super().__init__()
+        widths = [in_channels, channels, channels * 2, channels * 4, channels * 4, channels * 4, channels * 4]
+        layers: list[nn.Module] = []
+        for index, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(spectral_norm(nn.Conv2d(c_in, c_out, 5, stride=2, padding=2)))
+            if index < len(widths) - 2:
+                layers.append(nn.LeakyReLU(0.2, inplace=True))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

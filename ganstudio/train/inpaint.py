@@ -1,0 +1,520 @@
+"""Adversarial training of the inpainting generator (``inpaint_gated``) on a folder of photos.
+
+Each step draws square crops with fresh free-form masks (strokes and boxes, 5-45 % of the area). The generator is
+trained with a hole-weighted L1 loss, an LPIPS perceptual loss on the composite (when the AlexNet weights are
+available) and, from ``adv_start`` on, a hinge loss against an SN-PatchGAN discriminator (DeepFill v2). Pixel
+losses alone first: TRAINING.md's advice for CPU budgets, since the discriminator has nothing to teach a generator
+that cannot yet produce the right colours.
+
+A run folder (``--out``) holds ``checkpoints/`` (full state, newest few), ``best.safetensors`` (the generator with
+the best validation score so far), ``samples/`` (masked input | result | original) and ``config.json``; progress
+goes to stdout as JSON lines (:mod:`ganstudio.train.events`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader, Dataset
+
+from ganstudio.models.arch.inpaint_gated import GatedInpaintNet
+from ganstudio.train import checkpoint as ckpt
+from ganstudio.train.data import list_images, load_folder, random_augment, to_tensor
+from ganstudio.train.discriminators import SNPatchGANDiscriminator
+from ganstudio.train.events import EventWriter
+from ganstudio.train.lpips import LPIPS, weights_path
+from ganstudio.train.superres import _split_validation, _StopRequest, resolve_device
+
+TASK = "inpaint"
+ARCH = "inpaint_gated"
+BEST_WEIGHTS = "best.safetensors"
+#: Long side the tool shrinks a crop to before running the model (the card's ``working_size``).
+WORKING_SIZE = 512
+
+
+@dataclass
+class InpaintConfig:
+    data: str
+    out: str
+    channels: int = 16
+    levels: int = 3
+    dilations: tuple[int, ...] = (2, 4, 8, 2, 4, 8)
+    disc_channels: int = 64
+    crop: int = 256
+    #: The source window is 1 to ``max_zoom`` times ``crop`` (limited by the photo) and resized to ``crop``, so
+    #: the model sees textures at several scales, as it will in crops of photos larger than its working size.
+    max_zoom: float = 1.5
+    batch: int = 8
+    steps: int = 50_000
+    lr: float = 2e-4
+    disc_lr: float = 2e-4
+    hole_weight: float = 6.0
+    l1_weight: float = 1.0
+    perceptual_weight: float = 1.0
+    adv_weight: float = 0.1
+    adv_start: int = 2_000
+    min_area: float = 0.05
+    max_area: float = 0.45
+    #: bf16 autocast on CUDA only (it is ~50x slower on this CPU, TRAINING.md).
+    bf16: bool = True
+    threads: int = 2
+    workers: int = 0
+    device: str = "auto"
+    seed: int = 0
+    val_images: int = 16
+    val_every: int = 500
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    log_every: int = 10
+    keep_checkpoints: int = 3
+
+    def __post_init__(self) -> None:
+        self.dilations = tuple(int(d) for d in self.dilations)
+        for name in ("steps", "batch", "crop", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.crop % 2**self.levels:
+            raise ValueError(f"crop {self.crop} must be a multiple of {2 ** self.levels} (2 ** levels)")
+        if not 0.0 < self.min_area <= self.max_area < 1.0:
+            raise ValueError("need 0 < min_area <= max_area < 1")
+        if self.max_zoom < 1.0 or self.sample_every < 0 or self.adv_start < 0:
+            raise ValueError("max_zoom must be >= 1, sample_every and adv_start >= 0")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> InpaintConfig:
+        """From a checkpoint's saved config; keys this version does not know are dropped."""
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+
+
+# What defines the run; on --resume these come from the checkpoint, the rest (length, cadence, threads, data
+# folder) from the command line.
+_RUN_DEFINING = ("channels", "levels", "dilations", "disc_channels", "crop", "max_zoom", "batch", "lr", "disc_lr",
+                 "hole_weight", "l1_weight", "perceptual_weight", "adv_weight", "adv_start", "min_area", "max_area",
+                 "seed", "val_images")
+
+
+def arch_params(cfg: InpaintConfig) -> dict[str, Any]:
+    return {"channels": cfg.channels, "levels": cfg.levels, "dilations": list(cfg.dilations)}
+
+
+def build_generator(cfg: InpaintConfig) -> GatedInpaintNet:
+    return GatedInpaintNet(cfg.channels, cfg.levels, cfg.dilations)
+
+
+# ---------------------------------------------------------------------------------------------------- masks
+
+def _draw_stroke(mask: np.ndarray, rng: np.random.Generator) -> None:
+    """A DeepFill v2-style brush stroke: a random walk of thick line segments with round joints."""
+    height, width = mask.shape
+    side = min(height, width)
+    thickness = max(2, int(rng.uniform(0.03, 0.09) * side))
+    x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+    angle = rng.uniform(0, 2 * math.pi)
+    for _ in range(int(rng.integers(2, 7))):
+        angle += rng.uniform(-math.pi / 2, math.pi / 2)
+        length = rng.uniform(0.1, 0.3) * side
+        nx = int(np.clip(x + length * math.cos(angle), 0, width - 1))
+        ny = int(np.clip(y + length * math.sin(angle), 0, height - 1))
+        cv2.line(mask, (x, y), (nx, ny), 1, thickness)
+        cv2.circle(mask, (nx, ny), thickness // 2, 1, -1)
+        x, y = nx, ny
+
+
+def _draw_box(mask: np.ndarray, rng: np.random.Generator) -> None:
+    height, width = mask.shape
+    box_h = int(rng.uniform(0.1, 0.45) * height)
+    box_w = int(rng.uniform(0.1, 0.45) * width)
+    top, left = int(rng.integers(0, height - box_h + 1)), int(rng.integers(0, width - box_w + 1))
+    mask[top : top + box_h, left : left + box_w] = 1
+
+
+def random_mask(height: int, width: int, rng: np.random.Generator, min_area: float = 0.05,
+                max_area: float = 0.45) -> np.ndarray:
+    """H x W bool, True = hole: strokes and boxes until a random target area in [min_area, max_area] is reached.
+
+    A shape that would push the area past ``max_area`` is dropped and another drawn, so the area always lands in
+    the range; boxes stand in for the rectangle selections users make, strokes for brushed-over objects.
+    """
+    target = rng.uniform(min_area, max_area)
+    mask = np.zeros((height, width), np.uint8)
+    area = 0.0
+    for _ in range(200):
+        if area >= target:
+            break
+        candidate = mask.copy()
+        if rng.random() < 0.7:
+            _draw_stroke(candidate, rng)
+        else:
+            _draw_box(candidate, rng)
+        new_area = float(candidate.mean())
+        if new_area <= max_area:
+            mask, area = candidate, new_area
+    if area < min_area:
+        # Practically unreachable (it needs 200 rejected shapes); a centred box keeps the promise anyway.
+        side_h, side_w = int(height * math.sqrt(target)), int(width * math.sqrt(target))
+        top, left = (height - side_h) // 2, (width - side_w) // 2
+        mask[top : top + side_h, left : left + side_w] = 1
+    return mask.astype(bool)
+
+
+# ----------------------------------------------------------------------------------------------------- data
+
+def _resize_square(window: np.ndarray, size: int) -> np.ndarray:
+    if window.shape[0] == size:
+        return window
+    interpolation = cv2.INTER_AREA if window.shape[0] > size else cv2.INTER_CUBIC
+    return cv2.resize(window, (size, size), interpolation=interpolation)
+
+
+class InpaintCropDataset(Dataset):
+    """(image 3 x crop x crop in [0, 1], mask 1 x crop x crop, 1 = hole); item ``i`` draws from image ``i``.
+
+    All randomness comes from torch's global generator (the mask's numpy generator is seeded from it), so a
+    checkpoint's RNG state resumes the same stream, as in :mod:`ganstudio.train.data`.
+    """
+
+    def __init__(self, images: list[np.ndarray], cfg: InpaintConfig) -> None:
+        if not images:
+            raise ValueError("no usable training images")
+        self.images = images
+        self.cfg = cfg
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        image = self.images[index]
+        height, width = image.shape[:2]
+        short = min(height, width)
+        low, high = min(cfg.crop, short), min(int(cfg.crop * cfg.max_zoom), short)
+        side = int(torch.randint(low, high + 1, ()).item())
+        top = int(torch.randint(0, height - side + 1, ()).item())
+        left = int(torch.randint(0, width - side + 1, ()).item())
+        window = np.ascontiguousarray(random_augment(image[top : top + side, left : left + side]))
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
+        mask = random_mask(cfg.crop, cfg.crop, rng, cfg.min_area, cfg.max_area)
+        return to_tensor(_resize_square(window, cfg.crop)), torch.from_numpy(mask)[None].float()
+
+
+def validation_pairs(images: list[np.ndarray], cfg: InpaintConfig) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Centre crops of held-out photos, each with a mask fixed by the seed, so scores compare across runs."""
+    pairs = []
+    for index, image in enumerate(images):
+        height, width = image.shape[:2]
+        side = min(height, width, cfg.crop)
+        top, left = (height - side) // 2, (width - side) // 2
+        crop = _resize_square(np.ascontiguousarray(image[top : top + side, left : left + side]), cfg.crop)
+        mask = random_mask(cfg.crop, cfg.crop, np.random.default_rng([cfg.seed, index]), cfg.min_area, cfg.max_area)
+        pairs.append((to_tensor(crop), torch.from_numpy(mask)[None].float()))
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------------- losses
+
+def generator_input(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return torch.cat([image * (1 - mask), mask], dim=1)
+
+
+def hole_weighted_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, hole_weight: float) -> torch.Tensor:
+    """L1 over the whole image with hole pixels counting ``hole_weight`` times (Liu et al. 2018 use 6).
+
+    The known pixels are kept in the loss on purpose: the tool matches colours by comparing the model's output
+    with the original just outside the hole, which needs the model to reproduce what it was shown.
+    """
+    return ((pred - target).abs() * (1 + (hole_weight - 1) * mask)).mean()
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def validate(generator: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]],
+             lpips: LPIPS | None) -> dict[str, float]:
+    """Mean L1 inside the holes, PSNR of the composite and, when available, its LPIPS distance to the original."""
+    generator.eval()
+    device = _device_of(generator)
+    l1s, psnrs, distances = [], [], []
+    for image, mask in pairs:
+        image, mask = image[None].to(device), mask[None].to(device)
+        pred = generator(generator_input(image, mask).contiguous(memory_format=torch.channels_last)).float()
+        composite = pred * mask + image * (1 - mask)
+        l1s.append(((composite - image).abs().sum() / (3 * mask.sum()).clamp_min(1)).item())
+        mse = (composite - image).pow(2).mean().item()
+        psnrs.append(10 * math.log10(1 / max(mse, 1e-10)))
+        if lpips is not None:
+            distances.append(lpips(composite, image).item())
+    generator.train()
+    scores = {"hole_l1": float(np.mean(l1s)), "psnr": float(np.mean(psnrs))}
+    if distances:
+        scores["lpips"] = float(np.mean(distances))
+    return scores
+
+
+@torch.no_grad()
+def save_sample_grid(generator: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]], path: Path,
+                     rows: int = 4) -> Path:
+    """Rows of masked input (hole in grey) | result | original, for the eye: a blurry or seamed fill shows here."""
+    generator.eval()
+    device = _device_of(generator)
+    tiles = []
+    for image, mask in pairs[:rows]:
+        pred = generator(generator_input(image[None], mask[None]).to(device))[0].float().cpu()
+        composite = pred * mask + image * (1 - mask)
+        shown = image * (1 - mask) + 0.5 * mask
+        tiles.append(torch.cat([shown, composite, image], dim=2))
+    generator.train()
+    grid = torch.cat(tiles, dim=1).clamp(0, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    Image.fromarray(grid.mul(255).round().byte().permute(1, 2, 0).numpy()).save(tmp)
+    tmp.replace(path)
+    return path
+
+
+def _resolve_config(cfg: InpaintConfig, state: dict[str, Any], events: EventWriter) -> InpaintConfig:
+    saved = InpaintConfig.from_dict(state["config"])
+    changed = [name for name in _RUN_DEFINING if getattr(cfg, name) != getattr(saved, name)]
+    if changed:
+        events.emit("warning", message="resuming: the checkpoint's settings are kept for " + ", ".join(changed))
+    return replace(cfg, **{name: getattr(saved, name) for name in _RUN_DEFINING})
+
+
+def _load_lpips(events: EventWriter, device: torch.device) -> LPIPS | None:
+    path = weights_path()
+    if not path.is_file():
+        events.emit("warning", message=f"{path} not found: training without the perceptual loss and "
+                                       "validating without LPIPS")
+        return None
+    return LPIPS(path).to(device)
+
+
+def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None = None) -> int:
+    """Train until ``cfg.steps`` or a stop signal (SIGTERM/SIGINT checkpoint first); returns an exit code."""
+    events = events or EventWriter()
+    torch.set_num_threads(cfg.threads)
+    run_dir = Path(cfg.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    state: dict[str, Any] | None = None
+    if resume:
+        latest = ckpt.latest_checkpoint(run_dir)
+        if latest is None:
+            events.emit("warning", message=f"--resume: no checkpoint in {run_dir}, starting from scratch")
+        else:
+            state = ckpt.load_checkpoint(latest)
+            cfg = _resolve_config(cfg, state, events)
+            events.emit("resume", path=str(latest), step=state["step"])
+    if state is None:
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+
+    train_paths, val_paths = _split_validation(list_images(Path(cfg.data)), cfg.val_images)
+    # Photos down to half the crop are usable: their windows are enlarged, which costs little detail.
+    train_images, skipped = load_folder(train_paths, min_side=cfg.crop // 2)
+    val_images, val_skipped = load_folder(val_paths, min_side=cfg.crop // 2)
+    for item in skipped + val_skipped:
+        events.emit("warning", message=f"skipped {item.path}: {item.reason}")
+    loader = DataLoader(InpaintCropDataset(train_images, cfg), batch_size=cfg.batch, shuffle=True,
+                        drop_last=len(train_images) >= cfg.batch, num_workers=cfg.workers,
+                        persistent_workers=cfg.workers > 0)
+    val_pairs = validation_pairs(val_images, cfg)
+
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    generator = build_generator(cfg).to(device, memory_format=torch.channels_last)
+    discriminator = SNPatchGANDiscriminator(cfg.disc_channels).to(device, memory_format=torch.channels_last)
+    # beta1 0.5 as in most GAN recipes (DeepFill v2 among them): momentum slows the reaction to a moving target.
+    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
+    lpips = _load_lpips(events, device)
+    use_bf16 = cfg.bf16 and device.type == "cuda"
+    step, wall_time, best = 0, 0.0, {"score": math.inf, "step": 0, "metric": ""}
+    if state is not None:
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        step, wall_time, best = state["step"], state["wall_time_s"], state["best"]
+        ckpt.set_rng_state(state["rng"])
+    (run_dir / "config.json").write_text(json.dumps({"task": TASK, **asdict(cfg)}, indent=2) + "\n")
+
+    events.emit("start", step=step, total=cfg.steps, train_images=len(train_images), val_images=len(val_images),
+                skipped=len(skipped) + len(val_skipped), params=sum(p.numel() for p in generator.parameters()),
+                disc_params=sum(p.numel() for p in discriminator.parameters()), device=str(device),
+                perceptual=lpips is not None, config=asdict(cfg))
+
+    saved_step = step
+
+    def save() -> None:
+        nonlocal saved_step
+        payload = {"step": step, "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
+                   "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": ckpt.rng_state(),
+                   "config": asdict(cfg), "wall_time_s": wall_time, "best": best}
+        path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
+        saved_step = step
+        events.emit("checkpoint", path=str(path), step=step)
+
+    def run_validation() -> None:
+        scores = validate(generator, val_pairs, lpips)
+        metric = "lpips" if "lpips" in scores else "hole_l1"
+        if scores[metric] < best["score"] or best["metric"] != metric:
+            best.update(score=scores[metric], step=step, metric=metric)
+            weights = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+            tmp = run_dir / f".{BEST_WEIGHTS}.tmp"
+            save_file(weights, str(tmp))
+            tmp.replace(run_dir / BEST_WEIGHTS)
+        events.emit("validation", step=step, **scores, best_metric=metric, best_score=best["score"],
+                    best_step=best["step"])
+
+    generator.train()
+    discriminator.train()
+    sums: dict[str, float] = {}
+    window_steps, window_start, last_tick = 0, time.perf_counter(), time.perf_counter()
+    stopped = False
+    with _StopRequest() as stop:
+        try:
+            while step < cfg.steps and not stop.requested:
+                for images, masks in loader:
+                    images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
+                    masks = masks.to(device, memory_format=torch.channels_last, non_blocking=True)
+                    adversarial = step >= cfg.adv_start
+                    losses: dict[str, torch.Tensor] = {}
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                        pred = generator(generator_input(images, masks))
+                    composite = pred.float() * masks + images * (1 - masks)
+
+                    if adversarial:
+                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                            real = discriminator(torch.cat([images, masks], dim=1)).float()
+                            fake = discriminator(torch.cat([composite.detach(), masks], dim=1)).float()
+                        d_loss = F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+                        opt_d.zero_grad(set_to_none=True)
+                        d_loss.backward()
+                        opt_d.step()
+                        losses["d"] = d_loss.detach()
+
+                    losses["l1"] = hole_weighted_l1(pred.float(), images, masks, cfg.hole_weight)
+                    g_loss = cfg.l1_weight * losses["l1"]
+                    if lpips is not None and cfg.perceptual_weight > 0:
+                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                            losses["lpips"] = lpips(composite, images).float().mean()
+                        g_loss = g_loss + cfg.perceptual_weight * losses["lpips"]
+                    if adversarial:
+                        # the discriminator's weights get gradients here too, but only opt_g steps them away
+                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                            losses["g_adv"] = -discriminator(torch.cat([composite, masks], dim=1)).float().mean()
+                        g_loss = g_loss + cfg.adv_weight * losses["g_adv"]
+                    opt_g.zero_grad(set_to_none=True)
+                    g_loss.backward()
+                    opt_g.step()
+                    step += 1
+
+                    values = {name: value.item() for name, value in losses.items()}
+                    if not all(math.isfinite(v) for v in values.values()):
+                        events.error(f"a loss became non-finite at step {step} ({values}); resume from the last "
+                                     "checkpoint with a lower --lr")
+                        return 1
+                    for name, value in values.items():
+                        sums[name] = sums.get(name, 0.0) + value
+                    window_steps += 1
+                    if step % cfg.log_every == 0 or step == cfg.steps:
+                        elapsed = time.perf_counter() - window_start
+                        events.step(step, cfg.steps, {k: v / window_steps for k, v in sums.items()}, cfg.lr,
+                                    window_steps / elapsed)
+                        sums, window_steps, window_start = {}, 0, time.perf_counter()
+                    if val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
+                        run_validation()
+                    if val_pairs and cfg.sample_every and step % cfg.sample_every == 0:
+                        path = save_sample_grid(generator, val_pairs, run_dir / "samples" / f"step_{step:08d}.png")
+                        events.emit("sample", path=str(path), step=step)
+                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                        save()
+                    now = time.perf_counter()
+                    wall_time += now - last_tick
+                    last_tick = now
+                    if step >= cfg.steps or stop.requested:
+                        break
+        except KeyboardInterrupt:
+            stop.requested = True
+        stopped = stop.requested
+    if stopped and saved_step != step:
+        save()
+    events.emit("done", step=step, total=cfg.steps, stopped=stopped, wall_time_s=wall_time,
+                best_metric=best["metric"], best_score=best["score"], best_step=best["step"])
+    return 0
+
+
+def is_inpaint_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` was written by this loop (its ``config.json`` names the task)."""
+    config = Path(run_dir) / "config.json"
+    try:
+        return json.loads(config.read_text()).get("task") == TASK
+    except (OSError, ValueError):
+        return False
+
+
+def build_card(cfg: InpaintConfig, name: str, title: str, training: dict[str, Any],
+               metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "title": title,
+        "task": TASK,
+        "architecture": {"name": ARCH, "params": arch_params(cfg)},
+        "multiple_of": 2**cfg.levels,
+        "working_size": WORKING_SIZE,
+        # the whole crop is one input: tiles would cut the hole off from its context
+        "tiling": False,
+        "supports_half": False,
+        "supports_bf16": False,
+        "recipe": "training/inpaint/README.md",
+        "data": {
+            "folder": "../shared/data/photos",
+            "licence": "Trained on research datasets (BSDS500 train+test, an ImageNet one-per-class sample, "
+                       "Sun-Hays80): non-commercial research terms apply to these weights.",
+        },
+        "training": {"losses": f"hole-weighted L1 (x{cfg.hole_weight} in the hole), LPIPS (AlexNet) x"
+                               f"{cfg.perceptual_weight}, hinge SN-PatchGAN x{cfg.adv_weight} from step "
+                               f"{cfg.adv_start}",
+                     "optimizer": "Adam (0.5, 0.999)", "batch": cfg.batch, "crop": cfg.crop, "lr": cfg.lr,
+                     "masks": f"free-form strokes and boxes, {cfg.min_area:.0%}-{cfg.max_area:.0%} of the area",
+                     **training},
+        "metrics": metrics or {},
+    }
+
+
+def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: str, use_best: bool = True,
+           metrics: dict[str, Any] | None = None) -> Path:
+    """Write the run's best (or latest) generator as ``weights_path`` (.safetensors) plus its model card."""
+    latest = ckpt.latest_checkpoint(run_dir)
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir}")
+    state = ckpt.load_checkpoint(latest)
+    cfg = InpaintConfig.from_dict(state["config"])
+    generator = build_generator(cfg)
+    best_file = Path(run_dir) / BEST_WEIGHTS
+    if use_best and best_file.exists():
+        generator.load_state_dict(load_file(str(best_file)))
+        steps = state["best"]["step"]
+        validation = {state["best"]["metric"]: state["best"]["score"]}
+    else:
+        generator.load_state_dict(state["generator"])
+        steps, validation = state["step"], {}
+    training = {"machine": machine, "steps": steps, "steps_run": state["step"],
+                "wall_time_s": round(state["wall_time_s"]), "validation": validation,
+                "validation_set": f"{cfg.val_images} photos held out of the training folder, {cfg.crop} px centre "
+                                  "crops with seeded masks"}
+    return ckpt.export_safetensors(generator, Path(weights_path), build_card(cfg, name, title, training, metrics))

@@ -1,0 +1,356 @@
+"""SRResNet pixel-loss training: the first phase of SRGAN, and the "faithful" super-resolution model on its own.
+
+A run lives in one folder (``--out``): ``checkpoints/`` (full training state, newest few), ``best.safetensors``
+(the weights with the best validation PSNR so far), ``samples/`` (bicubic | output | ground truth grids) and
+``config.json``. Progress goes to stdout as JSON lines (:mod:`ganstudio.train.events`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader
+
+from ganstudio.models.arch.srresnet import SRResNet
+from ganstudio.train import checkpoint as ckpt
+from ganstudio.train.data import SRCropDataset, SRValidationSet, list_images, load_folder
+from ganstudio.train.events import EventWriter
+from ganstudio.train.metrics import psnr_y
+
+BEST_WEIGHTS = "best.safetensors"
+
+
+@dataclass
+class SuperResConfig:
+    data: str
+    out: str
+    scale: int = 4
+    blocks: int = 16
+    channels: int = 64
+    bicubic_residual: bool = False
+    crop: int = 96
+    batch: int = 16
+    steps: int = 100_000
+    lr: float = 2e-4
+    lr_schedule: str = "cosine"  # "cosine" (to lr_min at `steps`) or "step" (halved every `lr_step` steps)
+    lr_min: float = 1e-6
+    lr_step: int = 200_000
+    warmup: int = 100
+    threads: int = 2
+    device: str = "auto"  # "auto" takes CUDA when present, so the same recipe runs on a lent GPU
+    seed: int = 0
+    val_images: int = 16
+    val_crop: int = 256
+    val_every: int = 500
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    log_every: int = 10
+    keep_checkpoints: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch", "crop", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.sample_every < 0:
+            raise ValueError("sample_every must be 0 (off) or more")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SuperResConfig:
+        """From a checkpoint's saved config; keys this version does not know are dropped."""
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+
+
+# Fields that define what is being trained; on --resume they come from the checkpoint, and the rest (how long,
+# how often, how many threads, where the data is) from the command line.
+_RUN_DEFINING = ("scale", "blocks", "channels", "bicubic_residual", "crop", "batch", "lr", "lr_schedule", "lr_min",
+                 "lr_step", "warmup", "seed", "val_images", "val_crop")
+
+
+def lr_factor(step: int, cfg: SuperResConfig) -> float:
+    """Multiplier of ``cfg.lr`` at ``step``; a pure function of the step so that a resumed run with a longer
+    ``--steps`` simply stretches the schedule."""
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    if cfg.lr_schedule == "step":
+        return 0.5 ** (step // cfg.lr_step)
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    floor = cfg.lr_min / cfg.lr
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_model(cfg: SuperResConfig) -> SRResNet:
+    return SRResNet(cfg.blocks, cfg.channels, cfg.scale, cfg.bicubic_residual)
+
+
+def arch_params(cfg: SuperResConfig) -> dict[str, Any]:
+    return {"num_blocks": cfg.blocks, "channels": cfg.channels, "scale": cfg.scale,
+            "bicubic_residual": cfg.bicubic_residual}
+
+
+class _StopRequest:
+    """Turns SIGTERM/SIGINT into a flag checked between steps, so the run checkpoints before it exits."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _split_validation(paths: list[Path], count: int) -> tuple[list[Path], list[Path]]:
+    """Every k-th file is held out, so validation spans the folder's sources rather than one of them."""
+    if count <= 0 or len(paths) < 2 * count:
+        return paths, []
+    stride = len(paths) // count
+    held = set(range(stride // 2, stride * count, stride))
+    return [p for i, p in enumerate(paths) if i not in held], [p for i, p in enumerate(paths) if i in held]
+
+
+def bicubic_psnr(pairs: SRValidationSet, scale: int) -> float:
+    """The validation PSNR a plain bicubic upscale gets: the floor any trained model must clear."""
+    scores = [psnr_y(F.interpolate(lr[None], scale_factor=scale, mode="bicubic", align_corners=False)[0], hr, scale)
+              for lr, hr in pairs]
+    return float(np.mean(scores)) if scores else math.nan
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def validate(model: nn.Module, pairs: SRValidationSet, scale: int) -> float:
+    model.eval()
+    scores = []
+    for lr, hr in pairs:
+        sr = model(lr[None].to(_device_of(model), memory_format=torch.channels_last))[0].cpu()
+        scores.append(psnr_y(sr, hr, border=scale))
+    model.train()
+    return float(np.mean(scores))
+
+
+@torch.no_grad()
+def save_sample_grid(model: nn.Module, pairs: SRValidationSet, scale: int, path: Path, rows: int = 4) -> Path:
+    """Rows of bicubic | model | ground truth, for a person to judge what PSNR does not show."""
+    model.eval()
+    tiles = []
+    for lr, hr in list(pairs)[:rows]:
+        sr = model(lr[None].to(_device_of(model), memory_format=torch.channels_last))[0].cpu().clamp(0, 1)
+        bicubic = F.interpolate(lr[None], scale_factor=scale, mode="bicubic", align_corners=False)[0].clamp(0, 1)
+        tiles.append(torch.cat([bicubic, sr, hr], dim=2))
+    model.train()
+    width = max(t.shape[2] for t in tiles)
+    grid = torch.cat([F.pad(t, (0, width - t.shape[2])) for t in tiles], dim=1)
+    array = grid.mul(255).round().byte().permute(1, 2, 0).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    Image.fromarray(array).save(tmp)
+    tmp.replace(path)
+    return path
+
+
+def _resolve_config(cfg: SuperResConfig, state: dict[str, Any], events: EventWriter) -> SuperResConfig:
+    saved = SuperResConfig.from_dict(state["config"])
+    ignored = [name for name in _RUN_DEFINING if getattr(cfg, name) != getattr(saved, name)]
+    if ignored:
+        events.emit("warning", message="resuming: the checkpoint's settings are kept for " + ", ".join(ignored))
+    return replace(cfg, **{name: getattr(saved, name) for name in _RUN_DEFINING})
+
+
+def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None = None) -> int:
+    """Train until ``cfg.steps`` or a stop signal; returns a process exit code."""
+    events = events or EventWriter()
+    torch.set_num_threads(cfg.threads)
+    run_dir = Path(cfg.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    state: dict[str, Any] | None = None
+    if resume:
+        latest = ckpt.latest_checkpoint(run_dir)
+        if latest is None:
+            events.emit("warning", message=f"--resume: no checkpoint in {run_dir}, starting from scratch")
+        else:
+            state = ckpt.load_checkpoint(latest)
+            cfg = _resolve_config(cfg, state, events)
+            events.emit("resume", path=str(latest), step=state["step"])
+    if state is None:
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+
+    paths = list_images(Path(cfg.data))
+    train_paths, val_paths = _split_validation(paths, cfg.val_images)
+    train_images, skipped = load_folder(train_paths, min_side=cfg.crop)
+    val_images, val_skipped = load_folder(val_paths, min_side=cfg.scale * 8)
+    for item in skipped + val_skipped:
+        events.emit("warning", message=f"skipped {item.path}: {item.reason}")
+    dataset = SRCropDataset(train_images, cfg.crop, cfg.scale)
+    val_pairs = SRValidationSet(val_images, cfg.val_crop, cfg.scale)
+    loader = DataLoader(dataset, batch_size=cfg.batch, shuffle=True, drop_last=len(dataset) >= cfg.batch,
+                        num_workers=0)
+
+    device = resolve_device(cfg.device)
+    model = build_model(cfg).to(device, memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+    step, wall_time, best = 0, 0.0, {"psnr": -math.inf, "step": 0}
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, wall_time, best = state["step"], state["wall_time_s"], state["best"]
+        ckpt.set_rng_state(state["rng"])
+    # LambdaLR is rebuilt from the step rather than restored, so a resumed run may change --steps.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg), last_epoch=step - 1)
+    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+
+    events.emit("start", step=step, total=cfg.steps, train_images=len(train_images), val_images=len(val_images),
+                skipped=len(skipped) + len(val_skipped), bicubic_psnr=bicubic_psnr(val_pairs, cfg.scale),
+                params=sum(p.numel() for p in model.parameters()), device=str(device), config=asdict(cfg))
+
+    saved_step = step
+
+    def save() -> None:
+        nonlocal saved_step
+        payload = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                   "scheduler": scheduler.state_dict(), "rng": ckpt.rng_state(), "config": asdict(cfg),
+                   "wall_time_s": wall_time, "best": best}
+        path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
+        saved_step = step
+        events.emit("checkpoint", path=str(path), step=step)
+
+    def run_validation() -> None:
+        psnr = validate(model, val_pairs, cfg.scale)
+        improved = psnr > best["psnr"]
+        if improved:
+            best.update(psnr=psnr, step=step)
+            weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+            tmp = run_dir / f".{BEST_WEIGHTS}.tmp"
+            save_file(weights, str(tmp))
+            tmp.replace(run_dir / BEST_WEIGHTS)
+        events.emit("validation", step=step, psnr=psnr, best_psnr=best["psnr"], best_step=best["step"])
+
+    model.train()
+    loss_sum, window_steps, window_start = 0.0, 0, time.perf_counter()
+    # Wall time covers validation, samples and checkpoints too, but not the pauses between sessions.
+    last_tick = time.perf_counter()
+    stopped = False
+    with _StopRequest() as stop:
+        try:
+            while step < cfg.steps and not stop.requested:
+                for lr_batch, hr_batch in loader:
+                    lr_batch = lr_batch.to(device, memory_format=torch.channels_last, non_blocking=True)
+                    hr_batch = hr_batch.to(device, memory_format=torch.channels_last, non_blocking=True)
+                    loss = F.l1_loss(model(lr_batch), hr_batch)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    scheduler.step()
+                    step += 1
+                    loss_value = loss.item()
+                    if not math.isfinite(loss_value):
+                        events.error(f"loss became {loss_value} at step {step}; resume from the last checkpoint "
+                                     "with a lower --lr")
+                        return 1
+                    loss_sum += loss_value
+                    window_steps += 1
+                    if step % cfg.log_every == 0 or step == cfg.steps:
+                        elapsed = time.perf_counter() - window_start
+                        events.step(step, cfg.steps, {"l1": loss_sum / window_steps},
+                                    optimizer.param_groups[0]["lr"], window_steps / elapsed)
+                        loss_sum, window_steps, window_start = 0.0, 0, time.perf_counter()
+                    if val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
+                        run_validation()
+                    if val_pairs and cfg.sample_every and step % cfg.sample_every == 0:
+                        path = save_sample_grid(model, val_pairs, cfg.scale, run_dir / "samples" / f"step_{step:08d}.png")
+                        events.emit("sample", path=str(path), step=step)
+                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                        save()
+                    now = time.perf_counter()
+                    wall_time += now - last_tick
+                    last_tick = now
+                    if step >= cfg.steps or stop.requested:
+                        break
+        except KeyboardInterrupt:
+            stop.requested = True
+        stopped = stop.requested
+    if stopped and saved_step != step:
+        save()
+    events.emit("done", step=step, total=cfg.steps, stopped=stopped, wall_time_s=wall_time,
+                best_psnr=best["psnr"], best_step=best["step"])
+    return 0
+
+
+def build_card(cfg: SuperResConfig, name: str, title: str, training: dict[str, Any],
+               metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "title": title,
+        "task": "superres",
+        "scale": cfg.scale,
+        "architecture": {"name": "srresnet", "params": arch_params(cfg)},
+        "multiple_of": 1,
+        "supports_half": True,
+        "supports_bf16": True,
+        "recipe": "training/superres/README.md",
+        "data": {
+            "folder": "../shared/data/photos",
+            "licence": "Trained on research datasets (BSDS500 train+test, an ImageNet one-per-class sample, "
+                       "Sun-Hays80): non-commercial research terms apply to these weights.",
+        },
+        "training": {"loss": "L1", "optimizer": "Adam", "batch": cfg.batch, "hr_crop": cfg.crop,
+                     "lr": cfg.lr, "lr_schedule": cfg.lr_schedule, **training},
+        "metrics": metrics or {},
+    }
+
+
+def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: str, use_best: bool = True,
+           metrics: dict[str, Any] | None = None) -> Path:
+    """Write the run's best (or latest) weights as ``weights_path`` (.safetensors) plus its model card."""
+    latest = ckpt.latest_checkpoint(run_dir)
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir}")
+    state = ckpt.load_checkpoint(latest)
+    cfg = SuperResConfig.from_dict(state["config"])
+    model = build_model(cfg)
+    best_file = Path(run_dir) / BEST_WEIGHTS
+    if use_best and best_file.exists():
+        model.load_state_dict(load_file(str(best_file)))
+        steps, val_psnr = state["best"]["step"], state["best"]["psnr"]
+    else:
+        model.load_state_dict(state["model"])
+        steps, val_psnr = state["step"], None
+    training = {"machine": machine, "steps": steps, "steps_run": state["step"],
+                "wall_time_s": round(state["wall_time_s"]), "validation_psnr_y": val_psnr,
+                "validation": f"{cfg.val_images} images held out of the training folder, {cfg.val_crop} px centre crops"}
+    return ckpt.export_safetensors(model, Path(weights_path), build_card(cfg, name, title, training, metrics))
+
+
+if __name__ == "__main__":
+    from ganstudio.train.cli import main
+
+    sys.exit(main(sys.argv[1:]))
