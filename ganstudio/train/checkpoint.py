@@ -63,13 +63,18 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def save_weights(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """The model's weights alone, as fp32 ``.safetensors``, written atomically."""
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
 def export_safetensors(model: nn.Module, weights_path: Path, card: dict[str, Any]) -> Path:
     """Write ``<name>.safetensors`` and ``<name>.json`` (the model card) side by side, atomically; returns the card path."""
     weights_path = Path(weights_path)
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
-    with atomic_output(weights_path) as tmp:
-        save_file(tensors, str(tmp), metadata={"name": str(card.get("name", ""))})
+    save_weights(model, weights_path, metadata={"name": str(card.get("name", ""))})
     card_path = weights_path.with_suffix(".json")
     text = json.dumps(card, indent=2, ensure_ascii=False) + "\n"
     write_text_atomic(card_path, text)

@@ -36,7 +36,8 @@ from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.data import list_images, load_folder, to_tensor
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator
 from ganstudio.train.events import EventWriter
-from ganstudio.train.superres import _split_validation, _StopRequest, resolve_device
+from ganstudio.engine import resolve_device
+from ganstudio.train.common import StopRequest, split_validation
 
 DISCRIMINATORS = ("patch", "projected")
 #: AlexNet's third stage needs this many input pixels (stride 4, then two 3x3 stride-2 max pools).
@@ -274,7 +275,7 @@ def _resolve_config(cfg: CycleGANConfig, state: dict[str, Any], events: EventWri
 def _load_domain(folder: str, cfg: CycleGANConfig, events: EventWriter) -> tuple[list[np.ndarray], list[torch.Tensor]]:
     """Training images (resized once to the load size) and the held-out sample crops of one domain's folder."""
     paths = list_images(Path(folder))
-    train_paths, sample_paths = _split_validation(paths, cfg.sample_images)
+    train_paths, sample_paths = split_validation(paths, cfg.sample_images)
     # Images are upscaled to the load size when needed, but thumbnails far below it would only add blur.
     images, skipped = load_folder(train_paths, min_side=cfg.load_size // 2)
     samples, sample_skipped = load_folder(sample_paths, min_side=cfg.load_size // 2)
@@ -363,7 +364,7 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
     last_tick = time.perf_counter()
     g_ab.train()
     g_ba.train()
-    with _StopRequest() as stop:
+    with StopRequest() as stop:
         try:
             while step < cfg.steps and not stop.requested:
                 dataset.out_size = cfg.small_crop if step < cfg.small_crop_steps and cfg.small_crop else cfg.crop

@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset
 
 from ganstudio.models.arch.inpaint_gated import GatedInpaintNet
@@ -34,7 +34,8 @@ from ganstudio.train.data import list_images, load_folder, random_augment, to_te
 from ganstudio.train.discriminators import SNPatchGANDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.train.lpips import LPIPS, weights_path
-from ganstudio.train.superres import _split_validation, _StopRequest, resolve_device
+from ganstudio.engine import resolve_device
+from ganstudio.train.common import StopRequest, split_validation
 
 TASK = "inpaint"
 ARCH = "inpaint_gated"
@@ -321,7 +322,7 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
 
-    train_paths, val_paths = _split_validation(list_images(Path(cfg.data)), cfg.val_images)
+    train_paths, val_paths = split_validation(list_images(Path(cfg.data)), cfg.val_images)
     # Photos down to half the crop are usable: their windows are enlarged, which costs little detail.
     train_images, skipped = load_folder(train_paths, min_side=cfg.crop // 2)
     val_images, val_skipped = load_folder(val_paths, min_side=cfg.crop // 2)
@@ -373,10 +374,7 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
         metric = "lpips" if "lpips" in scores else "hole_l1"
         if scores[metric] < best["score"] or best["metric"] != metric:
             best.update(score=scores[metric], step=step, metric=metric)
-            weights = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-            tmp = run_dir / f".{BEST_WEIGHTS}.tmp"
-            save_file(weights, str(tmp))
-            tmp.replace(run_dir / BEST_WEIGHTS)
+            ckpt.save_weights(generator, run_dir / BEST_WEIGHTS)
         events.emit("validation", step=step, **scores, best_metric=metric, best_score=best["score"],
                     best_step=best["step"])
 
@@ -385,7 +383,7 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
     sums: dict[str, float] = {}
     window_steps, window_start, last_tick = 0, time.perf_counter(), time.perf_counter()
     stopped = False
-    with _StopRequest() as stop:
+    with StopRequest() as stop:
         try:
             while step < cfg.steps and not stop.requested:
                 for images, masks in loader:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -20,11 +19,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
+from ganstudio.engine import resolve_device
 from ganstudio.models.arch.srresnet import SRResNet
 from ganstudio.train import checkpoint as ckpt
+from ganstudio.train.common import StopRequest, split_validation
 from ganstudio.train.data import SRCropDataset, SRValidationSet, list_images, load_folder
 from ganstudio.train.events import EventWriter
 from ganstudio.train.metrics import psnr_y
@@ -90,12 +91,6 @@ def lr_factor(step: int, cfg: SuperResConfig) -> float:
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def build_model(cfg: SuperResConfig) -> SRResNet:
     return SRResNet(cfg.blocks, cfg.channels, cfg.scale, cfg.bicubic_residual)
 
@@ -103,35 +98,6 @@ def build_model(cfg: SuperResConfig) -> SRResNet:
 def arch_params(cfg: SuperResConfig) -> dict[str, Any]:
     return {"num_blocks": cfg.blocks, "channels": cfg.channels, "scale": cfg.scale,
             "bicubic_residual": cfg.bicubic_residual}
-
-
-class _StopRequest:
-    """Turns SIGTERM/SIGINT into a flag checked between steps, so the run checkpoints before it exits."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopRequest:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def _split_validation(paths: list[Path], count: int) -> tuple[list[Path], list[Path]]:
-    """Every k-th file is held out, so validation spans the folder's sources rather than one of them."""
-    if count <= 0 or len(paths) < 2 * count:
-        return paths, []
-    stride = len(paths) // count
-    held = set(range(stride // 2, stride * count, stride))
-    return [p for i, p in enumerate(paths) if i not in held], [p for i, p in enumerate(paths) if i in held]
 
 
 def bicubic_psnr(pairs: SRValidationSet, scale: int) -> float:
@@ -205,7 +171,7 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
         np.random.seed(cfg.seed)
 
     paths = list_images(Path(cfg.data))
-    train_paths, val_paths = _split_validation(paths, cfg.val_images)
+    train_paths, val_paths = split_validation(paths, cfg.val_images)
     train_images, skipped = load_folder(train_paths, min_side=cfg.crop)
     val_images, val_skipped = load_folder(val_paths, min_side=cfg.scale * 8)
     for item in skipped + val_skipped:
@@ -248,10 +214,7 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
         improved = psnr > best["psnr"]
         if improved:
             best.update(psnr=psnr, step=step)
-            weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-            tmp = run_dir / f".{BEST_WEIGHTS}.tmp"
-            save_file(weights, str(tmp))
-            tmp.replace(run_dir / BEST_WEIGHTS)
+            ckpt.save_weights(model, run_dir / BEST_WEIGHTS)
         events.emit("validation", step=step, psnr=psnr, best_psnr=best["psnr"], best_step=best["step"])
 
     model.train()
@@ -259,7 +222,7 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
     # Wall time covers validation, samples and checkpoints too, but not the pauses between sessions.
     last_tick = time.perf_counter()
     stopped = False
-    with _StopRequest() as stop:
+    with StopRequest() as stop:
         try:
             while step < cfg.steps and not stop.requested:
                 for lr_batch, hr_batch in loader:
