@@ -316,7 +316,7 @@ class BatchRunner:
         self._on_file = on_file
         self._on_progress = on_progress
         self._steps = [(get_tool(step.tool), step.build_params()) for step in options.chain]
-        self._needs_mask = any(spec.needs_mask for spec, _ in self._steps)
+        self._needs_mask = any(spec.uses_mask(params) for spec, params in self._steps)
         self._clock_lock = threading.Lock()
         self._started: float | None = None
         self._paused_s = 0.0
@@ -463,7 +463,7 @@ class BatchRunner:
                 if mask is not None and mask.shape != pixels.shape[:2]:
                     # a tool earlier in the chain resized the image: the mask follows it
                     mask = resize(mask[..., None], (pixels.shape[1], pixels.shape[0]), "nearest")[..., 0]
-                pixels = spec.run(pixels, params, mask=mask if spec.needs_mask else None,
+                pixels = spec.run(pixels, params, mask=mask if spec.uses_mask(params) else None,
                                   cancel=self.cancel, runtime=self.runtime)
         except Cancelled:
             return None

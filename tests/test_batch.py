@@ -246,3 +246,36 @@ def test_cli_batch_exit_codes_report_and_preset(tmp_path, capsys):
     assert main(["batch", str(tmp_path / "missing"), "-o", str(out), "--chain", "superres"]) == 2
     assert main(["batch", str(good), "-o", str(out), "--chain", "sharpen"]) == 2
     assert main(["batch", str(good), "-o", str(out)]) == 2  # no chain
+
+
+def test_ctrl_c_cancels_the_cli_batch_cleanly(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):  # enough work that the interrupt lands mid-run on any machine
+        Image.fromarray((rng.random((160, 160, 3)) * 255).astype(np.uint8)).save(folder / f"p{i:02d}.png")
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ganstudio", "batch", str(folder), "-o", str(out), "--chain",
+         "superres:model=lanczos,scale=4", "--report", str(report), "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "cancelled" in err
+    data = json.loads(report.read_text())
+    assert data["cancelled"] and data["summary"]["not_started"] > 0
+    written = [p for p in out.iterdir()]
+    assert all(not p.name.startswith(".") for p in written)  # no half-written temporary files
+    assert len(written) == data["summary"]["done"]
+    for path in written:
+        assert Image.open(path).size == (640, 640)

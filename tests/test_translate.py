@@ -311,3 +311,24 @@ def test_projected_discriminator_trains_on_frozen_features(tmp_path: Path, capsy
     state = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "run"))
     # the frozen backbone is not part of the discriminators' state (it is reloaded from its own file)
     assert state["d_a"] and not any(key.startswith("convs.") for key in state["d_a"])
+
+
+def test_batch_region_translation_takes_masks_from_beside_the_images(tiny_model: str, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from ganstudio.batch import BatchOptions, BatchRunner, ChainStep
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pixels = _photo()
+    Image.fromarray(pixels).save(folder / "cat.png")
+    Image.fromarray(pixels).save(folder / "nomask.png")
+    mask = np.zeros(pixels.shape[:2], np.uint8)
+    mask[10:40, 20:60] = 255
+    Image.fromarray(mask).save(folder / "cat.mask.png")
+    chain = [ChainStep("translate", {"model": tiny_model, "use_mask": True})]
+    report = BatchRunner(BatchOptions(folder, tmp_path / "out", chain)).run()
+    assert {f.input: f.status for f in report.files} == {"cat.png": "done", "nomask.png": "skipped"}
+    out = np.asarray(Image.open(tmp_path / "out" / "cat.png"))
+    assert np.array_equal(out[mask == 0], pixels[mask == 0])
+    assert not np.array_equal(out[mask > 0], pixels[mask > 0])

@@ -133,11 +133,10 @@ def test_inpaint_waits_for_a_mask_then_fills_it(window, make_image, qtbot):
 
 def test_a_tool_option_to_use_the_mask_also_waits_for_one(window, make_image):
     from ganstudio.tools import get_tool
-    from ganstudio.ui.tools_panel import wants_mask
 
     translate = get_tool("translate")
-    assert not wants_mask(translate, translate.params_type(use_mask=False))
-    assert wants_mask(translate, translate.params_type(use_mask=True))
+    assert not translate.uses_mask(translate.params_type(use_mask=False))
+    assert translate.uses_mask(translate.params_type(use_mask=True))
     path, _ = make_image()
     window.open_file(path)
     window.tools_panel.select_tool("translate")

@@ -21,6 +21,11 @@ class ToolSpec:
     run: Callable[..., np.ndarray]
     needs_mask: bool = False
 
+    def uses_mask(self, params: Any) -> bool:
+        """Whether a run with ``params`` takes the mask: always for inpainting, and for a tool with a ``use_mask``
+        option when it is on."""
+        return self.needs_mask or bool(getattr(params, "use_mask", False))
+
 
 def check_image(image: np.ndarray) -> None:
     if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):

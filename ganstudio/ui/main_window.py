@@ -28,7 +28,7 @@ from ganstudio.ui.document import Document
 from ganstudio.ui.mask_tools import MaskOptions, MaskSettings
 from ganstudio.ui.preferences_dialog import PreferencesDialog
 from ganstudio.ui.resources import app_icon
-from ganstudio.ui.tools_panel import ToolsPanel, wants_mask
+from ganstudio.ui.tools_panel import ToolsPanel
 from ganstudio.ui.worker import Job, JobQueue
 
 log = logging.getLogger(__name__)
@@ -576,7 +576,7 @@ class MainWindow(QMainWindow):
             self.show_error("A batch is running: wait for it to finish or cancel it, then run the tool again.")
             return None
         spec = TOOLS[tool]
-        uses_mask = wants_mask(spec, params)
+        uses_mask = spec.uses_mask(params)
         if uses_mask and document.mask_is_empty:
             self.show_error(f"{spec.title} needs a mask: paint over the area first (B), or load a mask.")
             return None

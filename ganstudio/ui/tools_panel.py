@@ -22,11 +22,6 @@ _STEPS: dict[str, float] = {"strength": 0.05, "working_size": 64}
 _SUFFIXES = {"radius": " px", "feather": " px", "working_size": " px"}
 
 
-def wants_mask(spec: ToolSpec, params: Any) -> bool:
-    """Whether a run uses the mask: inpainting always, a tool with a ``use_mask`` option when it is on."""
-    return spec.needs_mask or bool(getattr(params, "use_mask", False))
-
-
 class ToolPage(QWidget):
     """The form of one tool, built from its parameters dataclass; ``model`` becomes the registry's model list."""
 
@@ -75,7 +70,7 @@ class ToolPage(QWidget):
         return self._editors[name]
 
     def needs_mask(self) -> bool:
-        return wants_mask(self.spec, self.params())
+        return self.spec.uses_mask(self.params())
 
     def has_model(self) -> bool:
         return self._model is None or self._model.count() > 0
