@@ -6,7 +6,7 @@ import os
 import threading
 from pathlib import Path
 
-from .descriptor import CLASSIC, SPANDREL, TASKS, ModelDescriptor
+from .descriptor import CLASSIC, TASKS, ModelDescriptor
 
 #: Weight files of other projects that spandrel can read; ours are ``.safetensors`` with a JSON card beside them.
 FOREIGN_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")

@@ -117,11 +117,9 @@ def run_train(args: argparse.Namespace) -> int:
             config = InpaintConfig(**{name: getattr(args, name) for name in InpaintConfig.__dataclass_fields__})
             return train_inpaint(config, resume=args.resume, events=events)
         if args.train_task == "export":
-            from ganstudio.train import inpaint
-            from ganstudio.train.superres import export
+            from ganstudio.train import inpaint, superres
 
-            if inpaint.is_inpaint_run(Path(args.run)):
-                export = inpaint.export
+            export = inpaint.export if inpaint.is_inpaint_run(Path(args.run)) else superres.export
             output = Path(args.output)
             metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
             card = export(Path(args.run), output, args.name or output.stem, args.title, args.machine,

@@ -1,9 +1,50 @@
-"""Pieces every training loop shares: stopping cleanly on a signal, and holding out validation files."""
+"""Pieces every training loop shares: opening or resuming a run, stopping cleanly on a signal, and holding out
+validation files."""
 from __future__ import annotations
 
 import signal
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from ganstudio.imaging import write_image
+from ganstudio.train import checkpoint as ckpt
+from ganstudio.train.events import EventWriter
+
+Config = TypeVar("Config")
+
+
+def open_run(cfg: Config, resume: bool, events: EventWriter,
+             run_defining: tuple[str, ...]) -> tuple[Config, dict[str, Any] | None, Path]:
+    """Create the run folder and, with ``resume``, load its latest checkpoint.
+
+    The settings named in ``run_defining`` (what is being trained) then come from the checkpoint, with a warning
+    for each one the command line tried to change; the rest (length, cadence, threads, data) from ``cfg``.
+    A fresh run is seeded from ``cfg.seed``. Returns the effective config, the checkpoint state or None, and the folder.
+    """
+    torch.set_num_threads(cfg.threads)
+    run_dir = Path(cfg.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] | None = None
+    if resume:
+        latest = ckpt.latest_checkpoint(run_dir)
+        if latest is None:
+            events.emit("warning", message=f"--resume: no checkpoint in {run_dir}, starting from scratch")
+        else:
+            state = ckpt.load_checkpoint(latest)
+            saved = type(cfg).from_dict(state["config"])
+            kept = [name for name in run_defining if getattr(cfg, name) != getattr(saved, name)]
+            if kept:
+                events.emit("warning", message="resuming: the checkpoint's settings are kept for " + ", ".join(kept))
+            cfg = replace(cfg, **{name: getattr(saved, name) for name in run_defining})
+            events.emit("resume", path=str(latest), step=state["step"])
+    if state is None:
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+    return cfg, state, run_dir
 
 
 class StopRequest:
@@ -33,3 +74,10 @@ def split_validation(paths: list[Path], count: int) -> tuple[list[Path], list[Pa
     stride = len(paths) // count
     held = set(range(stride // 2, stride * count, stride))
     return [p for i, p in enumerate(paths) if i not in held], [p for i, p in enumerate(paths) if i in held]
+
+
+def save_grid(grid: torch.Tensor, path: Path) -> Path:
+    """Write a C x H x W image tensor in [0, 1] as a PNG sample grid, atomically (the GUI may be reading it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = grid.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
+    return write_image(path, pixels, overwrite=True)

@@ -19,7 +19,7 @@ import json
 import math
 import re
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from ganstudio.imaging.color import resize
@@ -37,7 +36,7 @@ from ganstudio.train.data import list_images, load_folder, to_tensor
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.engine import resolve_device
-from ganstudio.train.common import StopRequest, split_validation
+from ganstudio.train.common import StopRequest, open_run, save_grid, split_validation
 
 DISCRIMINATORS = ("patch", "projected")
 #: AlexNet's third stage needs this many input pixels (stride 4, then two 3x3 stride-2 max pools).
@@ -256,20 +255,7 @@ def save_sample_grid(forward: nn.Module, backward: nn.Module, forward_inputs: li
             translated = there(x)
             tiles.append(torch.cat([x, translated, back(translated)], dim=3)[0].cpu().clamp(0, 1))
     grid = torch.cat(tiles, dim=1)
-    array = grid.mul(255).round().byte().permute(1, 2, 0).numpy()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(array).save(tmp)
-    tmp.replace(path)
-    return path
-
-
-def _resolve_config(cfg: CycleGANConfig, state: dict[str, Any], events: EventWriter) -> CycleGANConfig:
-    saved = CycleGANConfig.from_dict(state["config"])
-    ignored = [name for name in _RUN_DEFINING if getattr(cfg, name) != getattr(saved, name)]
-    if ignored:
-        events.emit("warning", message="resuming: the checkpoint's settings are kept for " + ", ".join(ignored))
-    return replace(cfg, **{name: getattr(saved, name) for name in _RUN_DEFINING})
+    return save_grid(grid, path)
 
 
 def _load_domain(folder: str, cfg: CycleGANConfig, events: EventWriter) -> tuple[list[np.ndarray], list[torch.Tensor]]:
@@ -290,22 +276,7 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
     """Train until ``cfg.steps`` or a stop signal; returns a process exit code. ``backbone_weights``: the AlexNet
     ``.npz`` for ``--discriminator projected`` (default: :func:`ganstudio.train.lpips.weights_path`)."""
     events = events or EventWriter()
-    torch.set_num_threads(cfg.threads)
-    run_dir = Path(cfg.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-    state: dict[str, Any] | None = None
-    if resume:
-        latest = ckpt.latest_checkpoint(run_dir)
-        if latest is None:
-            events.emit("warning", message=f"--resume: no checkpoint in {run_dir}, starting from scratch")
-        else:
-            state = ckpt.load_checkpoint(latest)
-            cfg = _resolve_config(cfg, state, events)
-            events.emit("resume", path=str(latest), step=state["step"])
-    if state is None:
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed)
+    cfg, state, run_dir = open_run(cfg, resume, events, _RUN_DEFINING)
 
     images_a, samples_a = _load_domain(cfg.domain_a, cfg, events)
     images_b, samples_b = _load_domain(cfg.domain_b, cfg, events)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset
 
@@ -35,7 +34,7 @@ from ganstudio.train.discriminators import SNPatchGANDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.train.lpips import LPIPS, weights_path
 from ganstudio.engine import resolve_device
-from ganstudio.train.common import StopRequest, split_validation
+from ganstudio.train.common import StopRequest, open_run, save_grid, split_validation
 
 TASK = "inpaint"
 ARCH = "inpaint_gated"
@@ -277,20 +276,7 @@ def save_sample_grid(generator: nn.Module, pairs: list[tuple[torch.Tensor, torch
         shown = image * (1 - mask) + 0.5 * mask
         tiles.append(torch.cat([shown, composite, image], dim=2))
     generator.train()
-    grid = torch.cat(tiles, dim=1).clamp(0, 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(grid.mul(255).round().byte().permute(1, 2, 0).numpy()).save(tmp)
-    tmp.replace(path)
-    return path
-
-
-def _resolve_config(cfg: InpaintConfig, state: dict[str, Any], events: EventWriter) -> InpaintConfig:
-    saved = InpaintConfig.from_dict(state["config"])
-    changed = [name for name in _RUN_DEFINING if getattr(cfg, name) != getattr(saved, name)]
-    if changed:
-        events.emit("warning", message="resuming: the checkpoint's settings are kept for " + ", ".join(changed))
-    return replace(cfg, **{name: getattr(saved, name) for name in _RUN_DEFINING})
+    return save_grid(torch.cat(tiles, dim=1), path)
 
 
 def _load_lpips(events: EventWriter, device: torch.device) -> LPIPS | None:
@@ -305,22 +291,7 @@ def _load_lpips(events: EventWriter, device: torch.device) -> LPIPS | None:
 def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None = None) -> int:
     """Train until ``cfg.steps`` or a stop signal (SIGTERM/SIGINT checkpoint first); returns an exit code."""
     events = events or EventWriter()
-    torch.set_num_threads(cfg.threads)
-    run_dir = Path(cfg.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-    state: dict[str, Any] | None = None
-    if resume:
-        latest = ckpt.latest_checkpoint(run_dir)
-        if latest is None:
-            events.emit("warning", message=f"--resume: no checkpoint in {run_dir}, starting from scratch")
-        else:
-            state = ckpt.load_checkpoint(latest)
-            cfg = _resolve_config(cfg, state, events)
-            events.emit("resume", path=str(latest), step=state["step"])
-    if state is None:
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed)
+    cfg, state, run_dir = open_run(cfg, resume, events, _RUN_DEFINING)
 
     train_paths, val_paths = split_validation(list_images(Path(cfg.data)), cfg.val_images)
     # Photos down to half the crop are usable: their windows are enlarged, which costs little detail.

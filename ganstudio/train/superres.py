@@ -10,7 +10,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from ganstudio.engine import resolve_device
 from ganstudio.models.arch.srresnet import SRResNet
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import StopRequest, split_validation
+from ganstudio.train.common import StopRequest, open_run, save_grid, split_validation
 from ganstudio.train.data import SRCropDataset, SRValidationSet, list_images, load_folder
 from ganstudio.train.events import EventWriter
 from ganstudio.train.metrics import psnr_y
@@ -134,41 +133,13 @@ def save_sample_grid(model: nn.Module, pairs: SRValidationSet, scale: int, path:
     model.train()
     width = max(t.shape[2] for t in tiles)
     grid = torch.cat([F.pad(t, (0, width - t.shape[2])) for t in tiles], dim=1)
-    array = grid.mul(255).round().byte().permute(1, 2, 0).numpy()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(array).save(tmp)
-    tmp.replace(path)
-    return path
-
-
-def _resolve_config(cfg: SuperResConfig, state: dict[str, Any], events: EventWriter) -> SuperResConfig:
-    saved = SuperResConfig.from_dict(state["config"])
-    ignored = [name for name in _RUN_DEFINING if getattr(cfg, name) != getattr(saved, name)]
-    if ignored:
-        events.emit("warning", message="resuming: the checkpoint's settings are kept for " + ", ".join(ignored))
-    return replace(cfg, **{name: getattr(saved, name) for name in _RUN_DEFINING})
+    return save_grid(grid, path)
 
 
 def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None = None) -> int:
     """Train until ``cfg.steps`` or a stop signal; returns a process exit code."""
     events = events or EventWriter()
-    torch.set_num_threads(cfg.threads)
-    run_dir = Path(cfg.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-    state: dict[str, Any] | None = None
-    if resume:
-        latest = ckpt.latest_checkpoint(run_dir)
-        if latest is None:
-            events.emit("warning", message=f"--resume: no checkpoint in {run_dir}, starting from scratch")
-        else:
-            state = ckpt.load_checkpoint(latest)
-            cfg = _resolve_config(cfg, state, events)
-            events.emit("resume", path=str(latest), step=state["step"])
-    if state is None:
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed)
+    cfg, state, run_dir = open_run(cfg, resume, events, _RUN_DEFINING)
 
     paths = list_images(Path(cfg.data))
     train_paths, val_paths = split_validation(paths, cfg.val_images)
