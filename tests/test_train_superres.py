@@ -133,3 +133,25 @@ def test_checkpoint_write_is_atomic_and_prunes_old(tmp_path: Path) -> None:
         ckpt.save_checkpoint(tmp_path, {"step": step}, keep=2)
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_00000003.pt", "step_00000004.pt"]
     assert not list((tmp_path / ckpt.CHECKPOINT_DIR).glob("*.tmp"))
+
+
+def test_init_starts_from_given_weights_and_rejects_other_shapes(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    data = _photos(tmp_path / "photos")
+    start = SRResNet(TINY["blocks"], TINY["channels"], 4, False)
+    init = tmp_path / "init.safetensors"
+    ckpt.save_weights(start, init)
+    # lr_min = lr: the one step moves the weights a tiny, known-small amount from the init
+    config = SuperResConfig(data=str(data), out=str(tmp_path / "run"), steps=1, lr=1e-9, lr_min=1e-9,
+                            init=str(init), **TINY)
+    assert train(config, events=EventWriter()) == 0
+    trained = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "run"))["model"]
+    assert all(torch.allclose(trained[k], v, atol=1e-6) for k, v in start.state_dict().items())
+    assert any(v.abs().sum() > 0 for v in start.state_dict().values())
+
+    wider = SRResNet(TINY["blocks"], TINY["channels"] * 2, 4, False)
+    ckpt.save_weights(wider, init)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        train(SuperResConfig(data=str(data), out=str(tmp_path / "run2"), steps=1, init=str(init), **TINY),
+              events=EventWriter())
+    capsys.readouterr()

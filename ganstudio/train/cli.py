@@ -45,6 +45,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     sr.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     sr.add_argument("--log-every", type=int, default=defaults.log_every)
     sr.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
+    sr.add_argument("--init", default="", help="start from these .safetensors weights (same architecture: "
+                                               "fine-tuning); ignored on --resume")
     sr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
 
     _add_inpaint_parser(tasks)

@@ -58,6 +58,8 @@ class SuperResConfig:
     checkpoint_every: int = 1000
     log_every: int = 10
     keep_checkpoints: int = 3
+    #: .safetensors weights of the same architecture to start a fresh run from (fine-tuning); ignored on resume.
+    init: str = ""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "crop", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"):
@@ -161,6 +163,9 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
         optimizer.load_state_dict(state["optimizer"])
         step, wall_time, best = state["step"], state["wall_time_s"], state["best"]
         ckpt.set_rng_state(state["rng"])
+    elif cfg.init:
+        # strict: weights of another size or layout must fail here, not train a half-initialised model.
+        model.load_state_dict(load_file(cfg.init), strict=True)
     # LambdaLR is rebuilt from the step rather than restored, so a resumed run may change --steps.
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg), last_epoch=step - 1)
     (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
@@ -252,7 +257,7 @@ def build_card(cfg: SuperResConfig, name: str, title: str, training: dict[str, A
         "supports_bf16": True,
         "recipe": "training/superres/README.md",
         "data": {
-            "folder": "../shared/data/photos",
+            "folder": cfg.data,
             "licence": "Trained on research datasets (BSDS500 train+test, an ImageNet one-per-class sample, "
                        "Sun-Hays80): non-commercial research terms apply to these weights.",
         },

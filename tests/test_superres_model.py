@@ -1,0 +1,53 @@
+"""The shipped super-resolution model through the tool: loading, sizes, alpha, grey, 16-bit and colour fidelity."""
+import numpy as np
+import pytest
+
+from ganstudio.imaging.color import resize
+from ganstudio.models import get_registry
+from ganstudio.models.registry import pretrained_dir
+from ganstudio.tools.superres import SuperResParams, run
+
+pytestmark = pytest.mark.skipif(not (pretrained_dir() / "srresnet-x4.safetensors").exists(),
+                                reason="srresnet-x4 is not shipped in this checkout")
+
+
+def photo(size=48, channels=3, dtype=np.uint8):
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:size, 0:size] / size
+    layers = [np.sin(7 * x + c) * np.cos(5 * y - c) * 0.35 + 0.5 for c in range(channels)]
+    image = np.stack(layers, axis=2) + rng.normal(0, 0.02, (size, size, channels))
+    return (image.clip(0, 1) * np.iinfo(dtype).max).round().astype(dtype)
+
+
+def test_the_shipped_model_is_registered_from_its_card():
+    model = get_registry().get("srresnet-x4", "superres")
+    assert model.source == "pretrained" and model.scale == 4
+    assert model.card["data"]["licence"] and model.card["training"]["steps"] > 0
+
+
+def test_colour_stays_within_one_percent_of_bicubic():
+    image = photo()
+    out = run(image, SuperResParams("srresnet-x4", 4))
+    bicubic = run(image, SuperResParams("bicubic", 4))
+    assert out.shape == (192, 192, 3)
+    means, reference = out.reshape(-1, 3).mean(0), bicubic.reshape(-1, 3).mean(0)
+    assert np.all(np.abs(means - reference) <= 0.01 * reference)
+
+
+def test_alpha_is_upscaled_apart_and_reattached():
+    image = photo(channels=4)
+    image[..., 3] = 0
+    image[10:30, 10:30, 3] = 255
+    out = run(image, SuperResParams("srresnet-x4", 4))
+    expected_alpha = resize(image[..., 3:], (192, 192), "bicubic")
+    assert np.array_equal(out[..., 3:], expected_alpha)
+
+
+@pytest.mark.parametrize("channels,dtype", [(1, np.uint8), (3, np.uint16), (2, np.uint16)])
+def test_grey_and_16_bit_keep_their_layout(channels, dtype):
+    out = run(photo(32, channels, dtype), SuperResParams("srresnet-x4", 4))
+    assert out.shape == (128, 128, channels) and out.dtype == dtype
+
+
+def test_a_x4_model_asked_for_x2_gives_x2():
+    assert run(photo(32), SuperResParams("srresnet-x4", 2)).shape == (64, 64, 3)
