@@ -155,3 +155,16 @@ def test_init_starts_from_given_weights_and_rejects_other_shapes(tmp_path: Path,
         train(SuperResConfig(data=str(data), out=str(tmp_path / "run2"), steps=1, init=str(init), **TINY),
               events=EventWriter())
     capsys.readouterr()
+
+
+def test_the_card_states_the_terms_of_the_data_it_was_trained_on(tmp_path):
+    from ganstudio.train.superres import SuperResConfig, data_licence
+
+    shared = SuperResConfig(data="/work/shared/data/photos", out=str(tmp_path))
+    assert "research" in data_licence(shared)
+    own = SuperResConfig(data=str(tmp_path / "my photos"), out=str(tmp_path))
+    assert "research" not in data_licence(own) and "my photos" in data_licence(own)
+    init = tmp_path / "base.safetensors"
+    (tmp_path / "base.json").write_text('{"data": {"licence": "non-commercial research terms"}}')
+    tuned = SuperResConfig(data=str(tmp_path / "my photos"), out=str(tmp_path), init=str(init))
+    assert "Fine-tuned from base.safetensors (non-commercial research terms)" in data_licence(tuned)

@@ -29,6 +29,7 @@ from ganstudio.ui.mask_tools import MaskOptions, MaskSettings
 from ganstudio.ui.preferences_dialog import PreferencesDialog
 from ganstudio.ui.resources import app_icon
 from ganstudio.ui.tools_panel import ToolsPanel
+from ganstudio.ui.train_wizard import TrainingWizard
 from ganstudio.ui.worker import Job, JobQueue
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
         self._job_started_at: dict[int, float] = {}
         self._shut_down = False
         self._batch_dialog: BatchDialog | None = None
+        self._train_wizard: TrainingWizard | None = None
         self.mask_settings = MaskSettings(self)
         self.undo_group = QUndoGroup(self)
 
@@ -191,6 +193,8 @@ class MainWindow(QMainWindow):
         self.preferences_action = self._action("&Preferences…", self.open_preferences, "Ctrl+,")
         self.batch_action = self._action("&Batch Process Folder…", self.open_batch_dialog, "Ctrl+B",
                                          tip="Run a chain of tools over a folder of images")
+        self.train_action = self._action("&Train a Model…", self.open_training_wizard,
+                                         tip="Fine-tune a model on a folder of your own photos")
 
         self.zoom_in_action = self._action("Zoom &In", lambda: self._canvas_call("zoom_in"), keys.ZoomIn)
         self.zoom_in_action.setShortcuts(QKeySequence.keyBindings(keys.ZoomIn) + [QKeySequence("Ctrl+=")])
@@ -240,6 +244,7 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.save_action, self.save_as_action])
         file_menu.addSeparator()
         file_menu.addAction(self.batch_action)
+        file_menu.addAction(self.train_action)
         file_menu.addSeparator()
         file_menu.addAction(self.close_action)
         file_menu.addAction(self.quit_action)
@@ -424,6 +429,8 @@ class MainWindow(QMainWindow):
         stopped = self.jobs.shutdown()
         if self._batch_dialog is not None:
             stopped = self._batch_dialog.shutdown() and stopped
+        if self._train_wizard is not None:
+            stopped = self._train_wizard.shutdown() and stopped
         if not stopped:
             log.warning("a tool did not stop within the shutdown timeout")
         return stopped
@@ -598,6 +605,16 @@ class MainWindow(QMainWindow):
         self._batch_dialog.raise_()
         self._batch_dialog.activateWindow()
         return self._batch_dialog
+
+    def open_training_wizard(self) -> TrainingWizard:
+        if self._train_wizard is None:
+            self._train_wizard = TrainingWizard(self, model_dir=lambda: self.prefs.model_path)
+            # The wizard has rescanned the registry; the tools' model lists follow, as after a preferences change.
+            self._train_wizard.model_exported.connect(lambda _: self.tools_panel.refresh_models())
+        self._train_wizard.show()
+        self._train_wizard.raise_()
+        self._train_wizard.activateWindow()
+        return self._train_wizard
 
     def _runtime(self) -> Runtime:
         return Runtime(device=self.prefs.device, precision=self.prefs.precision, tile=self.prefs.tile)
