@@ -114,11 +114,8 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     import PIL.PngImagePlugin
 
     real_save = PIL.PngImagePlugin._save
-    calls = []
-
     def failing_save(im, fp, filename, *args, **kwargs):
-        calls.append(filename)
-        if len(calls) == 1:
+        if ".img0.png" in str(filename):  # by name: the writer threads may encode the two files in either order
             fp.write(b"\x89PNG partial")
             raise OSError("disk full")
         return real_save(im, fp, filename, *args, **kwargs)
