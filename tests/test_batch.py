@@ -114,6 +114,7 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     import PIL.PngImagePlugin
 
     real_save = PIL.PngImagePlugin._save
+
     def failing_save(im, fp, filename, *args, **kwargs):
         if ".img0.png" in str(filename):  # by name: the writer threads may encode the two files in either order
             fp.write(b"\x89PNG partial")
