@@ -158,13 +158,12 @@ def test_init_starts_from_given_weights_and_rejects_other_shapes(tmp_path: Path,
 
 
 def test_the_card_states_the_terms_of_the_data_it_was_trained_on(tmp_path):
-    from ganstudio.train.superres import SuperResConfig, data_licence
+    from ganstudio.train.common import data_licence
 
-    shared = SuperResConfig(data="/work/shared/data/photos", out=str(tmp_path))
-    assert "research" in data_licence(shared)
-    own = SuperResConfig(data=str(tmp_path / "my photos"), out=str(tmp_path))
-    assert "research" not in data_licence(own) and "my photos" in data_licence(own)
+    assert "research" in data_licence("/work/shared/data/photos")
+    own = data_licence(str(tmp_path / "my photos"))
+    assert "research" not in own and "my photos" in own
     init = tmp_path / "base.safetensors"
     (tmp_path / "base.json").write_text('{"data": {"licence": "non-commercial research terms"}}')
-    tuned = SuperResConfig(data=str(tmp_path / "my photos"), out=str(tmp_path), init=str(init))
-    assert "Fine-tuned from base.safetensors (non-commercial research terms)" in data_licence(tuned)
+    tuned = data_licence(str(tmp_path / "my photos"), str(init))
+    assert "Fine-tuned from base.safetensors (non-commercial research terms)" in tuned

@@ -2,6 +2,7 @@
 validation files."""
 from __future__ import annotations
 
+import json
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -81,3 +82,25 @@ def save_grid(grid: torch.Tensor, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = grid.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
     return write_image(path, pixels, overwrite=True)
+
+
+_SHARED_PHOTOS_LICENCE = ("Trained on research datasets (BSDS500 train+test, an ImageNet one-per-class sample, "
+                          "Sun-Hays80): non-commercial research terms apply to these weights.")
+
+
+def data_licence(data: str, init: str = "") -> str:
+    """What the card says about the terms of the training data: the project's shared photos carry research
+    licences; a user's own folder carries whatever terms its images have, plus those of the weights it started from."""
+    folder = Path(data)
+    if folder.parts[-3:] == ("shared", "data", "photos"):
+        text = _SHARED_PHOTOS_LICENCE
+    else:
+        text = f"Trained on the images in {folder}: the terms of those images apply to these weights."
+    if init:
+        init_card = Path(init).with_suffix(".json")
+        try:
+            init_terms = json.loads(init_card.read_text(encoding="utf-8"))["data"]["licence"]
+        except (OSError, ValueError, KeyError, TypeError):
+            init_terms = "see its model card"
+        text += f" Fine-tuned from {Path(init).name} ({init_terms})"
+    return text

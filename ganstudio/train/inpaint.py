@@ -34,7 +34,7 @@ from ganstudio.train.discriminators import SNPatchGANDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.train.lpips import LPIPS, weights_path
 from ganstudio.engine import resolve_device
-from ganstudio.train.common import StopRequest, open_run, save_grid, split_validation
+from ganstudio.train.common import StopRequest, data_licence, open_run, save_grid, split_validation
 
 TASK = "inpaint"
 ARCH = "inpaint_gated"
@@ -452,8 +452,7 @@ def build_card(cfg: InpaintConfig, name: str, title: str, training: dict[str, An
         "recipe": "training/inpaint/README.md",
         "data": {
             "folder": "../shared/data/photos",
-            "licence": "Trained on research datasets (BSDS500 train+test, an ImageNet one-per-class sample, "
-                       "Sun-Hays80): non-commercial research terms apply to these weights.",
+            "licence": data_licence(cfg.data),
         },
         "training": {"losses": f"hole-weighted L1 (x{cfg.hole_weight} in the hole), LPIPS (AlexNet) x"
                                f"{cfg.perceptual_weight}, hinge SN-PatchGAN x{cfg.adv_weight} from step "

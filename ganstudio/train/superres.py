@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from ganstudio.engine import resolve_device
 from ganstudio.models.arch.srresnet import SRResNet
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import StopRequest, open_run, save_grid, split_validation
+from ganstudio.train.common import StopRequest, data_licence, open_run, save_grid, split_validation
 from ganstudio.train.data import SRCropDataset, SRValidationSet, list_images, load_folder
 from ganstudio.train.events import EventWriter
 from ganstudio.train.metrics import psnr_y
@@ -244,28 +244,6 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
     return 0
 
 
-_SHARED_PHOTOS_LICENCE = ("Trained on research datasets (BSDS500 train+test, an ImageNet one-per-class sample, "
-                          "Sun-Hays80): non-commercial research terms apply to these weights.")
-
-
-def data_licence(cfg: SuperResConfig) -> str:
-    """What the card says about the terms of the training data: the project's shared photos carry research
-    licences; a user's own folder carries whatever terms its images have, plus those of the weights it started from."""
-    folder = Path(cfg.data)
-    if folder.parts[-3:] == ("shared", "data", "photos"):
-        text = _SHARED_PHOTOS_LICENCE
-    else:
-        text = f"Trained on the images in {folder}: the terms of those images apply to these weights."
-    if cfg.init:
-        init_card = Path(cfg.init).with_suffix(".json")
-        try:
-            init_terms = json.loads(init_card.read_text(encoding="utf-8"))["data"]["licence"]
-        except (OSError, ValueError, KeyError, TypeError):
-            init_terms = "see its model card"
-        text += f" Fine-tuned from {Path(cfg.init).name} ({init_terms})"
-    return text
-
-
 def build_card(cfg: SuperResConfig, name: str, title: str, training: dict[str, Any],
                metrics: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
@@ -278,7 +256,7 @@ def build_card(cfg: SuperResConfig, name: str, title: str, training: dict[str, A
         "supports_half": True,
         "supports_bf16": True,
         "recipe": "training/superres/README.md",
-        "data": {"folder": cfg.data, "licence": data_licence(cfg)},
+        "data": {"folder": cfg.data, "licence": data_licence(cfg.data, cfg.init)},
         "training": {"loss": "L1", "optimizer": "Adam", "batch": cfg.batch, "hr_crop": cfg.crop,
                      "lr": cfg.lr, "lr_schedule": cfg.lr_schedule, **training},
         "metrics": metrics or {},
