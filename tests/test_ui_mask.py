@@ -124,11 +124,17 @@ def test_inpaint_waits_for_a_mask_then_fills_it(window, make_image, qtbot):
     assert not run.isEnabled()
     _stroke(qtbot, canvas, [(30, 30), (45, 30)])
     assert run.isEnabled()
-    before = document.pixels.copy()
+    before, mask = document.pixels.copy(), document.mask.copy()
     with qtbot.waitSignal(window.jobs.finished, timeout=TIMEOUT_MS):
         qtbot.mouseClick(run, Qt.MouseButton.LeftButton)
     changed = np.any(document.pixels != before, axis=2)
-    assert changed.any() and not changed[document.mask == 0].any()
+    assert changed.any() and not changed[mask == 0].any()
+    # the used mask is cleared with the fill, so the result shows; one undo brings back both
+    assert document.mask_is_empty and not run.isEnabled()
+    np.testing.assert_array_equal(document.before, before)  # compare still shows the image before the fill
+    document.undo_stack.undo()
+    np.testing.assert_array_equal(document.pixels, before)
+    np.testing.assert_array_equal(document.mask, mask)
 
 
 def test_a_tool_option_to_use_the_mask_also_waits_for_one(window, make_image):

@@ -80,9 +80,10 @@ class Document(QObject):
     def bit_depth(self) -> int:
         return 16 if self._pixels.dtype == np.uint16 else 8
 
-    def apply_result(self, pixels: np.ndarray, text: str) -> None:
-        """Replace the image as one undoable step; the mask follows a change of size."""
-        self.undo_stack.push(ReplaceImage(self, pixels, text))
+    def apply_result(self, pixels: np.ndarray, text: str, clear_mask: bool = False) -> None:
+        """Replace the image as one undoable step; the mask follows a change of size, or is cleared in the same
+        step with ``clear_mask``."""
+        self.undo_stack.push(ReplaceImage(self, pixels, text, clear_mask and not self.mask_is_empty))
 
     def _set_image(self, pixels: np.ndarray, mask: np.ndarray | None) -> None:
         self._pixels = pixels
@@ -140,15 +141,19 @@ class Document(QObject):
 
 
 class ReplaceImage(QUndoCommand):
-    def __init__(self, document: Document, pixels: np.ndarray, text: str) -> None:
+    def __init__(self, document: Document, pixels: np.ndarray, text: str, clear_mask: bool = False) -> None:
         super().__init__(text)
         self._document = document
         self.old_pixels = document.pixels
         self.new_pixels = pixels
         resized = pixels.shape[:2] != document.pixels.shape[:2]
-        # Only a change of size touches the mask; otherwise it is left alone to keep memory per step small.
-        self._old_mask = document.mask if resized else None
-        self._new_mask = resize_mask(document.mask, *pixels.shape[:2]) if resized else None
+        # Only a change of size or a clear touches the mask; otherwise it is left alone to keep each step small.
+        touched = resized or clear_mask
+        self._old_mask = document.mask if touched else None
+        if clear_mask:
+            self._new_mask = np.zeros(pixels.shape[:2], np.uint8)
+        else:
+            self._new_mask = resize_mask(document.mask, *pixels.shape[:2]) if resized else None
 
     def redo(self) -> None:
         self._document._set_image(self.new_pixels, self._new_mask)

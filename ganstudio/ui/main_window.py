@@ -77,7 +77,8 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
 
         self.jobs = JobQueue(self)
-        self._job_documents: dict[int, tuple[Document, str]] = {}
+        #: job id -> (the document it runs on, its undo text, whether it consumes the document's mask)
+        self._job_documents: dict[int, tuple[Document, str, bool]] = {}
         self._job_started_at: dict[int, float] = {}
         self._shut_down = False
         self._batch_dialog: BatchDialog | None = None
@@ -591,7 +592,7 @@ class MainWindow(QMainWindow):
         model = getattr(params, "model", "")
         scale = getattr(params, "scale", None)
         text = spec.title + (f" ×{scale}" if scale else "") + (f" ({model})" if model else "")
-        self._job_documents[job.id] = (document, text)
+        self._job_documents[job.id] = (document, text, uses_mask)
         document.job_id = self.jobs.submit(job)
         self._update_job_widgets()
         # Back to the canvas, so the compare key (backslash) and view shortcuts work without another click.
@@ -627,7 +628,7 @@ class MainWindow(QMainWindow):
         else:
             self.jobs.cancel_all()
 
-    def _job_done(self, job_id: int) -> tuple[Document, str] | None:
+    def _job_done(self, job_id: int) -> tuple[Document, str, bool] | None:
         """Forget the job; its document and undo text, or ``None`` if that document was closed meanwhile."""
         entry = self._job_documents.pop(job_id, None)
         self._update_job_widgets()
@@ -643,7 +644,7 @@ class MainWindow(QMainWindow):
 
     def _on_job_progress(self, job_id: int, fraction: float, message: str) -> None:
         if job_id == self.jobs.running_job and job_id in self._job_documents:
-            document, text = self._job_documents[job_id]
+            document, text, _ = self._job_documents[job_id]
             self.job_progress.setValue(round(fraction * 1000))
             self.job_label.setText(f"{document.title}: {message or text}")
 
@@ -652,8 +653,9 @@ class MainWindow(QMainWindow):
         entry = self._job_done(job_id)
         if entry is None:
             return
-        document, text = entry
-        document.apply_result(result, text)
+        document, text, used_mask = entry
+        # a fill is done with its mask: clearing it in the same step shows the result and undoes as one
+        document.apply_result(result, text, clear_mask=used_mask)
         self.statusBar().showMessage(f"{text}: done in {seconds:.1f} s. Hold \\ to compare with the image before.",
                                      8000)
 
@@ -677,7 +679,7 @@ class MainWindow(QMainWindow):
         running = self.jobs.running_job
         queued = self.jobs.queued_count
         if running in self._job_documents:
-            document, text = self._job_documents[running]
+            document, text, _ = self._job_documents[running]
             label = f"{document.title}: {text}"
         else:
             label = "Waiting…"
