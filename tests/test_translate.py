@@ -21,6 +21,7 @@ from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.cyclegan import CycleGANConfig, ImagePool, UnpairedCrops, export, lr_factor, train
 from ganstudio.train.discriminators import PatchGANDiscriminator
 from ganstudio.train.events import EventWriter
+from ganstudio.imaging import read_image
 
 translate = get_tool("translate").run
 TINY = dict(name_a="cat", name_b="dog", ngf=4, blocks=1, ndf=4, load_size=36, crop=32, sample_images=1, threads=1,
@@ -181,7 +182,7 @@ def test_cli_apply_translate_with_mask_and_strength(tiny_model: str, tmp_path: P
     code = cli_main(["apply", "translate", str(source), "-o", str(output), "--model", tiny_model, "--mask",
                      str(mask_file), "--strength", "0.8", "--working-size", "64", "-q"])
     assert code == 0
-    result = np.asarray(Image.open(output))
+    result = read_image(output).pixels
     assert np.array_equal(result[mask == 0], image[mask == 0])
     assert np.abs(result[24:40, 32:64].astype(float) - image[24:40, 32:64]).mean() > 20
     assert cli_main(["apply", "superres", str(source), "-o", str(tmp_path / "x.png"), "--strength", "1"]) == 2
@@ -247,7 +248,7 @@ def test_training_checkpoints_resumes_and_exports_loadable_models(tmp_path: Path
     assert set(steps[0]["losses"]) == {"g_gan", "cycle", "identity", "d_a", "d_b"}
     sample = next(e for e in first if e["event"] == "sample")
     # two rows (a cat, a dog) of input | translated | back at the 32 px crop
-    assert Image.open(sample["path"]).size == (96, 64)
+    assert read_image(sample["path"]).pixels.shape[:2] == (64, 96)
     assert [p.name for p in ckpt.list_checkpoints(run)] == ["step_00000002.pt", "step_00000003.pt"]
     saved = ckpt.load_checkpoint(ckpt.latest_checkpoint(run))
     assert saved["step"] == 3 and len(saved["pool_a"]) == 3
@@ -329,6 +330,6 @@ def test_batch_region_translation_takes_masks_from_beside_the_images(tiny_model:
     chain = [ChainStep("translate", {"model": tiny_model, "use_mask": True})]
     report = BatchRunner(BatchOptions(folder, tmp_path / "out", chain)).run()
     assert {f.input: f.status for f in report.files} == {"cat.png": "done", "nomask.png": "skipped"}
-    out = np.asarray(Image.open(tmp_path / "out" / "cat.png"))
+    out = read_image(tmp_path / "out" / "cat.png").pixels
     assert np.array_equal(out[mask == 0], pixels[mask == 0])
     assert not np.array_equal(out[mask > 0], pixels[mask > 0])

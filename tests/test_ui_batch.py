@@ -19,6 +19,7 @@ from ganstudio.engine import Runtime
 from ganstudio.engine.cancel import check
 from ganstudio.tools.base import ToolSpec
 from ganstudio.ui.batch_dialog import REPORT_NAME, BatchDialog
+from ganstudio.imaging import read_image
 
 
 def make_photos(folder, count, broken=True):
@@ -133,7 +134,7 @@ def test_a_chain_runs_to_the_end_and_lists_every_file(open_dialog, qtbot, tmp_pa
 
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == [REPORT_NAME] + [f"img{i}_superres-inpaint.jpg" for i in range(3)]
-    assert Image.open(out / "img0_superres-inpaint.jpg").size == (64, 48)
+    assert read_image(out / "img0_superres-inpaint.jpg").pixels.shape[:2] == (48, 64)
     saved = json.loads((out / REPORT_NAME).read_text())
     assert saved["summary"] == {"done": 3, "skipped": 1, "failed": 2, "not_started": 0}
     assert report.count("failed") == 2 and not report.cancelled
@@ -168,7 +169,7 @@ def test_cancel_leaves_whole_outputs_and_skip_existing_finishes_the_rest(open_di
     written = sorted(p for p in (tmp_path / "out").iterdir() if p.name != REPORT_NAME)
     assert len(written) == report.count("done") == dialog.file_table.rowCount()
     for path in written:  # whole files only: each decodes to its input's pixels
-        assert np.array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(tmp_path / "in" / path.name)))
+        assert np.array_equal(read_image(path).pixels, read_image(tmp_path / "in" / path.name).pixels)
     assert "Cancelled" in dialog.summary_label.text() and "not started" in dialog.summary_label.text()
     assert json.loads((tmp_path / "out" / REPORT_NAME).read_text())["cancelled"] is True
 
