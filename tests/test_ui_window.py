@@ -228,4 +228,12 @@ def test_batch_dialog_opens_from_the_file_menu_and_holds_the_device(window, make
 
     with qtbot.waitSignal(dialog.batch_finished, timeout=10_000):
         dialog.cancel()
-    assert window.run_tool("superres", SuperResParams(scale=2)) is not None
+    job = window.run_tool("wait", WaitParams())
+    assert job is not None
+    # and the other way round: a batch does not start while the editor's job holds the device
+    assert not dialog.start() and "editor is running a tool" in dialog.message_label.text()
+    with qtbot.waitSignal(window.jobs.cancelled, timeout=10_000):
+        window.cancel_running_job()
+    assert dialog.start()
+    with qtbot.waitSignal(dialog.batch_finished, timeout=10_000):
+        dialog.cancel()

@@ -121,8 +121,11 @@ class BatchDialog(QDialog):
 
     batch_finished = Signal(object)
 
-    def __init__(self, parent: QWidget | None = None, runtime_provider: Callable[[], Runtime] | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, runtime_provider: Callable[[], Runtime] | None = None,
+                 device_busy: Callable[[], bool] | None = None) -> None:
+        """``device_busy`` tells whether another job holds the device; a batch waits for the device to be free."""
         super().__init__(parent)
+        self._device_busy = device_busy or (lambda: False)
         self.setWindowTitle("Batch processing")
         self._runtime_provider = runtime_provider or Runtime
         self._pages: list[ToolPage] = []
@@ -537,12 +540,11 @@ class BatchDialog(QDialog):
             # in the order the dialog is filled in, so the first message is about the first thing to fix
             if not self.input_edit.text().strip():
                 raise BatchError("choose an input folder")
-            options.validate()
             if not self.output_edit.text().strip():
                 raise BatchError("choose an output folder")
-            if options.output_dir.resolve() == options.input_dir.resolve():
-                # find_inputs leaves out the output folder's files, so the batch would find nothing to do
-                raise BatchError("the output folder must not be the input folder")
+            options.validate()
+            if self._device_busy():
+                raise BatchError("the editor is running a tool: wait for it or cancel it, then start the batch")
             options.output_dir.mkdir(parents=True, exist_ok=True)
             thread = _BatchThread(options, self._runtime_provider())
         except (BatchError, ValueError, OSError) as error:

@@ -601,7 +601,8 @@ class MainWindow(QMainWindow):
 
     def open_batch_dialog(self) -> BatchDialog:
         if self._batch_dialog is None:
-            self._batch_dialog = BatchDialog(self, runtime_provider=self._runtime)
+            self._batch_dialog = BatchDialog(self, runtime_provider=self._runtime,
+                                             device_busy=lambda: bool(self._job_documents))
         self._batch_dialog.show()
         self._batch_dialog.raise_()
         self._batch_dialog.activateWindow()
