@@ -58,6 +58,14 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
+def load_latest(run_dir: Path) -> dict[str, Any]:
+    """The newest checkpoint's state; FileNotFoundError when the run has none (nothing to export)."""
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir}")
+    return load_checkpoint(latest)
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     # weights_only=False is needed for optimizer/RNG state; callers pass only files from their own run folder.
     return torch.load(path, map_location="cpu", weights_only=False)

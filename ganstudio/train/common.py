@@ -10,10 +10,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
+import torch.nn as nn
+from safetensors.torch import load_file
 
 from ganstudio.imaging import write_image
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.events import EventWriter
+
+#: The best-validating weights of a run, kept beside its checkpoints for export.
+BEST_WEIGHTS = "best.safetensors"
 
 Config = TypeVar("Config")
 
@@ -104,3 +109,14 @@ def data_licence(data: str, init: str = "") -> str:
             init_terms = "see its model card"
         text += f" Fine-tuned from {Path(init).name} ({init_terms})"
     return text
+
+
+def load_weights_for_export(model: nn.Module, run_dir: Path, state: dict[str, Any], key: str, use_best: bool) -> bool:
+    """Load the run's best-validating weights into ``model`` when asked and present, else the checkpoint's
+    ``state[key]``; True when the best ones were used."""
+    best_file = Path(run_dir) / BEST_WEIGHTS
+    if use_best and best_file.exists():
+        model.load_state_dict(load_file(str(best_file)))
+        return True
+    model.load_state_dict(state[key])
+    return False

@@ -444,10 +444,7 @@ def export(run_dir: Path, out_dir: Path, machine: str, licence: str,
            metrics: dict[str, dict[str, Any]] | None = None) -> list[Path]:
     """Write the latest checkpoint's generators to ``out_dir`` as ``<a>2<b>`` and ``<b>2<a>`` (.safetensors and
     model card); ``metrics`` is keyed by those names. Returns the card paths."""
-    latest = ckpt.latest_checkpoint(run_dir)
-    if latest is None:
-        raise FileNotFoundError(f"no checkpoint in {run_dir}")
-    state = ckpt.load_checkpoint(latest)
+    state = ckpt.load_latest(run_dir)
     cfg = CycleGANConfig.from_dict(state["config"])
     training = {"machine": machine, "steps": state["step"], "wall_time_s": round(state["wall_time_s"])}
     cards = []

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset
 
 from ganstudio.models.arch.inpaint_gated import GatedInpaintNet
@@ -34,11 +33,11 @@ from ganstudio.train.discriminators import SNPatchGANDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.train.lpips import LPIPS, weights_path
 from ganstudio.engine import resolve_device
-from ganstudio.train.common import StopRequest, data_licence, open_run, save_grid, split_validation
+from ganstudio.train.common import (BEST_WEIGHTS, StopRequest, data_licence, load_weights_for_export, open_run,
+                                    save_grid, split_validation)
 
 TASK = "inpaint"
 ARCH = "inpaint_gated"
-BEST_WEIGHTS = "best.safetensors"
 #: Long side the tool shrinks a crop to before running the model (the card's ``working_size``).
 WORKING_SIZE = 512
 
@@ -467,19 +466,13 @@ def build_card(cfg: InpaintConfig, name: str, title: str, training: dict[str, An
 def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: str, use_best: bool = True,
            metrics: dict[str, Any] | None = None) -> Path:
     """Write the run's best (or latest) generator as ``weights_path`` (.safetensors) plus its model card."""
-    latest = ckpt.latest_checkpoint(run_dir)
-    if latest is None:
-        raise FileNotFoundError(f"no checkpoint in {run_dir}")
-    state = ckpt.load_checkpoint(latest)
+    state = ckpt.load_latest(run_dir)
     cfg = InpaintConfig.from_dict(state["config"])
     generator = build_generator(cfg)
-    best_file = Path(run_dir) / BEST_WEIGHTS
-    if use_best and best_file.exists():
-        generator.load_state_dict(load_file(str(best_file)))
+    if load_weights_for_export(generator, run_dir, state, "generator", use_best):
         steps = state["best"]["step"]
         validation = {state["best"]["metric"]: state["best"]["score"]}
     else:
-        generator.load_state_dict(state["generator"])
         steps, validation = state["step"], {}
     training = {"machine": machine, "steps": steps, "steps_run": state["step"],
                 "wall_time_s": round(state["wall_time_s"]), "validation": validation,

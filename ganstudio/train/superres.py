@@ -24,12 +24,12 @@ from torch.utils.data import DataLoader
 from ganstudio.engine import resolve_device
 from ganstudio.models.arch.srresnet import SRResNet
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import StopRequest, data_licence, open_run, save_grid, split_validation
+from ganstudio.train.common import (BEST_WEIGHTS, StopRequest, data_licence, load_weights_for_export, open_run,
+                                    save_grid, split_validation)
 from ganstudio.train.data import SRCropDataset, SRValidationSet, list_images, load_folder
 from ganstudio.train.events import EventWriter
 from ganstudio.train.metrics import psnr_y
 
-BEST_WEIGHTS = "best.safetensors"
 
 
 @dataclass
@@ -266,18 +266,12 @@ def build_card(cfg: SuperResConfig, name: str, title: str, training: dict[str, A
 def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: str, use_best: bool = True,
            metrics: dict[str, Any] | None = None) -> Path:
     """Write the run's best (or latest) weights as ``weights_path`` (.safetensors) plus its model card."""
-    latest = ckpt.latest_checkpoint(run_dir)
-    if latest is None:
-        raise FileNotFoundError(f"no checkpoint in {run_dir}")
-    state = ckpt.load_checkpoint(latest)
+    state = ckpt.load_latest(run_dir)
     cfg = SuperResConfig.from_dict(state["config"])
     model = build_model(cfg)
-    best_file = Path(run_dir) / BEST_WEIGHTS
-    if use_best and best_file.exists():
-        model.load_state_dict(load_file(str(best_file)))
+    if load_weights_for_export(model, run_dir, state, "model", use_best):
         steps, val_psnr = state["best"]["step"], state["best"]["psnr"]
     else:
-        model.load_state_dict(state["model"])
         steps, val_psnr = state["step"], None
     training = {"machine": machine, "steps": steps, "steps_run": state["step"],
                 "wall_time_s": round(state["wall_time_s"]), "validation_psnr_y": val_psnr,
