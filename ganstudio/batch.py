@@ -53,6 +53,8 @@ class ChainStep:
 
     def build_params(self) -> Any:
         spec = get_tool(self.tool)
+        if not spec.batchable:
+            raise BatchError(f"{spec.title} works on one photo at a time (each needs its own pose), not in a batch")
         hints = typing.get_type_hints(spec.params_type)
         known = {f.name for f in fields(spec.params_type)}
         unknown = set(self.params) - known

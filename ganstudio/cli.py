@@ -10,7 +10,7 @@ from typing import Sequence
 
 from . import __version__
 
-SUBCOMMANDS = ("apply", "batch", "models", "train")
+SUBCOMMANDS = ("apply", "batch", "models", "pose", "train")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -40,7 +40,7 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     apply = commands.add_parser("apply", help="run a tool on one image")
-    apply.add_argument("tool", help="superres, inpaint or translate")
+    apply.add_argument("tool", help="superres, inpaint, translate or pose")
     apply.add_argument("input", type=Path)
     apply.add_argument("-o", "--output", type=Path, required=True)
     apply.add_argument("--model", help="model name (see `ganstudio models list`)")
@@ -49,6 +49,8 @@ def _build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--radius", type=int, help="inpaint: neighbourhood radius of the classic methods")
     apply.add_argument("--strength", type=float, help="translate: 0-1 blend with the original (default 1)")
     apply.add_argument("--working-size", type=int, help="translate: short side the model runs at (default 256)")
+    apply.add_argument("--pose", type=Path, help="pose: the target pose JSON (from `ganstudio pose detect`, edited)")
+    apply.add_argument("--source-pose", type=Path, help="pose: the person's pose now (default: detected)")
     apply.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: the preference (auto)")
     apply.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"))
     apply.add_argument("--tile", type=int, help="tile edge in pixels; 0 = automatic")
@@ -86,6 +88,16 @@ def _build_parser() -> argparse.ArgumentParser:
     importing.add_argument("file", type=Path)
     importing.add_argument("--name")
 
+    pose = commands.add_parser("pose", help="find a person's skeleton")
+    pose_commands = pose.add_subparsers(dest="pose_command", required=True)
+    detect = pose_commands.add_parser("detect", help="write the detected pose as JSON (edit it, then apply pose)")
+    detect.add_argument("input", type=Path)
+    detect.add_argument("-o", "--output", type=Path, required=True, help="pose .json")
+    detect.add_argument("--mask", type=Path, help="also write the person mask (PNG, white = person)")
+    detect.add_argument("--model", help="pose model (default pose-net)")
+    detect.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    detect.add_argument("--overwrite", action="store_true")
+
     from .train.cli import add_train_parser
 
     add_train_parser(commands)
@@ -101,6 +113,8 @@ def _run_subcommand(argv: list[str]) -> int:
             return _models(args)
         if args.command == "batch":
             return _batch(args)
+        if args.command == "pose":
+            return _pose(args)
         from .train.cli import run_train
 
         return run_train(args)
@@ -117,12 +131,59 @@ def _tool_params(tool, args: argparse.Namespace):
               "working_size": args.working_size}
     known = {f.name for f in fields(tool.params_type)}
     given = {k: v for k, v in values.items() if v is not None}
+    if args.pose is not None or args.source_pose is not None or tool.name == "pose":
+        given.update(_pose_params(tool, args))
     if args.mask is not None and "use_mask" in known:
         given["use_mask"] = True  # for a tool that works with or without a mask, giving one means: use it
     unused = set(given) - known
     if unused:
         raise CliError(f"{tool.name} takes no {', '.join('--' + u.replace('_', '-') for u in sorted(unused))}")
     return tool.params_type(**given)
+
+
+def _pose_params(tool, args: argparse.Namespace) -> dict:
+    from .pose import Pose
+
+    if tool.name != "pose":
+        raise CliError(f"{tool.name} takes no --pose or --source-pose")
+    if args.pose is None:
+        raise CliError("pose needs --pose TARGET.json (write one with `ganstudio pose detect IN -o pose.json`, "
+                       "then move its joints)")
+    try:
+        given = {"target": Pose.load(args.pose)}
+        if args.source_pose is not None:
+            given["source"] = Pose.load(args.source_pose)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    return given
+
+
+def _pose(args: argparse.Namespace) -> int:
+    from .config import load_preferences
+    from .engine import Runtime
+    from .imaging import ImageError, read_image, write_image
+    from .models import ModelLoadError, UnknownModelError
+    from .tools.pose import DEFAULT_MODEL, detect
+
+    prefs = load_preferences()
+    outputs = [args.output] + ([args.mask] if args.mask else [])
+    for output in outputs:
+        if output.exists() and not args.overwrite:
+            raise CliError(f"{output} exists: pass --overwrite to replace it")
+    runtime = Runtime(device=args.device or prefs.device, precision=prefs.precision, tile=prefs.tile)
+    try:
+        image = read_image(args.input, max_pixels=prefs.max_megapixels * 1_000_000)
+        found = detect(image.pixels, args.model or DEFAULT_MODEL, runtime)
+        found.pose.save(args.output)
+        if args.mask:
+            import numpy as np
+
+            write_image(args.mask, (found.person * 255).round().astype(np.uint8)[..., None], overwrite=args.overwrite)
+    except (ImageError, UnknownModelError, ModelLoadError, ValueError) as error:
+        raise CliError(str(error)) from None
+    sure = int((found.pose.confidence >= 0.3).sum())
+    print(f"wrote {args.output} ({sure} of {len(found.pose.points)} joints found with confidence)")
+    return EXIT_OK
 
 
 class _ProgressBar:

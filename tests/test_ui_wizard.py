@@ -1,4 +1,5 @@
-"""The training wizard driven page by page; the training itself runs in real child processes (tiny configs)."""
+"""The training wizard driven page by page for each kind of model; the training and the export run in real child
+processes (tiny configs)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +9,11 @@ import pytest
 from PIL import Image
 from PySide6.QtWidgets import QWizard
 
-from ganstudio.models import get_registry
+from ganstudio.models import configure_registry, get_registry
+from ganstudio.models.arch.cyclegan import CycleGANGenerator
+from ganstudio.train import recipes
+from ganstudio.train.checkpoint import export_safetensors
+from ganstudio.ui.tools_panel import ToolPage
 from ganstudio.ui.train_wizard import Machine, RunSpec, TrainingWizard
 
 CPU = Machine(False, "CPU, test")
@@ -45,6 +50,13 @@ def _tiny_settings(wizard: TrainingWizard, steps: int, checkpoint_every: int) ->
     page.batch_spin.setValue(2)
     page.steps_spin.setValue(steps)
     page.checkpoint_spin.setValue(checkpoint_every)
+
+
+@pytest.fixture(autouse=True)
+def one_thread_per_child(monkeypatch):
+    """The wizard gives a run every core; the test machine's cores are shared, where several threads per tiny
+    step spin against other processes and run several times slower than one."""
+    monkeypatch.setattr(recipes, "_threads", lambda: ["--threads", "1"])
 
 
 @pytest.fixture
@@ -130,3 +142,179 @@ def test_resume_after_the_child_is_killed(qtbot, wizard: TrainingWizard, tmp_pat
     assert finished.args == ["cancelled"]
     assert RunSpec.remembered() is None
     assert Path(wizard.spec.run_dir, "checkpoints").is_dir()
+
+
+def _train_to_done(qtbot, wizard: TrainingWizard) -> tuple[list[dict], list[str]]:
+    """Start training from the Settings page and wait for the end: the events, and the status line after each."""
+    events: list[dict] = []
+    statuses: list[str] = []
+    wizard.train_page.event_received.connect(events.append)
+    wizard.train_page.event_received.connect(lambda _: statuses.append(wizard.train_page.status_label.text()))
+    with qtbot.waitSignal(wizard.train_page.process_finished, timeout=CHILD_TIMEOUT_MS) as finished:
+        wizard.next()
+    assert finished.args == ["done"], wizard.train_page.status_label.text()
+    assert wizard.currentId() == TrainingWizard.TRAIN and _next_enabled(wizard)
+    return events, statuses
+
+
+def _models_in_tool(window, task: str) -> list[str]:
+    page = next(page for page in window.tools_panel.findChildren(ToolPage) if page.spec.task == task)
+    return [page._model.itemData(i) for i in range(page._model.count())]
+
+
+def test_inpainting_trains_from_scratch_to_a_model_in_the_tool(qtbot, window, tmp_path: Path, monkeypatch) -> None:
+    # the perceptual loss's AlexNet is for real runs (test_inpaint_model covers it); the child inherits this
+    monkeypatch.setenv("GANSTUDIO_LPIPS_WEIGHTS", str(tmp_path / "absent.npz"))
+    wizard = window.open_training_wizard()
+    wizard.kind_page.select("inpaint")
+    wizard.next()
+    _check(qtbot, wizard, _photos(tmp_path / "Garden", 21))
+    wizard.next()
+    page = wizard.settings_page
+    # there is no shipped inpainting model: the page says so instead of offering a start that does not exist
+    assert not page.base_box.isEnabled() and not page.base_box.isChecked()
+    assert not page.base_note.isHidden() and "no shipped inpainting model" in page.base_note.text()
+    page.advanced.setChecked(True)
+    page.blocks_spin.setValue(3)  # resolution stages: the crop must halve three times
+    page.crop_spin.setValue(36)
+    assert not _next_enabled(wizard) and "multiple of 8" in page.summary_label.text()
+    page.blocks_spin.setValue(2)
+    assert _next_enabled(wizard)
+    page.channels_spin.setValue(4)
+    page.crop_spin.setValue(32)
+    page.batch_spin.setValue(2)
+    page.steps_spin.setValue(2)
+    page.checkpoint_spin.setValue(2)
+    events, _ = _train_to_done(qtbot, wizard)
+    assert wizard.spec.command(False)[3] == "inpaint"
+    assert [e["step"] for e in events if e["event"] == "step"] == [1, 2]
+    assert any(e["event"] == "sample" for e in events) and any(e["event"] == "validation" for e in events)
+    assert "validation" in wizard.train_page.log.toPlainText()
+
+    wizard.next()
+    finish = wizard.finish_page
+    assert finish.name_edit.text() == "garden-inpaint" and finish.name_b_edit.isHidden()
+    with qtbot.waitSignal(wizard.model_exported, timeout=CHILD_TIMEOUT_MS):
+        finish.save_button.click()
+    model = get_registry().get("garden-inpaint", "inpaint")
+    assert model.weights.parent == window.prefs.model_path and model.arch_params["levels"] == 2
+    assert model.card["data"]["folder"] == str(tmp_path / "Garden")
+    assert "garden-inpaint" in _models_in_tool(window, "inpaint")
+    assert "the Inpaint tool" in finish.status_label.text()
+
+
+def _two_folders(qtbot, wizard: TrainingWizard, a: Path, b: Path) -> None:
+    page = wizard.data_page
+    for field, folder in ((page.field_a, a), (page.field_b, b)):
+        with qtbot.waitSignal(page.checked, timeout=20_000):
+            field.folder_edit.setText(str(folder))
+            field.start_check()
+
+
+def test_translation_between_two_folders_saves_both_directions(qtbot, window, tmp_path: Path) -> None:
+    wizard = window.open_training_wizard()
+    wizard.kind_page.select("cyclegan")
+    wizard.next()
+    page = wizard.data_page
+    assert not page.field_b.isHidden() and not page.name_row_a.isHidden()
+    _two_folders(qtbot, wizard, _photos(tmp_path / "Summer", 20), _photos(tmp_path / "Winter", 20, broken=1))
+    assert (page.name_a_edit.text(), page.name_b_edit.text()) == ("summer", "winter")
+    assert "broken0.jpg" in page.field_b.problems.toPlainText()
+    assert _next_enabled(wizard)
+    page.name_b_edit.setText("summer")
+    assert not _next_enabled(wizard) and "different names" in page.names_problem.text()
+    page.name_b_edit.setText("Winter time")
+    assert not _next_enabled(wizard)
+    page.name_b_edit.setText("winter")
+    assert _next_enabled(wizard)
+
+    wizard.next()
+    settings = wizard.settings_page
+    # no cat <-> dog model is shipped yet: the option is there, disabled, and says why
+    assert settings.base_box.isVisible() and not settings.base_box.isEnabled()
+    assert "cat2dog.safetensors" in settings.base_box.toolTip()
+    settings.advanced.setChecked(True)
+    settings.blocks_spin.setValue(1)
+    settings.channels_spin.setValue(4)
+    settings.crop_spin.setValue(32)
+    settings.steps_spin.setValue(2)
+    settings.checkpoint_spin.setValue(2)
+    events, statuses = _train_to_done(qtbot, wizard)
+    start = next(e for e in events if e["event"] == "start")
+    assert start["train_images"] == [18, 18] and start["config"]["ngf"] == 4
+    assert any("Training on 18 and 18 pictures (2 and 2 held out" in text for text in statuses)
+
+    wizard.next()
+    finish = wizard.finish_page
+    assert [o.name for o in finish.outputs()] == ["summer2winter", "winter2summer"]
+    assert [o.title for o in finish.outputs()] == ["Summer → Winter", "Winter → Summer"]
+    assert finish.latest_box.isHidden(), "a CycleGAN run keeps no best weights to choose between"
+    finish.name_b_edit.setText("summer2winter")
+    assert not finish.save_button.isEnabled()
+    finish.name_b_edit.setText("thaw")
+    finish.title_b_edit.setText("Thaw")
+    with qtbot.waitSignal(wizard.model_exported, timeout=CHILD_TIMEOUT_MS):
+        finish.save_button.click()
+    registry = get_registry()
+    forward, back = registry.get("summer2winter", "translate"), registry.get("thaw", "translate")
+    assert back.title == "Thaw" and forward.weights.parent == back.weights.parent == window.prefs.model_path
+    assert forward.arch_params == {"ngf": 4, "n_blocks": 1}
+    assert str(tmp_path / "Winter") in forward.card["data"]["licence"]
+    assert {"summer2winter", "thaw"} <= set(_models_in_tool(window, "translate"))
+
+
+def test_generator_trains_and_its_pictures_open_as_new_images(qtbot, window, tmp_path: Path) -> None:
+    wizard = window.open_training_wizard()
+    wizard.kind_page.select("dcgan")
+    wizard.next()
+    _check(qtbot, wizard, _photos(tmp_path / "Flowers", 20))
+    wizard.next()
+    settings = wizard.settings_page
+    assert settings.base_box.isHidden() and settings.crop_spin.value() == 64
+    settings.advanced.setChecked(True)
+    settings.crop_spin.setValue(48)
+    assert not _next_enabled(wizard) and "32, 64 or 128" in settings.summary_label.text()
+    settings.crop_spin.setValue(32)
+    settings.channels_spin.setValue(8)
+    settings.batch_spin.setValue(4)
+    settings.steps_spin.setValue(3)
+    settings.checkpoint_spin.setValue(2)
+    events, _ = _train_to_done(qtbot, wizard)
+    assert any(e["event"] == "sample" for e in events)
+
+    wizard.next()
+    finish = wizard.finish_page
+    assert finish.name_edit.text() == "flowers-generator" and not finish.open_box.isHidden()
+    with qtbot.waitSignal(wizard.model_exported, timeout=CHILD_TIMEOUT_MS):
+        finish.save_button.click()
+    assert get_registry().get("flowers-generator", "generate").arch_params["size"] == 32
+    before = len(window.documents)
+    wizard.button(QWizard.WizardButton.FinishButton).click()
+    qtbot.waitUntil(lambda: len(window.documents) == before + 4, timeout=20_000)
+    pictures = window.documents[before:]
+    assert [d.title for d in pictures] == [f"flowers-generator-{seed}" for seed in range(4)]
+    assert all(d.pixels.shape == (32, 32, 3) and d.dirty for d in pictures)
+    assert wizard.currentId() == TrainingWizard.KIND, "the next Train a Model… starts afresh"
+
+
+def test_cat_dog_start_is_offered_once_it_is_shipped(qtbot, wizard: TrainingWizard, tmp_path: Path,
+                                                     monkeypatch) -> None:
+    shipped = tmp_path / "pretrained"
+    for name in ("cat2dog", "dog2cat"):
+        card = {"name": name, "title": name, "task": "translate",
+                "architecture": {"name": "cyclegan-resnet", "params": {"ngf": 4, "n_blocks": 1}}}
+        export_safetensors(CycleGANGenerator(4, 1), shipped / f"{name}.safetensors", card)
+    monkeypatch.setenv("GANSTUDIO_PRETRAINED", str(shipped))
+    configure_registry(tmp_path / "models")
+    wizard.kind_page.select("cyclegan")
+    wizard.next()
+    _two_folders(qtbot, wizard, _photos(tmp_path / "cats", 20), _photos(tmp_path / "dogs", 20))
+    wizard.next()
+    page = wizard.settings_page
+    assert page.base_box.isEnabled() and page.base_box.isChecked() and page.base_note.isHidden()
+    page.advanced.setChecked(True)
+    # the shipped generators' size is what their weights fit: shown, not editable
+    assert (page.blocks_spin.value(), page.channels_spin.value()) == (1, 4)
+    assert not page.blocks_spin.isEnabled() and not page.channels_spin.isEnabled()
+    page.base_box.setChecked(False)
+    assert page.blocks_spin.isEnabled() and page.channels_spin.value() == 32

@@ -20,6 +20,8 @@ class ToolSpec:
     params_type: type
     run: Callable[..., np.ndarray]
     needs_mask: bool = False
+    #: Whether the tool makes sense over a folder with one set of parameters (a pose edit is per photo).
+    batchable: bool = True
 
     def uses_mask(self, params: Any) -> bool:
         """Whether a run with ``params`` takes the mask: always for inpainting, and for a tool with a ``use_mask``

@@ -60,6 +60,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--latest", action="store_true", help="export the latest weights, not the best-validating")
     export.add_argument("--metrics", help="JSON file of measured metrics to put in the card")
     _add_cyclegan_parsers(tasks)
+    _add_pose_parsers(tasks)
+    _add_dcgan_parsers(tasks)
 
 
 def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
@@ -101,6 +103,8 @@ def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
     ip.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     ip.add_argument("--log-every", type=int, default=defaults.log_every)
     ip.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
+    ip.add_argument("--init", default="", help="start the generator from these .safetensors weights (same "
+                                               "architecture: fine-tuning); ignored on --resume")
     ip.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
 
 
@@ -130,6 +134,10 @@ def run_train(args: argparse.Namespace) -> int:
             return 0
         if args.train_task in ("cyclegan", "cyclegan-export"):
             return _run_cyclegan(args, events)
+        if args.train_task in ("pose", "pose-export"):
+            return _run_pose(args, events)
+        if args.train_task in ("dcgan", "dcgan-export"):
+            return _run_dcgan(args, events)
         raise ValueError(f"unknown training task {args.train_task!r}")
     except Exception as exc:  # A watcher (the GUI) must always get a parseable final event, whatever failed.
         events.error(f"{type(exc).__name__}: {exc}")
@@ -188,6 +196,9 @@ def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
     cg.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     cg.add_argument("--log-every", type=int, default=defaults.log_every)
     cg.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
+    cg.add_argument("--init-ab", default="", help="start the A->B generator from these .safetensors weights (same "
+                                                  "--ngf and --blocks), e.g. cat2dog; ignored on --resume")
+    cg.add_argument("--init-ba", default="", help="start the B->A generator from these weights, e.g. dog2cat")
     cg.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
 
     export = tasks.add_parser("cyclegan-export", help="write both generators of a CycleGAN run as <a>2<b> and "
@@ -197,6 +208,9 @@ def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
     export.add_argument("--machine", required=True, help="what it was trained on, for the cards")
     export.add_argument("--licence", required=True, help="the training data's terms, for the cards")
     export.add_argument("--metrics", help="JSON file of measured metrics, keyed by model name")
+    export.add_argument("--names", nargs=2, metavar=("A2B", "B2A"), help="model names (default: <a>2<b> <b>2<a>)")
+    export.add_argument("--titles", nargs=2, metavar=("A2B", "B2A"), help='titles shown in the app '
+                                                                          '(default: "A → B" "B → A")')
 
 
 def _run_cyclegan(args: argparse.Namespace, events: EventWriter) -> int:
@@ -207,6 +221,114 @@ def _run_cyclegan(args: argparse.Namespace, events: EventWriter) -> int:
                                             for name in cyclegan.CycleGANConfig.__dataclass_fields__})
         return cyclegan.train(config, resume=args.resume, events=events, backbone_weights=args.backbone_weights)
     metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
-    for card in cyclegan.export(Path(args.run), Path(args.output_dir), args.machine, args.licence, metrics):
+    for card in cyclegan.export(Path(args.run), Path(args.output_dir), args.machine, args.licence, metrics,
+                                args.names, args.titles):
         events.emit("export", weights=str(card.with_suffix(".safetensors")), card=str(card))
+    return 0
+
+
+def _add_pose_parsers(tasks: argparse._SubParsersAction) -> None:
+    from ganstudio.train.pose import PoseConfig
+
+    defaults = PoseConfig(data="", out="")
+    pose = tasks.add_parser("pose", help=f"the pose network: joint heatmaps and person mask {_DEFAULTS_NOTE}")
+    pose.add_argument("--data", required=True, help="people folder: photos/, pose_landmarks.json, masks/")
+    pose.add_argument("--out", required=True, help="run folder: checkpoints, samples, best weights")
+    pose.add_argument("--height", type=int, default=defaults.height, help="network input height")
+    pose.add_argument("--width", type=int, default=defaults.width, help="network input width")
+    pose.add_argument("--widths", type=int, nargs="+", default=list(defaults.widths),
+                      help="channels of the stem and each downsampling stage")
+    pose.add_argument("--decoder", type=int, default=defaults.decoder, help="channels of the upsampling path")
+    pose.add_argument("--sigma", type=float, default=defaults.sigma, help="heatmap Gaussian, in heatmap cells")
+    pose.add_argument("--batch", type=int, default=defaults.batch)
+    pose.add_argument("--steps", type=int, default=defaults.steps, help="total steps (the cosine LR spans them)")
+    pose.add_argument("--lr", type=float, default=defaults.lr)
+    pose.add_argument("--warmup", type=int, default=defaults.warmup)
+    pose.add_argument("--mask-weight", type=float, default=defaults.mask_weight)
+    pose.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
+    pose.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda"')
+    pose.add_argument("--seed", type=int, default=defaults.seed)
+    pose.add_argument("--val-images", type=int, default=defaults.val_images, help="photos held out for PCK")
+    pose.add_argument("--val-every", type=int, default=defaults.val_every)
+    pose.add_argument("--sample-every", type=int, default=defaults.sample_every)
+    pose.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    pose.add_argument("--log-every", type=int, default=defaults.log_every)
+    pose.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
+    pose.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+
+    export = tasks.add_parser("pose-export", help="write a pose run's weights as .safetensors plus a model card")
+    export.add_argument("--run", required=True)
+    export.add_argument("--output", required=True, help="<name>.safetensors; the card goes beside it")
+    export.add_argument("--title", default="Pose and person mask")
+    export.add_argument("--machine", required=True, help="what it was trained on, for the card")
+    export.add_argument("--latest", action="store_true", help="export the latest weights, not the best-validating")
+    export.add_argument("--metrics", help="JSON file of measured metrics to put in the card")
+
+
+def _run_pose(args: argparse.Namespace, events: EventWriter) -> int:
+    from ganstudio.train import pose
+
+    if args.train_task == "pose":
+        config = pose.PoseConfig(**{name: getattr(args, name) for name in pose.PoseConfig.__dataclass_fields__})
+        return pose.train(config, resume=args.resume, events=events)
+    output = Path(args.output)
+    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+    card = pose.export(Path(args.run), output, output.stem, args.title, args.machine, use_best=not args.latest,
+                       metrics=metrics)
+    events.emit("export", weights=str(card.with_suffix(".safetensors")), card=str(card))
+    return 0
+
+
+def _add_dcgan_parsers(tasks: argparse._SubParsersAction) -> None:
+    from ganstudio.train.dcgan import AUGMENTS, LOSSES, DCGANConfig
+
+    defaults = DCGANConfig(data="", out="")
+    dc = tasks.add_parser("dcgan", help=f"an unconditional DCGAN: new pictures like a folder's {_DEFAULTS_NOTE}")
+    dc.add_argument("--data", required=True, help="folder of training pictures (searched recursively)")
+    dc.add_argument("--out", required=True, help="run folder: checkpoints, samples")
+    dc.add_argument("--size", type=int, default=defaults.size, help="picture size in pixels (4 x a power of 2)")
+    dc.add_argument("--latent-dim", type=int, default=defaults.latent_dim)
+    dc.add_argument("--ngf", type=int, default=defaults.ngf, help="generator width")
+    dc.add_argument("--ndf", type=int, default=defaults.ndf, help="discriminator width")
+    dc.add_argument("--batch", type=int, default=defaults.batch)
+    dc.add_argument("--steps", type=int, default=defaults.steps)
+    dc.add_argument("--lr", type=float, default=defaults.lr)
+    dc.add_argument("--disc-lr", type=float, default=defaults.disc_lr)
+    dc.add_argument("--beta1", type=float, default=defaults.beta1)
+    dc.add_argument("--beta2", type=float, default=defaults.beta2)
+    dc.add_argument("--loss", choices=LOSSES, default=defaults.loss)
+    dc.add_argument("--augment", default=defaults.augment,
+                    help=f"DiffAugment policies, comma-separated ({', '.join(AUGMENTS)}); '' for none")
+    dc.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
+                    help="moving average of the generator that samples and the export use")
+    dc.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
+    dc.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda", "cuda:1"')
+    dc.add_argument("--seed", type=int, default=defaults.seed)
+    dc.add_argument("--sample-count", type=int, default=defaults.sample_count, help="pictures per sample grid")
+    dc.add_argument("--sample-every", type=int, default=defaults.sample_every)
+    dc.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    dc.add_argument("--log-every", type=int, default=defaults.log_every)
+    dc.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
+    dc.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+
+    export = tasks.add_parser("dcgan-export", help="write a DCGAN run's averaged generator as .safetensors plus a "
+                                                   "model card (task generate)")
+    export.add_argument("--run", required=True, help="run folder (as given to --out)")
+    export.add_argument("--output", required=True, help="<name>.safetensors; the card goes beside it as <name>.json")
+    export.add_argument("--name", help="model name (default: the output file's stem)")
+    export.add_argument("--title", required=True, help="title shown in the app")
+    export.add_argument("--machine", required=True, help="what it was trained on, for the card")
+    export.add_argument("--metrics", help="JSON file of measured metrics to put in the card")
+
+
+def _run_dcgan(args: argparse.Namespace, events: EventWriter) -> int:
+    from ganstudio.train import dcgan
+
+    if args.train_task == "dcgan":
+        config = dcgan.DCGANConfig(**{name: getattr(args, name) for name in dcgan.DCGANConfig.__dataclass_fields__})
+        return dcgan.train(config, resume=args.resume, events=events)
+    output = Path(args.output)
+    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+    card = dcgan.export(Path(args.run), output, args.name or output.stem, args.title, args.machine, metrics)
+    events.emit("export", weights=str(output), card=str(card))
     return 0

@@ -6,7 +6,7 @@ import json
 import signal
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -93,21 +93,25 @@ _SHARED_PHOTOS_LICENCE = ("Trained on research datasets (BSDS500 train+test, an 
                           "Sun-Hays80): non-commercial research terms apply to these weights.")
 
 
-def data_licence(data: str, init: str = "") -> str:
+def data_licence(data: str | Sequence[str], init: str | Sequence[str] = "") -> str:
     """What the card says about the terms of the training data: the project's shared photos carry research
-    licences; a user's own folder carries whatever terms its images have, plus those of the weights it started from."""
-    folder = Path(data)
-    if folder.parts[-3:] == ("shared", "data", "photos"):
+    licences; a user's own folders carry whatever terms their images have, plus those of the weights it started
+    from (``init``: one weights file, or several, as a CycleGAN's two generators)."""
+    folders = [Path(data)] if isinstance(data, str) else [Path(d) for d in data]
+    if len(folders) == 1 and folders[0].parts[-3:] == ("shared", "data", "photos"):
         text = _SHARED_PHOTOS_LICENCE
     else:
-        text = f"Trained on the images in {folder}: the terms of those images apply to these weights."
-    if init:
-        init_card = Path(init).with_suffix(".json")
+        text = (f"Trained on the images in {' and '.join(str(f) for f in folders)}: the terms of those images apply "
+                "to these weights.")
+    for start in [init] if isinstance(init, str) else init:
+        if not start:
+            continue
+        init_card = Path(start).with_suffix(".json")
         try:
             init_terms = json.loads(init_card.read_text(encoding="utf-8"))["data"]["licence"]
         except (OSError, ValueError, KeyError, TypeError):
             init_terms = "see its model card"
-        text += f" Fine-tuned from {Path(init).name} ({init_terms})"
+        text += f" Fine-tuned from {Path(start).name} ({init_terms})"
     return text
 
 

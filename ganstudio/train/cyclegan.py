@@ -27,12 +27,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset
 
 from ganstudio.imaging.color import resize
 from ganstudio.models.arch.cyclegan import MULTIPLE_OF, CycleGANGenerator
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.data import list_images, load_folder, to_tensor
+from ganstudio.train.data import list_images, load_folder, resize_short_side, to_tensor
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.engine import resolve_device
@@ -79,6 +80,10 @@ class CycleGANConfig:
     checkpoint_every: int = 500
     log_every: int = 10
     keep_checkpoints: int = 3
+    #: .safetensors weights (``cyclegan-resnet`` of the same ngf and blocks) to start each generator of a fresh
+    #: run from, e.g. cat2dog and dog2cat; ignored on resume. The discriminators always start fresh.
+    init_ab: str = ""
+    init_ba: str = ""
 
     def __post_init__(self) -> None:
         for name in ("ngf", "ndf", "crop", "batch", "steps", "checkpoint_every", "log_every", "keep_checkpoints"):
@@ -123,13 +128,6 @@ def lr_factor(step: int, steps: int) -> float:
     if step < decay_start:
         return 1.0
     return max(0.0, (steps - step) / max(1, steps - decay_start))
-
-
-def _resize_short_side(image: np.ndarray, short_side: int) -> np.ndarray:
-    height, width = image.shape[:2]
-    factor = short_side / min(height, width)
-    size = (max(short_side, round(width * factor)), max(short_side, round(height * factor)))
-    return resize(image, size, "area" if factor < 1 else "bicubic")
 
 
 class UnpairedCrops(Dataset):
@@ -237,7 +235,7 @@ def lsgan_loss(logits: list[torch.Tensor], target: float) -> torch.Tensor:
 
 
 def _centre_crop(image: np.ndarray, load_size: int, crop: int) -> torch.Tensor:
-    image = _resize_short_side(image, load_size)
+    image = resize_short_side(image, load_size)
     height, width = image.shape[:2]
     top, left = (height - crop) // 2, (width - crop) // 2
     return to_tensor(np.ascontiguousarray(image[top : top + crop, left : left + crop]))
@@ -267,7 +265,7 @@ def _load_domain(folder: str, cfg: CycleGANConfig, events: EventWriter) -> tuple
     samples, sample_skipped = load_folder(sample_paths, min_side=cfg.load_size // 2)
     for item in skipped + sample_skipped:
         events.emit("warning", message=f"skipped {item.path}: {item.reason}")
-    return ([_resize_short_side(image, cfg.load_size) for image in images],
+    return ([resize_short_side(image, cfg.load_size) for image in images],
             [_centre_crop(image, cfg.load_size, cfg.crop) for image in samples])
 
 
@@ -305,6 +303,11 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
         pool_a, pool_b = ImagePool(cfg.pool_size, state["pool_a"]), ImagePool(cfg.pool_size, state["pool_b"])
         step, wall_time = state["step"], state["wall_time_s"]
         ckpt.set_rng_state(state["rng"])
+    else:
+        for generator, init in ((g_ab, cfg.init_ab), (g_ba, cfg.init_ba)):
+            if init:
+                # strict: weights of another size must fail here, not train a half-initialised generator.
+                generator.load_state_dict(load_file(init), strict=True)
     schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.steps), last_epoch=step - 1)
                   for opt in (optimizer_g, optimizer_d)]
     (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
@@ -441,18 +444,23 @@ def build_card(cfg: CycleGANConfig, name: str, title: str, training: dict[str, A
 
 
 def export(run_dir: Path, out_dir: Path, machine: str, licence: str,
-           metrics: dict[str, dict[str, Any]] | None = None) -> list[Path]:
+           metrics: dict[str, dict[str, Any]] | None = None, names: tuple[str, str] | None = None,
+           titles: tuple[str, str] | None = None) -> list[Path]:
     """Write the latest checkpoint's generators to ``out_dir`` as ``<a>2<b>`` and ``<b>2<a>`` (.safetensors and
-    model card); ``metrics`` is keyed by those names. Returns the card paths."""
+    model card), or under ``names`` (A->B first) with ``titles``; ``metrics`` is keyed by the names. Returns the card
+    paths."""
     state = ckpt.load_latest(run_dir)
     cfg = CycleGANConfig.from_dict(state["config"])
     training = {"machine": machine, "steps": state["step"], "wall_time_s": round(state["wall_time_s"])}
+    directions = (("g_ab", cfg.name_a, cfg.name_b), ("g_ba", cfg.name_b, cfg.name_a))
     cards = []
-    for key, source, target in (("g_ab", cfg.name_a, cfg.name_b), ("g_ba", cfg.name_b, cfg.name_a)):
-        name = f"{source}2{target}"
+    for index, (key, source, target) in enumerate(directions):
+        name = names[index] if names else f"{source}2{target}"
+        if not _NAME.match(name):
+            raise ValueError(f"model name {name!r}: use lower-case letters, digits, - and _")
+        title = titles[index] if titles else f"{_title(source)} → {_title(target)}"
         model = build_generator(cfg)
         model.load_state_dict(state[key])
-        card = build_card(cfg, name, f"{_title(source)} → {_title(target)}", training, licence,
-                          (metrics or {}).get(name))
+        card = build_card(cfg, name, title, training, licence, (metrics or {}).get(name))
         cards.append(ckpt.export_safetensors(model, Path(out_dir) / f"{name}.safetensors", card))
     return cards

@@ -13,6 +13,8 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
+from ganstudio.imaging.color import resize
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
 
@@ -50,6 +52,14 @@ def load_folder(paths: list[Path], min_side: int) -> tuple[list[np.ndarray], lis
             continue
         images.append(array)
     return images, skipped
+
+
+def resize_short_side(image: np.ndarray, short_side: int) -> np.ndarray:
+    """``image`` scaled so its short side is ``short_side``, aspect kept (area filter down, bicubic up)."""
+    height, width = image.shape[:2]
+    factor = short_side / min(height, width)
+    size = (max(short_side, round(width * factor)), max(short_side, round(height * factor)))
+    return resize(image, size, "area" if factor < 1 else "bicubic")
 
 
 def bicubic_downscale(hr: np.ndarray, scale: int) -> np.ndarray:

@@ -5,6 +5,8 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from ganstudio.models.arch.dcgan import BASE_SIZE, stage_count
+
 
 class SRGANDiscriminator(nn.Module):
     """The SRGAN paper's VGG-style discriminator (8 convs, 64 -> 512 channels, four stride-2 stages).
@@ -104,3 +106,25 @@ class SNPatchGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class DCGANDiscriminator(nn.Module):
+    """DCGAN's discriminator (4×4 stride-2 convs, ``ndf`` doubling to at most 8 × ``ndf``, down to 4×4, then one
+    logit per image) with spectral norm instead of batch norm (Miyato et al. 2018): the Lipschitz bound keeps the
+    small-batch, small-data training a user's folder allows from collapsing, and no statistics couple the images of
+    a batch. Takes RGB in [-1, 1]."""
+
+    def __init__(self, ndf: int = 64, size: int = 64) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width_in = 3
+        for stage in range(stage_count(size)):
+            width = ndf * min(2**stage, 8)
+            layers += [spectral_norm(nn.Conv2d(width_in, width, 4, stride=2, padding=1)),
+                       nn.LeakyReLU(0.2, inplace=True)]
+            width_in = width
+        layers.append(spectral_norm(nn.Conv2d(width_in, 1, BASE_SIZE)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1).squeeze(1)

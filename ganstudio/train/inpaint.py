@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset
 
 from ganstudio.models.arch.inpaint_gated import GatedInpaintNet
@@ -77,6 +78,9 @@ class InpaintConfig:
     checkpoint_every: int = 500
     log_every: int = 10
     keep_checkpoints: int = 3
+    #: .safetensors generator weights of the same architecture to start a fresh run from (fine-tuning); ignored
+    #: on resume. The discriminator always starts fresh: only generators are shipped.
+    init: str = ""
 
     def __post_init__(self) -> None:
         self.dilations = tuple(int(d) for d in self.dilations)
@@ -321,6 +325,9 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
         opt_d.load_state_dict(state["opt_d"])
         step, wall_time, best = state["step"], state["wall_time_s"], state["best"]
         ckpt.set_rng_state(state["rng"])
+    elif cfg.init:
+        # strict: weights of another size or layout must fail here, not train a half-initialised model.
+        generator.load_state_dict(load_file(cfg.init), strict=True)
     (run_dir / "config.json").write_text(json.dumps({"task": TASK, **asdict(cfg)}, indent=2) + "\n")
 
     events.emit("start", step=step, total=cfg.steps, train_images=len(train_images), val_images=len(val_images),
@@ -449,10 +456,7 @@ def build_card(cfg: InpaintConfig, name: str, title: str, training: dict[str, An
         "supports_half": False,
         "supports_bf16": False,
         "recipe": "training/inpaint/README.md",
-        "data": {
-            "folder": "../shared/data/photos",
-            "licence": data_licence(cfg.data),
-        },
+        "data": {"folder": cfg.data, "licence": data_licence(cfg.data, cfg.init)},
         "training": {"losses": f"hole-weighted L1 (x{cfg.hole_weight} in the hole), LPIPS (AlexNet) x"
                                f"{cfg.perceptual_weight}, hinge SN-PatchGAN x{cfg.adv_weight} from step "
                                f"{cfg.adv_start}",

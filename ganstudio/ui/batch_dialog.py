@@ -220,7 +220,8 @@ class BatchDialog(QDialog):
         add = _button("Add tool")
         menu = QMenu(add)
         for spec in TOOLS.values():
-            menu.addAction(spec.title, lambda name=spec.name: self.add_step(name))
+            if spec.batchable:
+                menu.addAction(spec.title, lambda name=spec.name: self.add_step(name))
         add.setMenu(menu)
         self.remove_button = _button("Remove", self._remove_step)
         self.up_button = _button("Move up", lambda: self._move_step(-1))

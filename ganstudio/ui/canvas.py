@@ -1,17 +1,21 @@
-"""The image view of one document: zoom, pan, before/after compare, mask overlay and mask painting."""
+"""The image view of one document: zoom, pan, before/after compare, mask overlay, mask painting and the pose
+skeleton's draggable joints."""
 from __future__ import annotations
 
 import bisect
 from enum import Enum
 
+import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (QBrush, QColor, QCursor, QEnterEvent, QFocusEvent, QKeyEvent, QMouseEvent, QPainter,
                            QPen, QPixmap, QResizeEvent, QShowEvent, QTransform, QWheelEvent)
 from PySide6.QtWidgets import (QFrame, QGraphicsEllipseItem, QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem,
                                QGraphicsScene, QGraphicsView, QWidget)
 
+from ganstudio.pose import JOINT_INDEX, Pose
 from ganstudio.ui.document import Document, Region
 from ganstudio.ui.mask_tools import MaskBrush, MaskOverlay, MaskSettings
+from ganstudio.ui.pose_overlay import HIT_RADIUS, PoseOverlay, joint_label, nearest_joint
 from ganstudio.ui.qimage import DisplayImage, has_alpha
 from ganstudio.ui.resources import CANVAS_BACKGROUND
 
@@ -75,8 +79,17 @@ class Canvas(QGraphicsView):
             item.setPen(pen)
             item.setZValue(3)
             item.setVisible(False)
-        for item in (self._image_item, self._before_clip, self._overlay, self._cursor_outer, self._cursor_inner):
+        self._pose_overlay = PoseOverlay()
+        self._pose_overlay.setZValue(2.5)
+        self._pose_overlay.setVisible(False)
+        for item in (self._image_item, self._before_clip, self._overlay, self._pose_overlay, self._cursor_outer,
+                     self._cursor_inner):
             scene.addItem(item)
+        self._pose_mode = False
+        #: While a joint is dragged: its name, the pose when the drag began, and the grab point's offset from
+        #: the joint (so the joint does not jump to the cursor); the pose shown so far.
+        self._joint_drag: tuple[str, Pose, QPointF] | None = None
+        self._drag_pose: Pose | None = None
 
         self._split = False
         self._split_position = 0.5
@@ -101,10 +114,14 @@ class Canvas(QGraphicsView):
 
         document.image_changed.connect(self._on_image_changed)
         document.mask_changed.connect(self._on_mask_changed)
+        document.pose_changed.connect(self._update_pose_overlay)
+        document.joint_selected.connect(self._pose_overlay.set_selected)
         mask_settings.changed.connect(self._on_mask_settings)
         self._show_image()
         self._overlay.set_mask(document.mask)
         self._on_mask_settings()
+        self._pose_overlay.set_selected(document.selected_joint)
+        self._update_pose_overlay()
 
     # -- public state ----------------------------------------------------------------------------------------
     @property
@@ -122,6 +139,21 @@ class Canvas(QGraphicsView):
     def set_tool(self, tool: CanvasTool) -> None:
         self._tool = tool
         self._update_cursor()
+
+    @property
+    def pose_mode(self) -> bool:
+        """Whether the Pose tool is the current tool: the skeleton shows and its joints can be dragged."""
+        return self._pose_mode
+
+    def set_pose_mode(self, enabled: bool) -> None:
+        self._pose_mode = enabled
+        if not enabled:
+            self._end_joint_drag(commit=False)
+        self._update_pose_overlay()
+
+    @property
+    def pose_overlay(self) -> PoseOverlay:
+        return self._pose_overlay
 
     @property
     def split(self) -> bool:
@@ -189,6 +221,7 @@ class Canvas(QGraphicsView):
         self._before_item.setTransformationMode(mode)
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom <= NEAREST_ABOVE)
         self._update_brush_cursor()
+        self._pose_overlay.set_view_scale(self.zoom)
         self.viewport().update()
         self.zoom_changed.emit(self.zoom)
 
@@ -198,6 +231,7 @@ class Canvas(QGraphicsView):
         self._image_item.setPixmap(display.pixmap)
         self._image_display = display  # only now may the previous pixmap's buffer go
         self.scene().setSceneRect(QRectF(0, 0, self._document.width, self._document.height))
+        self._pose_overlay.set_image_size(self._document.width, self._document.height)
         self._update_compare()
 
     def _on_image_changed(self) -> None:
@@ -234,7 +268,61 @@ class Canvas(QGraphicsView):
         self._before_clip.setRect(QRectF(0, 0, width, self._document.height))
         self._before_clip.setVisible(showing)
         self._overlay.setVisible(self._mask_settings.visible and not self._compare_held)
+        self._update_pose_overlay()
         self.viewport().update()
+
+    # -- pose ------------------------------------------------------------------------------------------------
+    def _update_pose_overlay(self) -> None:
+        if self._drag_pose is not None and self._document.pose is not self._joint_drag[1]:
+            # the pose changed under a drag (undo, a detection): the drag's start no longer exists
+            self._end_joint_drag(commit=False)
+        target = self._drag_pose if self._drag_pose is not None else self._document.pose
+        self._pose_overlay.set_poses(self._document.pose_source, target)
+        # Hidden while comparing: the before image has the person in the old pose.
+        self._pose_overlay.setVisible(self._pose_mode and target is not None and not self._compare_held)
+
+    def _joint_at(self, pos: QPoint) -> str | None:
+        """The joint under the view point ``pos``: within a radius that is the same on screen at every zoom."""
+        pose = self._document.pose
+        if pose is None or not self._pose_overlay.isVisible():
+            return None
+        scene_pos = self.mapToScene(pos)
+        return nearest_joint(pose, scene_pos.x(), scene_pos.y(), HIT_RADIUS / self.zoom)
+
+    def _grabs_joints(self) -> bool:
+        # With the mask brush, painting the person wins: a stroke over the body must not catch a joint. While a
+        # pose edit runs, its result will replace the pose, so edits made meanwhile would only be lost.
+        return (self._pose_mode and self._tool != CanvasTool.BRUSH and not self._space_held
+                and not self._document.busy)
+
+    def _begin_joint_drag(self, joint: str, pos: QPoint) -> None:
+        pose = self._document.pose
+        self._document.selected_joint = joint
+        x, y = pose[joint]
+        self._joint_drag = (joint, pose, QPointF(x, y) - self.mapToScene(pos))
+        self._drag_pose = pose
+        self._update_cursor()
+
+    def _drag_joint(self, pos: QPoint, alone: bool) -> None:
+        joint, start, offset = self._joint_drag
+        point = self.mapToScene(pos) + offset
+        moved = start.moved(joint, (point.x(), point.y()), carry_children=not alone)
+        if not start.locked[JOINT_INDEX[joint]]:
+            # the user put it there: it is no longer the detector's guess
+            moved.confidence[JOINT_INDEX[joint]] = 1.0
+        self._drag_pose = moved
+        self._update_pose_overlay()
+
+    def _end_joint_drag(self, commit: bool) -> None:
+        if self._joint_drag is None:
+            return
+        (joint, start, _), moved = self._joint_drag, self._drag_pose
+        self._joint_drag = self._drag_pose = None
+        if commit and moved is not None and np.abs(moved.points - start.points).max() > 1e-9:
+            self._document.set_pose(self._document.pose_source, moved, f"Move {joint_label(joint)}")
+        else:
+            self._update_pose_overlay()
+        self._update_cursor()
 
     # -- painting --------------------------------------------------------------------------------------------
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
@@ -289,9 +377,16 @@ class Canvas(QGraphicsView):
         return self._split and abs(pos.x() - self._divider_x()) <= DIVIDER_GRAB_PX
 
     # -- cursor ----------------------------------------------------------------------------------------------
-    def _update_cursor(self) -> None:
+    def _update_cursor(self, pos: QPoint | None = None) -> None:
+        hovered = self._joint_at(pos) if pos is not None and self._grabs_joints() else None
+        self._pose_overlay.set_hovered(hovered)
         if self._pan_from is not None:
             shape = Qt.CursorShape.ClosedHandCursor
+        elif self._joint_drag is not None:
+            shape = Qt.CursorShape.SizeAllCursor
+        elif hovered is not None:
+            locked = self._document.pose.locked[JOINT_INDEX[hovered]]
+            shape = Qt.CursorShape.ForbiddenCursor if locked else Qt.CursorShape.SizeAllCursor
         elif self._space_held or self._tool == CanvasTool.HAND:
             shape = Qt.CursorShape.OpenHandCursor
         else:
@@ -368,7 +463,10 @@ class Canvas(QGraphicsView):
     def mousePressEvent(self, event: QMouseEvent) -> None:
         pos = event.position().toPoint()
         button = event.button()
-        if button == Qt.MouseButton.MiddleButton or (
+        joint = self._joint_at(pos) if button == Qt.MouseButton.LeftButton and self._grabs_joints() else None
+        if joint is not None and not self._near_divider(pos):
+            self._begin_joint_drag(joint, pos)
+        elif button == Qt.MouseButton.MiddleButton or (
                 button == Qt.MouseButton.LeftButton and (self._space_held or self._tool == CanvasTool.HAND)
                 and not self._near_divider(pos)):
             self._pan_from = pos
@@ -391,6 +489,8 @@ class Canvas(QGraphicsView):
             self._pan_from = pos
             self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+        elif self._joint_drag is not None:
+            self._drag_joint(pos, alone=bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
         elif self._dragging_divider:
             self.set_split_position(scene_pos.x() / self._document.width)
         elif self._brush.active:
@@ -398,7 +498,7 @@ class Canvas(QGraphicsView):
         elif self._near_divider(pos):
             self.viewport().setCursor(Qt.CursorShape.SplitHCursor)
         else:
-            self._update_cursor()
+            self._update_cursor(pos)
         self._update_brush_cursor(scene_pos)
         event.accept()
 
@@ -406,6 +506,8 @@ class Canvas(QGraphicsView):
         if self._pan_from is not None and event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton):
             self._pan_from = None
             self._update_cursor()
+        elif self._joint_drag is not None and event.button() == Qt.MouseButton.LeftButton:
+            self._end_joint_drag(commit=True)
         elif self._dragging_divider:
             self._dragging_divider = False
         elif self._brush.active:

@@ -1,7 +1,7 @@
-"""One open image: its pixels, metadata, mask and edit history.
+"""One open image: its pixels, metadata, mask, pose and edit history.
 
-Every change to the pixels or the mask is a QUndoCommand on the document's own QUndoStack, so the stack's clean
-state is the document's "saved" state.
+Every change to the pixels, the mask or the pose is a QUndoCommand on the document's own QUndoStack, so the stack's
+clean state is the document's "saved" state and Ctrl+Z walks back through all of them in the order they were made.
 
 The "before" image for compare is the input of the most recent tool run that is still applied (walking back
 from the top of the undo stack), or the image as opened when no tool run is applied. Compare therefore always shows
@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from ganstudio.pose import Pose
 
 #: A mask region ``(x0, y0, x1, y1)`` in image pixels, end-exclusive; ``None`` means the whole mask.
 Region = tuple[int, int, int, int] | None
@@ -38,18 +40,29 @@ class Document(QObject):
     dirty_changed = Signal(bool)
     busy_changed = Signal(bool)
     path_changed = Signal()
+    #: The detected or edited pose changed (a drag, a lock, a detection, undo/redo).
+    pose_changed = Signal()
+    #: The joint the user picked on the canvas (its name), or ``None``.
+    joint_selected = Signal(object)
 
     def __init__(self, pixels: np.ndarray, meta: Any = None, path: Path | None = None,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, name: str = "") -> None:
         super().__init__(parent)
         self._pixels = pixels
         self._opened = pixels
         self.meta = meta
         self._path = path
+        #: The title of a new picture that has no file yet (a generated one); it counts as unsaved until saved.
+        self._name = name
+        self._unsaved_new = bool(name) and path is None
         self.mask = np.zeros(pixels.shape[:2], np.uint8)
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.dirty_changed.emit(not clean))
+        self.undo_stack.cleanChanged.connect(lambda _: self.dirty_changed.emit(self.dirty))
         self._job_id: int | None = None
+        # The pose the person is in now (detected, or corrected by hand), and where the user wants them.
+        self._pose_source: Pose | None = None
+        self._pose: Pose | None = None
+        self._selected_joint: str | None = None
 
     # -- image -----------------------------------------------------------------------------------------------
     @property
@@ -80,10 +93,10 @@ class Document(QObject):
     def bit_depth(self) -> int:
         return 16 if self._pixels.dtype == np.uint16 else 8
 
-    def apply_result(self, pixels: np.ndarray, text: str, clear_mask: bool = False) -> None:
+    def apply_result(self, pixels: np.ndarray, text: str, clear_mask: bool = False, pose: Pose | None = None) -> None:
         """Replace the image as one undoable step; the mask follows a change of size, or is cleared in the same
-        step with ``clear_mask``."""
-        self.undo_stack.push(ReplaceImage(self, pixels, text, clear_mask and not self.mask_is_empty))
+        step with ``clear_mask``. ``pose`` is the pose the person has in the new image (after a pose edit)."""
+        self.undo_stack.push(ReplaceImage(self, pixels, text, clear_mask and not self.mask_is_empty, pose))
 
     def _set_image(self, pixels: np.ndarray, mask: np.ndarray | None) -> None:
         self._pixels = pixels
@@ -104,6 +117,42 @@ class Document(QObject):
                              f"{self.width} × {self.height}")
         self.undo_stack.push(EditMask(self, (0, 0, self.width, self.height), self.mask.copy(), mask, text))
 
+    # -- pose ------------------------------------------------------------------------------------------------
+    @property
+    def pose_source(self) -> Pose | None:
+        """The person's pose in the image as it is now: what a pose edit moves them from."""
+        return self._pose_source
+
+    @property
+    def pose(self) -> Pose | None:
+        """The edited pose: where the person should be. Never mutated in place; edits replace it."""
+        return self._pose
+
+    @property
+    def pose_edited(self) -> bool:
+        """Whether any joint of the edited pose is away from where the person is now."""
+        if self._pose is None or self._pose_source is None:
+            return False
+        return bool(np.abs(self._pose.points - self._pose_source.points).max() > 1e-6)
+
+    def set_pose(self, source: Pose | None, target: Pose | None, text: str) -> None:
+        """Set both poses as one undoable step."""
+        self.undo_stack.push(SetPose(self, source, target, text))
+
+    def _put_pose(self, source: Pose | None, target: Pose | None) -> None:
+        self._pose_source, self._pose = source, target
+        self.pose_changed.emit()
+
+    @property
+    def selected_joint(self) -> str | None:
+        return self._selected_joint
+
+    @selected_joint.setter
+    def selected_joint(self, joint: str | None) -> None:
+        if joint != self._selected_joint:
+            self._selected_joint = joint
+            self.joint_selected.emit(joint)
+
     # -- file and job state ----------------------------------------------------------------------------------
     @property
     def path(self) -> Path | None:
@@ -116,14 +165,18 @@ class Document(QObject):
 
     @property
     def title(self) -> str:
-        return self._path.name if self._path is not None else "Untitled"
+        return self._path.name if self._path is not None else self._name or "Untitled"
 
     @property
     def dirty(self) -> bool:
-        return not self.undo_stack.isClean()
+        return self._unsaved_new or not self.undo_stack.isClean()
 
     def mark_saved(self) -> None:
+        new_picture = self._unsaved_new and self.undo_stack.isClean()
+        self._unsaved_new = False
         self.undo_stack.setClean()
+        if new_picture:  # the stack was clean already, so it reports no change
+            self.dirty_changed.emit(False)
 
     @property
     def job_id(self) -> int | None:
@@ -141,7 +194,8 @@ class Document(QObject):
 
 
 class ReplaceImage(QUndoCommand):
-    def __init__(self, document: Document, pixels: np.ndarray, text: str, clear_mask: bool = False) -> None:
+    def __init__(self, document: Document, pixels: np.ndarray, text: str, clear_mask: bool = False,
+                 pose: Pose | None = None) -> None:
         super().__init__(text)
         self._document = document
         self.old_pixels = document.pixels
@@ -154,12 +208,27 @@ class ReplaceImage(QUndoCommand):
             self._new_mask = np.zeros(pixels.shape[:2], np.uint8)
         else:
             self._new_mask = resize_mask(document.mask, *pixels.shape[:2]) if resized else None
+        # After a pose edit the person stands in the new pose, which becomes the start of the next edit; after an
+        # upscale the joints scale with the image; other tools leave the person where they were.
+        self._old_pose = (document.pose_source, document.pose)
+        height, width = pixels.shape[:2]
+        if pose is not None:
+            fitted = pose.fitted_to(width, height)
+            self._new_pose: tuple[Pose | None, Pose | None] | None = (fitted, fitted.copy())
+        elif resized:
+            self._new_pose = tuple(p.fitted_to(width, height) if p is not None else None for p in self._old_pose)
+        else:
+            self._new_pose = None
 
     def redo(self) -> None:
         self._document._set_image(self.new_pixels, self._new_mask)
+        if self._new_pose is not None:
+            self._document._put_pose(*self._new_pose)
 
     def undo(self) -> None:
         self._document._set_image(self.old_pixels, self._old_mask)
+        if self._new_pose is not None:
+            self._document._put_pose(*self._old_pose)
 
 
 class EditMask(QUndoCommand):
@@ -183,3 +252,19 @@ class EditMask(QUndoCommand):
 
     def undo(self) -> None:
         self._put(self._old)
+
+
+class SetPose(QUndoCommand):
+    """Both poses before and after: a joint drag, a lock, a detection, a reset or a loaded pose file."""
+
+    def __init__(self, document: Document, source: Pose | None, target: Pose | None, text: str) -> None:
+        super().__init__(text)
+        self._document = document
+        self._old = (document.pose_source, document.pose)
+        self._new = (source, target)
+
+    def redo(self) -> None:
+        self._document._put_pose(*self._new)
+
+    def undo(self) -> None:
+        self._document._put_pose(*self._old)

@@ -21,11 +21,15 @@ from ganstudio.config import Preferences, config_dir, load_preferences, save_pre
 from ganstudio.engine import Runtime, describe_device
 from ganstudio.imaging import READ_SUFFIXES, SAVE_FORMATS, ImageError, read_image, write_image
 from ganstudio.models import configure_registry
+from ganstudio.pose import Pose
 from ganstudio.tools import TOOLS
+from ganstudio.tools.pose import Detection, PoseParams
 from ganstudio.ui.batch_dialog import BatchDialog
 from ganstudio.ui.canvas import Canvas, CanvasTool
 from ganstudio.ui.document import Document
+from ganstudio.ui.generate_dialog import GenerateDialog, ImageGenerator
 from ganstudio.ui.mask_tools import MaskOptions, MaskSettings
+from ganstudio.ui.pose_page import detect_job
 from ganstudio.ui.preferences_dialog import PreferencesDialog
 from ganstudio.ui.resources import app_icon
 from ganstudio.ui.tools_panel import ToolsPanel
@@ -77,9 +81,14 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
 
         self.jobs = JobQueue(self)
+        self.generator = ImageGenerator(self.jobs, self._runtime, self._open_generated, self)
+        self.generator.failed.connect(lambda message: self.show_error(f"Generate failed: {message}"))
+        self._generate_dialog: GenerateDialog | None = None
         #: job id -> (the document it runs on, its undo text, whether it consumes the document's mask)
         self._job_documents: dict[int, tuple[Document, str, bool]] = {}
         self._job_started_at: dict[int, float] = {}
+        #: job id -> the pose a pose edit puts the person in, which the result's image carries on with
+        self._job_poses: dict[int, Pose | None] = {}
         self._shut_down = False
         self._batch_dialog: BatchDialog | None = None
         self._train_wizard: TrainingWizard | None = None
@@ -115,6 +124,8 @@ class MainWindow(QMainWindow):
     def _build_docks(self) -> None:
         self.tools_panel = ToolsPanel()
         self.tools_panel.run_requested.connect(self.run_tool)
+        self.tools_panel.detect_requested.connect(self.detect_pose)
+        self.tools_panel.tool_changed.connect(self._on_tool_changed)
         mask_box = QGroupBox("Mask")
         QVBoxLayout(mask_box).addWidget(MaskOptions(self.mask_settings))
         tools = QWidget()
@@ -196,6 +207,8 @@ class MainWindow(QMainWindow):
                                          tip="Run a chain of tools over a folder of images")
         self.train_action = self._action("&Train a Model…", self.open_training_wizard,
                                          tip="Fine-tune a model on a folder of your own photos")
+        self.generate_action = self._action("&Generate Images…", lambda: self.open_generate_dialog(),
+                                            tip="New pictures from a generator trained on your folder")
 
         self.zoom_in_action = self._action("Zoom &In", lambda: self._canvas_call("zoom_in"), keys.ZoomIn)
         self.zoom_in_action.setShortcuts(QKeySequence.keyBindings(keys.ZoomIn) + [QKeySequence("Ctrl+=")])
@@ -246,6 +259,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.batch_action)
         file_menu.addAction(self.train_action)
+        file_menu.addAction(self.generate_action)
         file_menu.addSeparator()
         file_menu.addAction(self.close_action)
         file_menu.addAction(self.quit_action)
@@ -359,6 +373,7 @@ class MainWindow(QMainWindow):
     def add_document(self, document: Document) -> Canvas:
         canvas = Canvas(document, self.mask_settings)
         canvas.set_tool(CanvasTool.BRUSH if self.brush_action.isChecked() else CanvasTool.HAND)
+        canvas.set_pose_mode(self.tools_panel.current_tool == "pose")
         canvas.zoom_changed.connect(lambda _: self._update_zoom_label())
         document.dirty_changed.connect(lambda _: self._update_tab_title(document))
         document.path_changed.connect(lambda: self._update_tab_title(document))
@@ -485,7 +500,7 @@ class MainWindow(QMainWindow):
         filters = [_filter_text(fmt, suffixes) for fmt, suffixes in formats]
         current = document.path.suffix.lower() if document.path else ""
         chosen = next((i for i, (_, suffixes) in enumerate(formats) if current in suffixes), 0)
-        stem = document.path.with_suffix(formats[chosen][1][0]) if document.path else Path("untitled.png")
+        stem = document.path.with_suffix(formats[chosen][1][0]) if document.path else Path(f"{document.title}.png")
         name, selected = QFileDialog.getSaveFileName(self, "Save Image As", str(stem), ";;".join(filters),
                                                      filters[chosen])
         if not name:
@@ -574,8 +589,10 @@ class MainWindow(QMainWindow):
             document.set_mask(255 - document.mask, "Invert mask")
 
     # -- tools and jobs --------------------------------------------------------------------------------------
-    def run_tool(self, tool: str, params: object) -> int | None:
-        """Start ``tool`` on the current image in the worker; one job per image at a time."""
+    def run_tool(self, tool: str, params: object, function: Callable[..., object] | None = None,
+                 text: str | None = None) -> int | None:
+        """Start ``tool`` on the current image in the worker; one job per image at a time. ``function`` runs
+        instead of the tool's own run (a pose detection), under the undo or status ``text``."""
         document = self.current_document
         if document is None or document.busy or self._shut_down:
             return None
@@ -588,16 +605,30 @@ class MainWindow(QMainWindow):
         if uses_mask and document.mask_is_empty:
             self.show_error(f"{spec.title} needs a mask: paint over the area first (B), or load a mask.")
             return None
-        job = Job(tool, params, document.pixels, document.mask if uses_mask else None, self._runtime())
+        job = Job(tool, params, document.pixels, document.mask if uses_mask else None, self._runtime(),
+                  function=function)
         model = getattr(params, "model", "")
         scale = getattr(params, "scale", None)
-        text = spec.title + (f" ×{scale}" if scale else "") + (f" ({model})" if model else "")
+        if text is None and isinstance(params, PoseParams):
+            # the detector's name says nothing about a pose edit, which may not even run it
+            text = spec.title
+            self._job_poses[job.id] = params.target
+        elif text is None:
+            text = spec.title + (f" ×{scale}" if scale else "") + (f" ({model})" if model else "")
         self._job_documents[job.id] = (document, text, uses_mask)
         document.job_id = self.jobs.submit(job)
         self._update_job_widgets()
         # Back to the canvas, so the compare key (backslash) and view shortcuts work without another click.
         self.current_canvas.setFocus()
         return job.id
+
+    def detect_pose(self, model: str) -> int | None:
+        """Find the person's skeleton on the current image, in the worker."""
+        return self.run_tool("pose", PoseParams(model=model), function=detect_job, text="Detect pose")
+
+    def _on_tool_changed(self, tool: str) -> None:
+        for canvas in self.canvases:
+            canvas.set_pose_mode(tool == "pose")
 
     def open_batch_dialog(self) -> BatchDialog:
         if self._batch_dialog is None:
@@ -613,10 +644,31 @@ class MainWindow(QMainWindow):
             self._train_wizard = TrainingWizard(self, model_dir=lambda: self.prefs.model_path)
             # The wizard has rescanned the registry; the tools' model lists follow, as after a preferences change.
             self._train_wizard.model_exported.connect(lambda _: self.tools_panel.refresh_models())
+            self._train_wizard.generate_requested.connect(lambda model, count: self.generate_images(model, count))
         self._train_wizard.show()
         self._train_wizard.raise_()
         self._train_wizard.activateWindow()
         return self._train_wizard
+
+    def open_generate_dialog(self, model: str | None = None) -> GenerateDialog:
+        if self._generate_dialog is None:
+            self._generate_dialog = GenerateDialog(self.generator, self)
+        self._generate_dialog.refresh_models(model)
+        self._generate_dialog.show()
+        self._generate_dialog.raise_()
+        self._generate_dialog.activateWindow()
+        return self._generate_dialog
+
+    def generate_images(self, model: str, count: int, seed: int = 0) -> list[int]:
+        """Make ``count`` new pictures with the ``generate`` model in the worker; each opens as a new image."""
+        if self._shut_down:
+            return []
+        return self.generator.generate(model, count, seed)
+
+    def _open_generated(self, pixels: np.ndarray, title: str) -> Document:
+        document = Document(pixels, name=title)
+        self.add_document(document)
+        return document
 
     def _runtime(self) -> Runtime:
         return Runtime(device=self.prefs.device, precision=self.prefs.precision, tile=self.prefs.tile)
@@ -632,6 +684,7 @@ class MainWindow(QMainWindow):
     def _job_done(self, job_id: int) -> tuple[Document, str, bool] | None:
         """Forget the job; its document and undo text, or ``None`` if that document was closed meanwhile."""
         entry = self._job_documents.pop(job_id, None)
+        self._job_poses.pop(job_id, None)
         self._update_job_widgets()
         if entry is None or entry[0] not in self.documents:
             return None
@@ -649,14 +702,19 @@ class MainWindow(QMainWindow):
             self.job_progress.setValue(round(fraction * 1000))
             self.job_label.setText(f"{document.title}: {message or text}")
 
-    def _on_job_finished(self, job_id: int, result: np.ndarray) -> None:
+    def _on_job_finished(self, job_id: int, result: np.ndarray | Detection) -> None:
         seconds = time.monotonic() - self._job_started_at.pop(job_id, time.monotonic())
+        pose = self._job_poses.get(job_id)
         entry = self._job_done(job_id)
         if entry is None:
             return
         document, text, used_mask = entry
+        if isinstance(result, Detection):
+            document.set_pose(result.pose, result.pose.copy(), text)
+            self.statusBar().showMessage("Pose found: drag the joints to the new pose, then Apply.", 8000)
+            return
         # a fill is done with its mask: clearing it in the same step shows the result and undoes as one
-        document.apply_result(result, text, clear_mask=used_mask)
+        document.apply_result(result, text, clear_mask=used_mask, pose=pose)
         self.statusBar().showMessage(f"{text}: done in {seconds:.1f} s. Hold \\ to compare with the image before.",
                                      8000)
 
@@ -738,6 +796,7 @@ class MainWindow(QMainWindow):
     def _on_current_changed(self, _index: int = -1) -> None:
         canvas = self.current_canvas
         self.undo_group.setActiveStack(canvas.document.undo_stack if canvas else None)
+        self.tools_panel.set_document(canvas.document if canvas else None)
         self.split_action.setChecked(bool(canvas and canvas.split))
         for action in self._document_actions:
             action.setEnabled(canvas is not None)

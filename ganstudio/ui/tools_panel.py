@@ -12,6 +12,8 @@ from ganstudio.models import get_registry
 from ganstudio.tools import TOOLS, ToolSpec
 from ganstudio.tools.superres import SCALES
 from ganstudio.tools.translate import MAX_WORKING_SIZE, MIN_WORKING_SIZE
+from ganstudio.ui.document import Document
+from ganstudio.ui.pose_page import PosePage
 
 #: Parameters offered as a fixed list rather than a free number.
 _CHOICES: dict[str, tuple[Any, ...]] = {"scale": SCALES}
@@ -26,6 +28,7 @@ class ToolPage(QWidget):
     """The form of one tool, built from its parameters dataclass; ``model`` becomes the registry's model list."""
 
     changed = Signal()
+    run_text = "Run"
 
     def __init__(self, spec: ToolSpec, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,6 +78,10 @@ class ToolPage(QWidget):
     def has_model(self) -> bool:
         return self._model is None or self._model.count() > 0
 
+    def run_hint(self) -> str:
+        """Why the tool cannot run yet beyond a missing model or mask (none for a plain form)."""
+        return ""
+
 
 def _editor_for(name: str, default: Any) -> QWidget:
     if name in _CHOICES:
@@ -122,6 +129,10 @@ class ToolsPanel(QWidget):
     """Emits ``run_requested(tool_name, params)``; the main window turns it into a job on the current image."""
 
     run_requested = Signal(str, object)
+    #: The Pose page's Detect, with the pose model's name.
+    detect_requested = Signal(str)
+    #: The name of the tool now picked, so the canvas can show what belongs to it (the Pose tool's skeleton).
+    tool_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -129,8 +140,11 @@ class ToolsPanel(QWidget):
         self._pages = QStackedWidget()
         for spec in TOOLS.values():
             self._tool.addItem(spec.title, spec.name)
-            page = ToolPage(spec)
+            # A pose cannot be typed into a form: the Pose tool has its own page, its skeleton is on the canvas.
+            page = PosePage(spec) if spec.name == "pose" else ToolPage(spec)
             page.changed.connect(self._update)
+            if isinstance(page, PosePage):
+                page.detect_requested.connect(self.detect_requested)
             self._pages.addWidget(page)
         self._hint = QLabel()
         self._hint.setWordWrap(True)
@@ -150,8 +164,17 @@ class ToolsPanel(QWidget):
         self._show_page(0)
 
     @property
-    def current_page(self) -> ToolPage:
+    def current_page(self) -> ToolPage | PosePage:
         return self._pages.currentWidget()
+
+    @property
+    def current_tool(self) -> str:
+        return self.current_page.spec.name
+
+    @property
+    def pose_page(self) -> PosePage | None:
+        pages = (self._pages.widget(index) for index in range(self._pages.count()))
+        return next((page for page in pages if isinstance(page, PosePage)), None)
 
     @property
     def run_button(self) -> QPushButton:
@@ -164,6 +187,12 @@ class ToolsPanel(QWidget):
         for index in range(self._pages.count()):
             self._pages.widget(index).refresh_models()
 
+    def set_document(self, document: Document | None) -> None:
+        """The image the tools work on now (pages that keep per-image state follow it)."""
+        page = self.pose_page
+        if page is not None:
+            page.set_document(document)
+
     def set_document_state(self, has_document: bool, busy: bool, mask_empty: bool) -> None:
         self._has_document, self._busy, self._mask_empty = has_document, busy, mask_empty
         self._update()
@@ -175,7 +204,9 @@ class ToolsPanel(QWidget):
             vertical = QSizePolicy.Policy.Preferred if other == index else QSizePolicy.Policy.Ignored
             self._pages.widget(other).setSizePolicy(QSizePolicy.Policy.Preferred, vertical)
         self._pages.setCurrentIndex(index)
+        self._run.setText(self.current_page.run_text)
         self._update()
+        self.tool_changed.emit(self.current_tool)
 
     def _update(self) -> None:
         page = self.current_page
@@ -185,6 +216,8 @@ class ToolsPanel(QWidget):
             hint = "Running on this image…"
         elif not page.has_model():
             hint = "No model for this tool is installed yet: add one to the model folder (Preferences)."
+        elif page.run_hint():
+            hint = page.run_hint()
         elif page.needs_mask() and self._mask_empty:
             hint = "Paint a mask over the area to change first (mask brush: B), or load one from the Mask menu."
         else:

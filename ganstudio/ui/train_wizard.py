@@ -1,153 +1,69 @@
-"""The training wizard: fine-tune super-resolution on the user's own photos, from folder to a model in the tool.
+"""The training wizard: from a folder of the user's own pictures to a model in the tool, for four kinds of model
+(:mod:`ganstudio.train.recipes`): fine-tuned super-resolution, inpainting, translation between two folders
+(CycleGAN) and a generator of new pictures (DCGAN).
 
-Training never runs in this process: the Train page starts ``python -m ganstudio train superres ...`` as a
-QProcess and reads its JSON-lines events (:mod:`ganstudio.train.events`), so a crash or out-of-memory in training
-cannot take the editor down. Pause stops the child with SIGTERM (it checkpoints first); Resume runs the same
-command with ``--resume``. The run's command is saved in its folder and the folder is remembered in the config
-folder, so a stopped run can be continued after the app was closed.
+Training never runs in this process: the Train page starts ``python -m ganstudio train <task> ...`` as a QProcess
+and reads its JSON-lines events (:mod:`ganstudio.train.events`), so a crash or out-of-memory in training cannot take
+the editor down. Pause stops the child with SIGTERM (it checkpoints first); Resume runs the same command with
+``--resume``. The run's command is saved in its folder and the folder is remembered in the config folder, so a
+stopped run can be continued after the app was closed. The Finish page runs the kind's export command into the
+user's model folder and rescans the registry, so the model is selectable at once.
 """
 from __future__ import annotations
 
 import json
-import os
-import re
 import sys
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QProcess, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton,
                                QRadioButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget, QWizard, QWizardPage)
 
-from ganstudio.atomic import write_text_atomic
-from ganstudio.config import config_dir, default_model_dir
+from ganstudio.config import default_model_dir
 from ganstudio.models import configure_registry, get_registry
 from ganstudio.train.folder_check import MIN_IMAGES, FolderReport, check_folder
+from ganstudio.train.recipes import (NAME_PATTERN, PRESETS, RECIPES, Machine, Output, Recipe, RunSpec, Settings,
+                                     runs_dir, slug)
 from ganstudio.ui.loss_plot import LossPlot
 
-#: The shipped model a super-resolution fine-tune starts from.
-BASE_MODEL = "srresnet-x4"
-SCALE = 4
-DEFAULT_CROP = 96
-PRESETS = ("quick", "balanced", "best")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+__all__ = ["Machine", "RunSpec", "Settings", "TrainingWizard"]
+
 _ERROR_STYLE = "color: #e26a6a;"
 _OK_STYLE = "color: #6cc46c;"
 _STDERR_LINES = 40
-
-
-def remembered_run_file() -> Path:
-    return config_dir() / "training-run.json"
-
-
-def runs_dir() -> Path:
-    return default_model_dir().parent / "runs"
-
-
-@dataclass
-class Machine:
-    """What presets are sized for: CPU, or a CUDA GPU and its memory."""
-    cuda: bool
-    name: str
-    memory_gb: float = 0.0
-
-    @classmethod
-    def detect(cls) -> Machine:
-        import torch
-
-        if torch.cuda.is_available():
-            props = torch.cuda.get_device_properties(0)
-            return cls(True, props.name, props.total_memory / 2**30)
-        return cls(False, f"CPU, {os.cpu_count() or 1} cores")
-
-    def describe(self) -> str:
-        return f"{self.name} ({self.memory_gb:.0f} GB)" if self.cuda else self.name
-
-
-@dataclass
-class Settings:
-    steps: int
-    batch: int
-    crop: int
-    lr: float
-    blocks: int
-    channels: int
-    checkpoint_every: int
-
-
-def preset_settings(preset: str, machine: Machine, from_base: bool) -> Settings:
-    """Steps and model size that finish in minutes (quick) to hours (best) on this machine."""
-    level = PRESETS.index(preset)
-    if machine.cuda:
-        steps = (2_000, 10_000, 40_000)[level]
-        batch = 32 if level == 2 and machine.memory_gb >= 12 else 16
-    else:
-        steps = (300, 1_500, 5_000)[level]
-        batch = (8, 8, 16)[level]
-    blocks, channels = ((8, 32), (12, 48), (16, 64))[level]
-    # Fine-tuning moves already-good weights: a lower rate keeps it from forgetting what it knew.
-    return Settings(steps, batch, DEFAULT_CROP, 5e-5 if from_base else 2e-4, blocks, channels,
-                    max(10, steps // 20))
-
-
-@dataclass
-class RunSpec:
-    """A run as the Train page starts it; saved as ``wizard.json`` in the run folder for Resume after a restart."""
-    run_dir: str
-    data: str
-    args: list[str]
-    total: int
-
-    def command(self, resume: bool) -> list[str]:
-        return ["-m", "ganstudio", "train", "superres", *self.args, *(["--resume"] if resume else [])]
-
-    def save(self) -> None:
-        write_text_atomic(Path(self.run_dir) / "wizard.json", json.dumps(asdict(self), indent=2) + "\n")
-        remembered_run_file().parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(remembered_run_file(), json.dumps({"run_dir": self.run_dir}) + "\n")
-
-    @classmethod
-    def remembered(cls) -> RunSpec | None:
-        """The last run the wizard started and has not exported or cancelled, if its folder still exists."""
-        try:
-            run_dir = Path(json.loads(remembered_run_file().read_text(encoding="utf-8"))["run_dir"])
-            return cls(**json.loads((run_dir / "wizard.json").read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    @staticmethod
-    def forget() -> None:
-        remembered_run_file().unlink(missing_ok=True)
-
-
-def build_spec(data: Path, settings: Settings, from_base: bool, run_dir: Path, usable: int) -> RunSpec:
-    args = ["--data", str(data), "--out", str(run_dir), "--scale", str(SCALE), "--steps", str(settings.steps),
-            "--batch", str(settings.batch), "--crop", str(settings.crop), "--lr", str(settings.lr),
-            "--checkpoint-every", str(settings.checkpoint_every), "--threads", str(os.cpu_count() or 2)]
-    if from_base:
-        base = get_registry().get(BASE_MODEL, "superres")
-        params = base.arch_params
-        args += ["--init", str(base.weights), "--blocks", str(params["num_blocks"]),
-                 "--channels", str(params["channels"]),
-                 "--bicubic-residual" if params.get("bicubic_residual") else "--no-bicubic-residual"]
-    else:
-        args += ["--blocks", str(settings.blocks), "--channels", str(settings.channels)]
-    # Hold out a tenth (up to the default 16) for validation and sample grids; a small folder cannot spare 16.
-    every = max(1, min(500, settings.steps // 10))
-    args += ["--val-images", str(min(16, usable // 10)), "--val-every", str(every), "--sample-every", str(every),
-             "--log-every", str(max(1, min(10, settings.steps // 100)))]
-    return RunSpec(str(run_dir), str(data), args, settings.steps)
+#: How many new pictures the Finish page offers to open after training a generator.
+GENERATED_ON_FINISH = 4
 
 
 def _duration(seconds: float) -> str:
     seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _count(value: Any) -> str:
+    """A ``start`` event's image count: one number, or one per folder."""
+    return " and ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+def _start_text(event: dict[str, Any]) -> str:
+    held = event.get("val_images", event.get("sample_images"))
+    held_text = f" ({_count(held)} held out to show progress)" if held else ""
+    return f"Training on {_count(event.get('train_images'))} pictures{held_text} on {event.get('device')}."
+
+
+def _validation_text(event: dict[str, Any]) -> str:
+    """A ``validation`` event in a line: super-resolution reports PSNR; inpainting its fill scores."""
+    if "best_psnr" in event:
+        return f"step {event['step']}: validation PSNR {event['psnr']:.2f} dB (best {event['best_psnr']:.2f} dB)"
+    scores = ", ".join(f"{name} {event[name]:.4g}" for name in ("psnr", "hole_l1", "lpips") if name in event)
+    return f"step {event['step']}: validation {scores} (best {event.get('best_metric')} " \
+           f"{event.get('best_score', float('nan')):.4g} at step {event.get('best_step')})"
 
 
 def _button(text: str, slot: Callable[[], object]) -> QPushButton:
@@ -163,30 +79,49 @@ def _python_process(parent: QObject) -> QProcess:
     return process
 
 
+def _note() -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    return label
+
+
 # -- page 1 ------------------------------------------------------------------------------------------------------
 class KindPage(QWizardPage):
     def __init__(self) -> None:
         super().__init__()
         self.setTitle("What to train")
-        self.setSubTitle("Teach a model your kind of pictures. It then appears in the tool's model list.")
-        self.superres_radio = QRadioButton("Fine-tune super-resolution on my photos")
-        self.superres_radio.setChecked(True)
-        explain = QLabel("Starts from the shipped “Faithful ×4” model and adapts it to your photos, so it "
-                         "enlarges pictures like them with more detail.")
-        explain.setWordWrap(True)
-        explain.setIndent(22)
-        self.resume_radio = QRadioButton()
-        self.resume_label = QLabel()
-        self.resume_label.setWordWrap(True)
-        self.resume_label.setIndent(22)
+        self.setSubTitle("Teach a model your kind of pictures. It then appears in the editor, ready to use.")
         layout = QVBoxLayout(self)
-        layout.addWidget(self.superres_radio)
-        layout.addWidget(explain)
-        layout.addSpacing(12)
+        self.kind_group = QButtonGroup(self)
+        self.kind_radios: dict[str, QRadioButton] = {}
+        for recipe in RECIPES.values():
+            radio = QRadioButton(recipe.title)
+            explain = _note()
+            explain.setText(recipe.explain)
+            explain.setIndent(22)
+            self.kind_group.addButton(radio)
+            self.kind_radios[recipe.kind] = radio
+            layout.addWidget(radio)
+            layout.addWidget(explain)
+            layout.addSpacing(6)
+        self.kind_radios["superres"].setChecked(True)
+        self.resume_radio = QRadioButton()
+        self.kind_group.addButton(self.resume_radio)
+        self.resume_label = _note()
+        self.resume_label.setIndent(22)
+        layout.addSpacing(6)
         layout.addWidget(self.resume_radio)
         layout.addWidget(self.resume_label)
         layout.addStretch(1)
         self.remembered: RunSpec | None = None
+
+    def select(self, kind: str) -> None:
+        self.kind_radios[kind].setChecked(True)
+
+    @property
+    def kind(self) -> str:
+        """The kind chosen for a new run (whatever the resume option says)."""
+        return next((kind for kind, radio in self.kind_radios.items() if radio.isChecked()), "superres")
 
     def initializePage(self) -> None:
         self.remembered = RunSpec.remembered()
@@ -194,9 +129,13 @@ class KindPage(QWizardPage):
         self.resume_radio.setVisible(visible)
         self.resume_label.setVisible(visible)
         if self.remembered is not None:
+            recipe = self.remembered.recipe
+            folders = " and ".join(f for f in (self.remembered.data, self.remembered.data_b) if f)
             self.resume_radio.setText(f"Continue the stopped run “{Path(self.remembered.run_dir).name}”")
-            self.resume_label.setText(f"Photos from {self.remembered.data}; it goes on from its last checkpoint.")
+            self.resume_label.setText(f"{recipe.title}, from {folders}; it goes on from its last checkpoint.")
             self.resume_radio.setChecked(True)
+        elif self.resume_radio.isChecked():
+            self.kind_radios["superres"].setChecked(True)
 
     def nextId(self) -> int:
         return TrainingWizard.TRAIN if self.resume_radio.isChecked() else TrainingWizard.DATA
@@ -226,28 +165,26 @@ class _FolderCheck(QRunnable):
         self.signals.done.emit(self.number, result)
 
 
-class DataPage(QWizardPage):
+class FolderField(QWidget):
+    """One folder to train on: the path, and what a check of it found (count, sizes, broken files, duplicates)."""
+
+    #: A new check began: until it ends there is no report.
+    check_started = Signal()
     checked = Signal()
 
-    def __init__(self) -> None:
+    def __init__(self, placeholder: str) -> None:
         super().__init__()
-        self.setTitle("Your photos")
-        self.setSubTitle(f"A folder of at least {MIN_IMAGES} photos of the kind you want to enlarge "
-                         "(sub-folders count too). Nothing in it is changed.")
         self.folder_edit = QLineEdit()
-        self.folder_edit.setPlaceholderText("Folder of photos")
+        self.folder_edit.setPlaceholderText(placeholder)
         # editingFinished also fires when the page loses focus: only a changed folder is checked again.
         self.folder_edit.editingFinished.connect(self._check_if_changed)
-        browse = _button("Browse…", self._browse)
         row = QHBoxLayout()
         row.addWidget(self.folder_edit, 1)
-        row.addWidget(browse)
+        row.addWidget(_button("Browse…", self._browse))
         self.progress = QProgressBar()
         self.progress.setVisible(False)
-        self.summary_label = QLabel()
-        self.summary_label.setWordWrap(True)
-        self.verdict_label = QLabel()
-        self.verdict_label.setWordWrap(True)
+        self.summary_label = _note()
+        self.verdict_label = _note()
         font = self.verdict_label.font()
         font.setBold(True)
         self.verdict_label.setFont(font)
@@ -255,12 +192,14 @@ class DataPage(QWizardPage):
         self.problems.setReadOnly(True)
         self.problems.setPlaceholderText("Broken, too small and duplicate files are listed here.")
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
         layout.addWidget(self.progress)
         layout.addWidget(self.verdict_label)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.problems, 1)
         self.report: FolderReport | None = None
+        self.min_side = 1
         self._number = 0
         self._checked_text = ""
         self._signals = _CheckSignals(self)
@@ -271,8 +210,19 @@ class DataPage(QWizardPage):
     def folder(self) -> Path:
         return Path(self.folder_edit.text().strip()).expanduser()
 
+    @property
+    def ok(self) -> bool:
+        return self.report is not None and self.report.verdict(self.min_side).ok
+
+    def set_min_side(self, min_side: int) -> None:
+        """Photos with a shorter side are left out; the verdict and the list follow at once."""
+        self.min_side = min_side
+        if self.report is not None:
+            self._show(self.report)
+
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of photos", self.folder_edit.text() or str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, self.folder_edit.placeholderText(),
+                                                  self.folder_edit.text() or str(Path.home()))
         if folder:
             self.folder_edit.setText(folder)
             self.start_check()
@@ -285,9 +235,10 @@ class DataPage(QWizardPage):
         self._checked_text = self.folder_edit.text().strip()
         self._number += 1
         self.report = None
-        self.completeChanged.emit()
+        self.check_started.emit()
         if not self.folder_edit.text().strip():
             self.verdict_label.clear()
+            self.checked.emit()
             return
         self.verdict_label.setText("Checking the photos…")
         self.verdict_label.setStyleSheet("")
@@ -313,11 +264,10 @@ class DataPage(QWizardPage):
         else:
             self.report = result
             self._show(result)
-        self.completeChanged.emit()
         self.checked.emit()
 
     def _show(self, report: FolderReport) -> None:
-        verdict = report.verdict(DEFAULT_CROP)
+        verdict = report.verdict(self.min_side)
         self.verdict_label.setText(verdict.text)
         self.verdict_label.setStyleSheet(_OK_STYLE if verdict.ok else _ERROR_STYLE)
         self.summary_label.setText(f"{len(report.images) + len(report.broken)} image files: {report.size_summary()}.")
@@ -325,9 +275,9 @@ class DataPage(QWizardPage):
         if report.broken:
             lines.append(f"Unreadable ({len(report.broken)}), left out:")
             lines += [f"  {item.path.relative_to(report.folder)}: {item.reason}" for item in report.broken]
-        small = report.too_small(DEFAULT_CROP)
+        small = report.too_small(self.min_side)
         if small:
-            lines.append(f"Smaller than {DEFAULT_CROP} px ({len(small)}), left out:")
+            lines.append(f"Smaller than {self.min_side} px ({len(small)}), left out:")
             lines += [f"  {path.relative_to(report.folder)}" for path in small]
         if report.duplicates:
             lines.append(f"Exact duplicates ({len(report.duplicates)} groups), only the first is used:")
@@ -335,8 +285,125 @@ class DataPage(QWizardPage):
                       for group in report.duplicates]
         self.problems.setPlainText("\n".join(lines) or "No problems found.")
 
+
+class DataPage(QWizardPage):
+    """The folder (or, to translate, the two folders and a short name for each) and their checks."""
+
+    checked = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTitle("Your photos")
+        self.field_a = FolderField("Folder of photos")
+        self.field_b = FolderField("Second folder of photos")
+        self.name_a_edit = QLineEdit()
+        self.name_b_edit = QLineEdit()
+        self._names_typed = {self.name_a_edit: False, self.name_b_edit: False}
+        for field, edit in ((self.field_a, self.name_a_edit), (self.field_b, self.name_b_edit)):
+            field.check_started.connect(self.completeChanged)
+            field.checked.connect(lambda f=field, e=edit: self._on_checked(f, e))
+            edit.setPlaceholderText("e.g. cat")
+            edit.setToolTip("A short name: lower-case letters, digits, - and _. The models are called "
+                            "<first>2<second> and <second>2<first>.")
+            edit.textEdited.connect(lambda _, e=edit: self._names_typed.__setitem__(e, True))
+            edit.textChanged.connect(self._on_names_changed)
+        self.names_problem = _note()
+        self.names_problem.setStyleSheet(_ERROR_STYLE)
+        # Each folder's heading and short name show only when there are two: one folder needs neither.
+        self.heading_a, self.heading_b = QLabel("First kind of picture"), QLabel("Second kind of picture")
+        self.name_row_a, self.name_row_b = QWidget(), QWidget()
+        layout = QVBoxLayout(self)
+        for heading, field, name_row, edit in ((self.heading_a, self.field_a, self.name_row_a, self.name_a_edit),
+                                               (self.heading_b, self.field_b, self.name_row_b, self.name_b_edit)):
+            font = heading.font()
+            font.setBold(True)
+            heading.setFont(font)
+            row = QHBoxLayout(name_row)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addWidget(QLabel("Short name"))
+            row.addWidget(edit, 1)
+            layout.addWidget(heading)
+            layout.addWidget(field, 1)
+            layout.addWidget(name_row)
+        layout.addWidget(self.names_problem)
+
+    # The single-folder kinds' view of the page, which is the first folder's.
+    @property
+    def folder_edit(self) -> QLineEdit:
+        return self.field_a.folder_edit
+
+    @property
+    def verdict_label(self) -> QLabel:
+        return self.field_a.verdict_label
+
+    @property
+    def problems(self) -> QPlainTextEdit:
+        return self.field_a.problems
+
+    @property
+    def report(self) -> FolderReport | None:
+        return self.field_a.report
+
+    def start_check(self) -> None:
+        self.field_a.start_check()
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.wizard().recipe
+
+    @property
+    def fields(self) -> list[FolderField]:
+        return [self.field_a, self.field_b][: self.recipe.folders]
+
+    @property
+    def folders(self) -> list[Path]:
+        return [field.folder for field in self.fields]
+
+    @property
+    def reports(self) -> list[FolderReport | None]:
+        return [field.report for field in self.fields]
+
+    @property
+    def names(self) -> list[str]:
+        return [self.name_a_edit.text().strip(), self.name_b_edit.text().strip()] if self.recipe.folders == 2 else []
+
+    def initializePage(self) -> None:
+        recipe = self.recipe
+        two = recipe.folders == 2
+        self.setSubTitle(recipe.data_hint.format(min_images=MIN_IMAGES))
+        for widget in (self.heading_a, self.heading_b, self.field_b, self.name_row_a, self.name_row_b):
+            widget.setVisible(two)
+        self.field_a.folder_edit.setPlaceholderText("Folder of the first kind of photos" if two else "Folder of photos")
+        for field in (self.field_a, self.field_b):
+            field.set_min_side(recipe.min_side(recipe.default_crop))
+        self._on_names_changed()
+
+    def _on_checked(self, field: FolderField, edit: QLineEdit) -> None:
+        # A name the user has not typed follows the folder: "Cats" gives "cats".
+        if field.report is not None and not self._names_typed[edit]:
+            edit.setText(slug(field.report.folder.name, "")[:24].strip("-"))
+        self.completeChanged.emit()
+        self.checked.emit()
+
+    def names_problem_text(self) -> str:
+        if self.recipe.folders != 2:
+            return ""
+        a, b = self.names
+        if not (NAME_PATTERN.match(a) and NAME_PATTERN.match(b)):
+            return "Give each kind a short name of lower-case letters, digits, - and _ (e.g. cat and dog)."
+        if a == b:
+            return "The two kinds need different names."
+        if self.field_a.report is not None and self.field_b.report is not None and \
+                self.field_a.report.folder.resolve() == self.field_b.report.folder.resolve():
+            return "Choose two different folders."
+        return ""
+
+    def _on_names_changed(self) -> None:
+        self.names_problem.setText(self.names_problem_text())
+        self.completeChanged.emit()
+
     def isComplete(self) -> bool:
-        return self.report is not None and self.report.verdict(DEFAULT_CROP).ok
+        return all(field.ok for field in self.fields) and not self.names_problem_text()
 
 
 # -- page 3 ------------------------------------------------------------------------------------------------------
@@ -352,8 +419,9 @@ class SettingsPage(QWizardPage):
         for preset, text in zip(PRESETS, ("Quick: a first look", "Balanced", "Best: takes the longest")):
             self.preset_combo.addItem(text, preset)
         self.preset_combo.currentIndexChanged.connect(self.apply_preset)
-        self.base_box = QCheckBox("Start from the shipped “Faithful ×4” model (recommended)")
+        self.base_box = QCheckBox()
         self.base_box.toggled.connect(self.apply_preset)
+        self.base_note = _note()
 
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(1, 10_000_000)
@@ -361,17 +429,13 @@ class SettingsPage(QWizardPage):
         self.batch_spin.setRange(1, 512)
         self.crop_spin = QSpinBox()
         self.crop_spin.setRange(16, 1024)
-        self.crop_spin.setSingleStep(SCALE)
-        self.crop_spin.setToolTip(f"Training crop in pixels, a multiple of {SCALE}; photos smaller than it are left out")
         self.crop_spin.valueChanged.connect(self._update_usable)
         self.lr_spin = QDoubleSpinBox()
         self.lr_spin.setDecimals(6)
         self.lr_spin.setRange(1e-6, 1e-2)
         self.lr_spin.setSingleStep(1e-5)
         self.blocks_spin = QSpinBox()
-        self.blocks_spin.setRange(1, 64)
         self.channels_spin = QSpinBox()
-        self.channels_spin.setRange(4, 256)
         self.checkpoint_spin = QSpinBox()
         self.checkpoint_spin.setRange(1, 1_000_000)
         self.checkpoint_spin.setToolTip("Steps between checkpoints: how much Pause or a crash can lose at most")
@@ -381,42 +445,65 @@ class SettingsPage(QWizardPage):
         self.advanced.setChecked(False)
         self.advanced.toggled.connect(self._show_advanced)
         self._advanced_body = QWidget()
-        form = QFormLayout(self._advanced_body)
-        form.addRow("Steps", self.steps_spin)
-        form.addRow("Learning rate", self.lr_spin)
-        form.addRow("Batch size", self.batch_spin)
-        form.addRow("Crop (px)", self.crop_spin)
-        form.addRow("Checkpoint every (steps)", self.checkpoint_spin)
-        form.addRow("Residual blocks", self.blocks_spin)
-        form.addRow("Channels", self.channels_spin)
+        self._form = QFormLayout(self._advanced_body)
+        self._form.addRow("Steps", self.steps_spin)
+        self._form.addRow("Learning rate", self.lr_spin)
+        self._form.addRow("Batch size", self.batch_spin)
+        self._form.addRow("Crop (px)", self.crop_spin)
+        self._form.addRow("Checkpoint every (steps)", self.checkpoint_spin)
+        self._form.addRow("Residual blocks", self.blocks_spin)
+        self._form.addRow("Channels", self.channels_spin)
         QVBoxLayout(self.advanced).addWidget(self._advanced_body)
         self._advanced_body.setVisible(False)
 
-        self.summary_label = QLabel()
-        self.summary_label.setWordWrap(True)
+        self.summary_label = _note()
         top = QFormLayout()
         top.addRow("Preset", self.preset_combo)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.base_box)
+        layout.addWidget(self.base_note)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.advanced)
         layout.addStretch(1)
-        for spin in (self.steps_spin, self.batch_spin):
+        for spin in (self.steps_spin, self.batch_spin, self.blocks_spin):
             spin.valueChanged.connect(self._update_usable)
 
     def _show_advanced(self, shown: bool) -> None:
         self._advanced_body.setVisible(shown)
 
+    @property
+    def recipe(self) -> Recipe:
+        return self.wizard().recipe
+
     def initializePage(self) -> None:
-        has_base = any(m.name == BASE_MODEL for m in get_registry().for_task("superres"))
-        self.base_box.setEnabled(has_base)
-        self.base_box.setChecked(has_base)
+        recipe = self.recipe
+        self._form.labelForField(self.crop_spin).setText(recipe.crop_label)
+        self.crop_spin.setSingleStep(recipe.crop_step)
+        self.crop_spin.setToolTip(f"{recipe.crop_label}; photos smaller than {recipe.min_side(recipe.default_crop)} px "
+                                  f"at the default are left out")
+        self._form.setRowVisible(self.blocks_spin, recipe.blocks_label is not None)
+        if recipe.blocks_label is not None:
+            self._form.labelForField(self.blocks_spin).setText(recipe.blocks_label)
+        self._form.labelForField(self.channels_spin).setText(recipe.channels_label)
+        self.blocks_spin.setRange(*recipe.blocks_range)
+        self.channels_spin.setRange(*recipe.channels_range)
+        bases = recipe.base_models()
+        self.base_box.setVisible(bool(recipe.base_label))
+        self.base_box.setText(recipe.base_label)
+        self.base_box.setEnabled(bool(bases))
+        self.base_box.setToolTip("" if bases else recipe.no_base_text())
+        self.base_note.setVisible(not bases)
+        self.base_note.setText(recipe.no_base_text())
+        self.base_box.blockSignals(True)
+        self.base_box.setChecked(bool(bases))
+        self.base_box.blockSignals(False)
         self.apply_preset()
 
     def apply_preset(self) -> None:
+        recipe = self.recipe
         from_base = self.base_box.isChecked()
-        settings = preset_settings(self.preset_combo.currentData(), self.machine, from_base)
+        settings = recipe.preset(self.preset_combo.currentData(), self.machine, from_base)
         self.steps_spin.setValue(settings.steps)
         self.batch_spin.setValue(settings.batch)
         self.crop_spin.setValue(settings.crop)
@@ -424,13 +511,13 @@ class SettingsPage(QWizardPage):
         self.blocks_spin.setValue(settings.blocks)
         self.channels_spin.setValue(settings.channels)
         self.checkpoint_spin.setValue(settings.checkpoint_every)
-        # The shipped model's size is fixed (its weights only fit that architecture): show it, read-only.
-        if from_base:
-            params = get_registry().get(BASE_MODEL, "superres").arch_params
-            self.blocks_spin.setValue(params["num_blocks"])
-            self.channels_spin.setValue(params["channels"])
-        self.blocks_spin.setEnabled(not from_base)
-        self.channels_spin.setEnabled(not from_base)
+        # A shipped model's size is fixed (its weights only fit that architecture): show it, read-only.
+        fixed = recipe.base_size() if from_base else None
+        if fixed is not None:
+            self.blocks_spin.setValue(fixed[0])
+            self.channels_spin.setValue(fixed[1])
+        self.blocks_spin.setEnabled(fixed is None)
+        self.channels_spin.setEnabled(fixed is None)
         self._update_usable()
 
     def settings(self) -> Settings:
@@ -438,36 +525,48 @@ class SettingsPage(QWizardPage):
                         self.lr_spin.value(), self.blocks_spin.value(), self.channels_spin.value(),
                         self.checkpoint_spin.value())
 
-    @property
-    def report(self) -> FolderReport | None:
-        return self.wizard().data_page.report if self.wizard() else None
+    def _usable(self) -> int | None:
+        """Usable photos at this crop: of the smaller folder when there are two; None before the data check."""
+        reports = self.wizard().data_page.reports if self.wizard() else []
+        if not reports or any(report is None for report in reports):
+            return None
+        min_side = self.recipe.min_side(self.crop_spin.value())
+        return min(len(report.usable(min_side)) for report in reports)
+
+    def _problem(self) -> str:
+        reports = self.wizard().data_page.reports
+        problem = self.recipe.settings_problem(self.settings())
+        if problem or any(report is None for report in reports):
+            return problem
+        min_side = self.recipe.min_side(self.crop_spin.value())
+        return next((report.verdict(min_side).text for report in reports if not report.verdict(min_side).ok), "")
 
     def _update_usable(self) -> None:
-        report, crop = self.report, self.crop_spin.value()
-        if report is None:
+        if self.wizard() is None or self._usable() is None:
             return
-        verdict = report.verdict(crop)
-        if crop % SCALE:
-            text, ok = f"The crop must be a multiple of {SCALE}.", False
+        problem = self._problem()
+        if problem:
+            text = problem
         else:
-            text, ok = f"{verdict.text} {self.steps_spin.value():,} steps of {self.batch_spin.value()} crops.", verdict.ok
+            count = self._usable()
+            photos = f"{count} usable photos{' in the smaller folder' if self.recipe.folders == 2 else ''}"
+            text = f"Enough to train on: {photos}. {self.steps_spin.value():,} steps of {self.batch_spin.value()} crops."
         self.summary_label.setText(text)
-        self.summary_label.setStyleSheet("" if ok else _ERROR_STYLE)
+        self.summary_label.setStyleSheet(_ERROR_STYLE if problem else "")
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
-        report, crop = self.report, self.crop_spin.value()
-        return report is not None and crop % SCALE == 0 and report.verdict(crop).ok
+        return self.wizard() is not None and self._usable() is not None and not self._problem()
 
     def validatePage(self) -> bool:
         wizard: TrainingWizard = self.wizard()
-        report = wizard.data_page.report
-        assert report is not None
-        name = f"{re.sub(r'[^a-z0-9]+', '-', report.folder.name.lower()).strip('-') or 'photos'}-x{SCALE}"
-        run_dir = runs_dir() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        recipe = self.recipe
+        folders, names = wizard.data_page.folders, wizard.data_page.names
+        run_dir = runs_dir() / f"{recipe.run_name(folders, names)}-{time.strftime('%Y%m%d-%H%M%S')}"
         run_dir.mkdir(parents=True, exist_ok=True)
-        usable = len(report.usable(self.crop_spin.value()))
-        spec = build_spec(report.folder, self.settings(), self.base_box.isChecked(), run_dir, usable)
+        usable = self._usable()
+        assert usable is not None
+        spec = recipe.build_spec(folders, self.settings(), self.base_box.isChecked(), run_dir, usable, names)
         spec.save()
         wizard.spec = spec
         wizard.resume_next = False
@@ -483,7 +582,7 @@ class TrainPage(QWizardPage):
         super().__init__()
         self.setTitle("Training")
         self.plot = LossPlot()
-        self.sample_label = QLabel("Sample pictures (bicubic | model | original) appear here")
+        self.sample_label = QLabel()
         self.sample_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.sample_label.setMinimumSize(300, 200)
         self.sample_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -531,6 +630,9 @@ class TrainPage(QWizardPage):
     def initializePage(self) -> None:
         wizard: TrainingWizard = self.wizard()
         self.setSubTitle(f"Run folder: {self.spec.run_dir}")
+        self._sample_path = ""
+        self.sample_label.clear()
+        self.sample_label.setText(self.spec.recipe.sample_hint)
         self.plot.clear()
         self.progress.setRange(0, self.spec.total)
         self.progress.setValue(0)
@@ -608,9 +710,7 @@ class TrainPage(QWizardPage):
         if kind == "start":
             self.progress.setRange(0, int(event.get("total", self.spec.total)))
             self.progress.setValue(int(event.get("step", 0)))
-            self.status_label.setText(f"Training on {event.get('train_images')} photos "
-                                      f"({event.get('val_images')} held out to measure progress) on "
-                                      f"{event.get('device')}.")
+            self.status_label.setText(_start_text(event))
         elif kind == "step":
             step, total = int(event["step"]), int(event["total"])
             self.progress.setValue(step)
@@ -620,8 +720,7 @@ class TrainPage(QWizardPage):
             speed = f"{rate:.2f} steps/s" if rate >= 1 else f"{1 / rate:.1f} s per step" if rate > 0 else ""
             self.stats_label.setText(f"Step {step:,} of {total:,} · {speed}{left}")
         elif kind == "validation":
-            self.log.appendPlainText(f"step {event['step']}: validation PSNR {event['psnr']:.2f} dB "
-                                     f"(best {event['best_psnr']:.2f} dB)")
+            self.log.appendPlainText(_validation_text(event))
         elif kind == "sample":
             self._sample_path = str(event["path"])
             self._show_sample()
@@ -690,27 +789,33 @@ class FinishPage(QWizardPage):
         self._model_dir = model_dir
         self._machine = machine
         self.setTitle("Save the model")
-        self.setSubTitle("It is saved into your model folder and appears in the Super-resolution tool's model list.")
-        self.name_edit = QLineEdit()
-        self.name_edit.setToolTip("File name: lower-case letters, digits, - and _")
-        self.title_edit = QLineEdit()
-        self.title_edit.setToolTip("What the tool's model list shows")
-        for edit in (self.name_edit, self.title_edit):
+        self.name_edit, self.title_edit = QLineEdit(), QLineEdit()
+        # the second model of a translation run: the way back
+        self.name_b_edit, self.title_b_edit = QLineEdit(), QLineEdit()
+        for edit in (self.name_edit, self.name_b_edit):
+            edit.setToolTip("File name: lower-case letters, digits, - and _")
+        for edit in (self.title_edit, self.title_b_edit):
+            edit.setToolTip("What the tool's model list shows")
+        for edit in (self.name_edit, self.title_edit, self.name_b_edit, self.title_b_edit):
             edit.textChanged.connect(self._validate)
         self.latest_box = QCheckBox("Use the last weights rather than the best-measured ones")
+        self.open_box = QCheckBox(f"Open {GENERATED_ON_FINISH} new pictures in the editor when I click Finish")
+        self.open_box.setChecked(True)
         self.save_button = _button("Save model", self.export)
-        self.status_label = QLabel()
-        self.status_label.setWordWrap(True)
+        self.status_label = _note()
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        form = QFormLayout()
-        form.addRow("Name", self.name_edit)
-        form.addRow("Title", self.title_edit)
-        form.addRow("", self.latest_box)
+        self._form = QFormLayout()
+        self._form.addRow("Name", self.name_edit)
+        self._form.addRow("Title", self.title_edit)
+        self._form.addRow("Name (the way back)", self.name_b_edit)
+        self._form.addRow("Title (the way back)", self.title_b_edit)
+        self._form.addRow("", self.latest_box)
+        self._form.addRow("", self.open_box)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.save_button)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.addLayout(self._form)
         layout.addLayout(row)
         layout.addWidget(self.status_label)
         layout.addStretch(1)
@@ -718,40 +823,74 @@ class FinishPage(QWizardPage):
         self.saved_path = ""
         self._output = b""
 
-    def initializePage(self) -> None:
-        data = Path(self.wizard().spec.data).name
-        slug = re.sub(r"[^a-z0-9]+", "-", data.lower()).strip("-") or "my-photos"
-        self.name_edit.setText(f"{slug}-x{SCALE}")
-        self.title_edit.setText(f"{data} ×{SCALE}")
+    @property
+    def spec(self) -> RunSpec:
+        spec = self.wizard().spec
+        assert spec is not None
+        return spec
 
     @property
-    def weights_path(self) -> Path:
-        return self._model_dir() / f"{self.name_edit.text().strip()}.safetensors"
+    def _edits(self) -> list[tuple[QLineEdit, QLineEdit]]:
+        pairs = [(self.name_edit, self.title_edit), (self.name_b_edit, self.title_b_edit)]
+        return pairs[: len(self.spec.recipe.default_outputs(self.spec))]
+
+    def initializePage(self) -> None:
+        recipe = self.spec.recipe
+        outputs = recipe.default_outputs(self.spec)
+        self.saved_path = ""
+        if recipe.model_task == "generate":
+            self.setSubTitle("It is saved into your model folder; File ▸ Generate Images… makes new pictures "
+                             "with it.")
+        else:
+            self.setSubTitle(f"It is saved into your model folder and appears in {recipe.where}'s model list.")
+        two = len(outputs) == 2
+        for edit in (self.name_b_edit, self.title_b_edit):
+            self._form.setRowVisible(edit, two)
+        self._form.setRowVisible(self.latest_box, recipe.has_best)
+        self._form.setRowVisible(self.open_box, recipe.model_task == "generate")
+        for (name_edit, title_edit), output in zip(self._edits, outputs):
+            name_edit.setText(output.name)
+            title_edit.setText(output.title)
+            name_edit.setEnabled(True)
+            title_edit.setEnabled(True)
+        self._validate()
+
+    def outputs(self) -> list[Output]:
+        return [Output(name.text().strip(), title.text().strip()) for name, title in self._edits]
 
     def _validate(self) -> bool:
-        name = self.name_edit.text().strip()
+        if self.wizard() is None or self.wizard().spec is None:
+            return False
+        taken = {m.name for m in get_registry().all()}
+        outputs = self.outputs()
         problem = ""
-        if not _NAME.match(name):
-            problem = "The name may use lower-case letters, digits, - and _ only."
-        elif self.weights_path.exists() or any(m.name == name for m in get_registry().all()):
-            problem = f"A model named “{name}” exists already: choose another name."
-        elif not self.title_edit.text().strip():
-            problem = "Give the model a title."
+        for output in outputs:
+            if not NAME_PATTERN.match(output.name):
+                problem = "The name may use lower-case letters, digits, - and _ only."
+            elif (self._model_dir() / f"{output.name}.safetensors").exists() or output.name in taken:
+                problem = f"A model named “{output.name}” exists already: choose another name."
+            elif not output.title:
+                problem = "Give the model a title."
+            if problem:
+                break
+        if not problem and len({o.name for o in outputs}) < len(outputs):
+            problem = "The two models need different names."
+        if self.saved_path:
+            return not problem
         self.status_label.setText(problem)
         self.status_label.setStyleSheet(_ERROR_STYLE if problem else "")
-        self.save_button.setEnabled(not problem and self.process is None and not self.saved_path)
+        self.save_button.setEnabled(not problem and self.process is None)
         return not problem
 
     def export(self) -> None:
         if not self._validate() or self.process is not None:
             return
-        spec: RunSpec = self.wizard().spec
+        spec = self.spec
+        args = spec.recipe.export_args(spec, self.outputs(), self._model_dir(), self._machine.describe(),
+                                       self.latest_box.isChecked())
         self._output = b""
         process = _python_process(self)
-        process.setArguments(["-m", "ganstudio", "train", "export", "--run", spec.run_dir,
-                              "--output", str(self.weights_path), "--name", self.name_edit.text().strip(),
-                              "--title", self.title_edit.text().strip(), "--machine", self._machine.describe(),
-                              *(["--latest"] if self.latest_box.isChecked() else [])])
+        process.setArguments(["-m", "ganstudio", "train", *args])
         process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         process.readyRead.connect(lambda: setattr(self, "_output", self._output + process.readAll().data()))
         process.finished.connect(self._on_finished)
@@ -783,10 +922,18 @@ class FinishPage(QWizardPage):
         self.saved_path = str(exported[0]["weights"])
         RunSpec.forget()
         configure_registry(self._model_dir())
-        self.status_label.setText(f"Saved as {self.saved_path}. Choose “{self.title_edit.text().strip()}” in the "
-                                  "Super-resolution tool.")
-        self.name_edit.setEnabled(False)
-        self.title_edit.setEnabled(False)
+        recipe = self.spec.recipe
+        titles = " and ".join(f"“{o.title}”" for o in self.outputs())
+        saved = ", ".join(str(e["weights"]) for e in exported)
+        if recipe.model_task == "generate":
+            text = f"Saved as {saved}. File ▸ Generate Images… makes new pictures with {titles}."
+        else:
+            text = f"Saved as {saved}. Choose {titles} in {recipe.where}."
+        self.status_label.setStyleSheet("")
+        self.status_label.setText(text)
+        for name_edit, title_edit in self._edits:
+            name_edit.setEnabled(False)
+            title_edit.setEnabled(False)
         self.completeChanged.emit()
         self.exported.emit(self.saved_path)
 
@@ -795,10 +942,12 @@ class FinishPage(QWizardPage):
 
 
 class TrainingWizard(QWizard):
-    """Non-modal. ``model_exported`` carries the new weights' path once the registry has been rescanned."""
+    """Non-modal. ``model_exported`` carries the new weights' path once the registry has been rescanned;
+    ``generate_requested`` (model name, count) asks the editor for new pictures from a generator just saved."""
 
     KIND, DATA, SETTINGS, TRAIN, FINISH = range(5)
     model_exported = Signal(str)
+    generate_requested = Signal(str, int)
 
     def __init__(self, parent: QWidget | None = None, model_dir: Callable[[], Path] | None = None,
                  machine: Machine | None = None) -> None:
@@ -818,7 +967,12 @@ class TrainingWizard(QWizard):
                                         self.finish_page)):
             self.setPage(page_id, page)
         self.finish_page.exported.connect(self.model_exported)
-        self.resize(980, 700)
+        self.resize(980, 760)
+
+    @property
+    def recipe(self) -> Recipe:
+        """What the Data and Settings pages set up: the kind chosen on the first page."""
+        return RECIPES[self.kind_page.kind]
 
     def validateCurrentPage(self) -> bool:
         if self.currentId() == self.KIND and self.kind_page.resume_radio.isChecked():
@@ -833,6 +987,16 @@ class TrainingWizard(QWizard):
     def shutdown(self, timeout_ms: int = 15000) -> bool:
         """For the app's exit: a running training is paused (checkpointed), so the wizard can resume it later."""
         return self.train_page.shutdown(timeout_ms)
+
+    def accept(self) -> None:
+        finish = self.finish_page
+        if self.spec is not None and self.spec.recipe.model_task == "generate" and finish.saved_path \
+                and finish.open_box.isChecked():
+            self.generate_requested.emit(finish.outputs()[0].name, GENERATED_ON_FINISH)
+        super().accept()
+        # the next Train a Model… starts a new run, not this finished one
+        self.spec, self.resume_next = None, False
+        self.restart()
 
     def reject(self) -> None:
         # Closing the wizard pauses a run rather than losing it; it is offered again the next time.

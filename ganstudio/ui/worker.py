@@ -10,7 +10,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -40,6 +40,9 @@ class Job:
     runtime: Runtime = field(default_factory=Runtime)
     cancel: CancelToken = field(default_factory=CancelToken)
     id: int = field(default_factory=lambda: next(_job_ids))
+    #: Work other than the tool's run (a pose detection), called like ``ToolSpec.run``; its result may be any
+    #: object and is passed on as it is.
+    function: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         self.image = self.image.copy()
@@ -82,11 +85,11 @@ class JobRunner(QObject):
                 self.progress.emit(job.id, float(fraction), message)
 
         try:
-            spec = get_tool(job.tool)
-            result = spec.run(job.image, job.params, mask=job.mask, progress=report, cancel=job.cancel,
+            function = job.function if job.function is not None else get_tool(job.tool).run
+            result = function(job.image, job.params, mask=job.mask, progress=report, cancel=job.cancel,
                               runtime=job.runtime)
             job.cancel.raise_if_cancelled()
-            if not isinstance(result, np.ndarray) or result.ndim not in (2, 3):
+            if job.function is None and (not isinstance(result, np.ndarray) or result.ndim not in (2, 3)):
                 raise RuntimeError(f"the {job.tool} tool returned no image")
         except Cancelled:
             self.cancelled.emit(job.id)

@@ -1,0 +1,185 @@
+"""Pose editing, measured: (a) the detector's PCK, (b) pose fidelity of edits, (c) seconds per edit.
+
+(a) PCK@0.1 (and @0.2) of the torso diagonal over the visible teacher joints of the photos held out of training
+    (the same every-k-th split as `ganstudio train pose`), through the tool's own two-pass detection on the
+    original photos. Baseline in the same run: the training set's mean pose placed in each person's true joint box
+    (an oracle box, so a hard floor for a detector to beat).
+(b) Fidelity: on held-out people, one arm or leg (chosen by a seeded draw) is swung about its shoulder or hip to a
+    random plausible angle, the tool re-poses the photo (detected pose and mask, inpainted background), and the
+    detector runs again on the result: the share of moved joints found within 0.1 torso of their target (goal
+    >= 80 %). Baseline in the same run: the same check on the unedited photo (how often a joint is "at the target"
+    without any edit), and the same share for the joints that were not moved (they should stay put).
+(c) Seconds per edit (detection + warp + fill) on a photo scaled to 512 px on its long side, median of 5 after a
+    warm-up.
+
+    nice -n 10 python benchmarks/pose_quality.py [--model pose-net] [--edits 60] [--json metrics.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ganstudio.pose.decode import pck
+from ganstudio.pose.skeleton import JOINT_INDEX, JOINTS, Pose, torso_size
+from ganstudio.tools import pose as pose_tool
+from ganstudio.train.common import split_validation
+from ganstudio.train.pose import load_people
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "people"
+#: Limbs an edit swings: (root joint, joints that move with it).
+LIMBS = {"left arm": ("left_shoulder", ("left_elbow", "left_wrist")),
+         "right arm": ("right_shoulder", ("right_elbow", "right_wrist")),
+         "left leg": ("left_hip", ("left_knee", "left_ankle")),
+         "right leg": ("right_hip", ("right_knee", "right_ankle"))}
+SEED = 7
+
+
+def held_out(data: Path, val_images: int):
+    samples, _ = load_people(data)
+    train_idx, val_idx = split_validation(list(range(len(samples))), val_images)
+    return [samples[i] for i in train_idx], [samples[i] for i in val_idx]
+
+
+def mean_pose(train) -> np.ndarray:
+    """The average pose in box-normalised coordinates (0..1 across the joints' bounding box)."""
+    shapes = []
+    for s in train:
+        low, high = s.joints.min(axis=0), s.joints.max(axis=0)
+        shapes.append((s.joints - low) / np.maximum(high - low, 1e-6))
+    return np.mean(shapes, axis=0)
+
+
+def detector_pck(model: str, people, template: np.ndarray) -> dict[str, float]:
+    hits = {0.1: 0, 0.2: 0}
+    base_hits = {0.1: 0, 0.2: 0}
+    counted = 0
+    for person in people:
+        found = pose_tool.detect(person.image, model)
+        low, high = person.joints.min(axis=0), person.joints.max(axis=0)
+        baseline = low + template * (high - low)
+        for fraction in hits:
+            hits[fraction] += pck(found.pose.points, person.joints, person.visible, fraction)[0]
+            base_hits[fraction] += pck(baseline, person.joints, person.visible, fraction)[0]
+        counted += int(person.visible.sum())
+    return {"pck@0.1": hits[0.1] / counted, "pck@0.2": hits[0.2] / counted,
+            "mean_pose_pck@0.1": base_hits[0.1] / counted, "mean_pose_pck@0.2": base_hits[0.2] / counted,
+            "joints": counted, "photos": len(people)}
+
+
+def swing(pose: Pose, limb: str, rng: np.random.Generator, width: int, height: int) -> Pose | None:
+    """The pose with ``limb`` turned about its root by a random plausible angle, kept inside the photo."""
+    root, moving = LIMBS[limb]
+    first = moving[0]
+    centre = pose[root]
+    for _ in range(20):
+        if "arm" in limb:
+            angle = rng.uniform(35, 110)
+        else:
+            angle = rng.uniform(15, 40)
+        # Away from the body: the person's left is the image's right when they face the camera.
+        outward = 1.0 if pose["left_shoulder"][0] > pose["right_shoulder"][0] else -1.0
+        sign = outward if limb.startswith("left") else -outward
+        # Image y points down, so a positive angle with x to the right turns a hanging limb outwards and up.
+        theta = np.radians(-sign * angle)
+        offset = pose[first] - centre
+        rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        target = pose.moved(first, tuple(centre + rotation @ offset))
+        points = target.points[[JOINT_INDEX[n] for n in moving]]
+        if (points >= 4).all() and (points[:, 0] < width - 4).all() and (points[:, 1] < height - 4).all():
+            return target
+    return None
+
+
+def fidelity(model: str, people, edits: int) -> dict[str, float]:
+    rng = np.random.default_rng(SEED)
+    moved_hits = moved_total = still_hits = still_total = unedited_hits = 0
+    done = 0
+    for person in people:
+        if done >= edits:
+            break
+        height, width = person.image.shape[:2]
+        found = pose_tool.detect(person.image, model)
+        limb = list(LIMBS)[rng.integers(len(LIMBS))]
+        target = swing(found.pose, limb, rng, width, height)
+        if target is None:
+            continue
+        params = pose_tool.PoseParams(model=model, source=found.pose, target=target)
+        edited = pose_tool.run(person.image, params)
+        again = pose_tool.detect(edited, model).pose.points
+        threshold = 0.1 * torso_size(target.points)
+        moving = [JOINT_INDEX[n] for n in LIMBS[limb][1]]
+        still = [i for i in range(len(JOINTS)) if i not in moving]
+        distances = np.linalg.norm(again - target.points, axis=1)
+        moved_hits += int((distances[moving] <= threshold).sum())
+        moved_total += len(moving)
+        still_hits += int((distances[still] <= threshold).sum())
+        still_total += len(still)
+        unedited = np.linalg.norm(found.pose.points - target.points, axis=1)
+        unedited_hits += int((unedited[moving] <= threshold).sum())
+        done += 1
+    return {"moved_joints_at_target": moved_hits / max(moved_total, 1),
+            "unedited_moved_joints_at_target": unedited_hits / max(moved_total, 1),
+            "unmoved_joints_kept": still_hits / max(still_total, 1), "edits": done}
+
+
+def seconds_per_edit(model: str, person) -> float:
+    height, width = person.image.shape[:2]
+    factor = 512 / max(height, width)
+    image = cv2.resize(person.image, (round(width * factor), round(height * factor)), interpolation=cv2.INTER_CUBIC)
+    found = pose_tool.detect(image, model)
+    target = found.pose.moved("left_elbow", tuple(found.pose["left_shoulder"] + (60.0, -60.0)))
+    params = pose_tool.PoseParams(model=model, target=target)
+    pose_tool.run(image, params)
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        pose_tool.run(image, params)  # detection included: the source pose is None
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=pose_tool.DEFAULT_MODEL)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--val-images", type=int, default=200, help="as in training (the held-out split)")
+    parser.add_argument("--edits", type=int, default=60)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    if not (args.data / "pose_landmarks.json").exists():
+        print(f"no people data in {args.data}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    train, held = held_out(args.data, args.val_images)
+    started = time.perf_counter()
+    detection = detector_pck(args.model, held, mean_pose(train))
+    print(f"(a) detector on {detection['photos']} held-out photos, {detection['joints']} visible joints:")
+    print(f"    PCK@0.1 {detection['pck@0.1']:.1%}  PCK@0.2 {detection['pck@0.2']:.1%}   "
+          f"(mean pose in the true box: {detection['mean_pose_pck@0.1']:.1%} / {detection['mean_pose_pck@0.2']:.1%})")
+    edits = fidelity(args.model, held, args.edits)
+    print(f"(b) fidelity over {edits['edits']} edits: moved joints found at their target "
+          f"{edits['moved_joints_at_target']:.1%} (goal 80 %; unedited photo: "
+          f"{edits['unedited_moved_joints_at_target']:.1%}); unmoved joints kept {edits['unmoved_joints_kept']:.1%}")
+    seconds = seconds_per_edit(args.model, held[0])
+    print(f"(c) {seconds:.2f} s per edit on a 512 px photo (goal < 3 s), {torch.get_num_threads()} threads")
+    print(f"    total benchmark time {time.perf_counter() - started:.0f} s")
+    if args.json:
+        figures = {"detector": detection, "fidelity": edits, "seconds_per_edit_512px": round(seconds, 3),
+                   "method": "benchmarks/pose_quality.py"}
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0 if all(math.isfinite(v) for v in (seconds,)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

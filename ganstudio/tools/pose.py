@@ -1,0 +1,174 @@
+"""Pose-guided editing: find the person's skeleton and mask, then move them to a new pose and fill what they uncover.
+
+Detection runs our pose network twice: once on the whole photo (shrunk) to find the person, then on a crop around
+them at the size it was trained at, so a small figure in a large photo is found as precisely as a portrait.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from ..engine import CancelToken, ProgressCallback, Runtime
+from ..engine.cancel import check, report
+from ..imaging.color import split_alpha, to_rgb
+from ..models import get_registry
+from ..pose.decode import decode_heatmaps, halved, similarity_matrix, to_opencv
+from ..pose.skeleton import JOINTS, Pose
+from ..pose.warp import repose
+from . import inpaint
+from .base import ToolSpec, boolean_mask, check_image, find_model, load_module
+
+DEFAULT_MODEL = "pose-net"
+#: Long side of the first, whole-photo pass.
+SEARCH_SIZE = 256
+#: The person's box is grown by this much on every side before the second pass.
+CROP_MARGIN = 0.15
+#: Joints the detector is less sure of than this do not decide where the person is.
+CONFIDENT = 0.2
+
+
+@dataclass
+class Detection:
+    pose: Pose
+    #: H x W float32 in [0, 1]: how likely each pixel is the person.
+    person: np.ndarray
+
+
+@dataclass
+class PoseParams:
+    model: str = DEFAULT_MODEL
+    #: Where the joints should go; None leaves the person where they are.
+    target: Pose | None = None
+    #: The person's pose now (detected, perhaps corrected by hand); None detects it.
+    source: Pose | None = None
+    #: Inpainting model for the uncovered background: "auto" takes the best installed one.
+    fill_model: str = "auto"
+    #: Take the painted mask as the person, instead of the network's.
+    use_mask: bool = False
+
+
+def _as_rgb8(image: np.ndarray) -> np.ndarray:
+    colour, _ = split_alpha(image)
+    rgb = to_rgb(colour)
+    if rgb.dtype == np.uint16:
+        rgb = (rgb >> 8).astype(np.uint8)
+    return np.ascontiguousarray(rgb)
+
+
+def _infer(module: torch.nn.Module, view: np.ndarray, device: torch.device,
+           dtype: torch.dtype) -> tuple[np.ndarray, np.ndarray]:
+    x = torch.from_numpy(view).permute(2, 0, 1)[None].to(device=device, dtype=dtype).div_(255)
+    with torch.inference_mode():
+        out = module(x.contiguous(memory_format=torch.channels_last)).float().cpu()[0]
+    return out[:-1].numpy(), torch.sigmoid(out[-1]).numpy()
+
+
+def _view(rgb: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
+    return cv2.warpAffine(rgb, to_opencv(matrix), (width, height), flags=cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
+def _to_image(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))
+    return points @ inverse[:2, :2].T + inverse[:2, 2]
+
+
+def detect(image: np.ndarray, model: str = DEFAULT_MODEL, runtime: Runtime | None = None,
+           cancel: CancelToken | None = None) -> Detection:
+    """The person's 17 joints (pixels of ``image``) and mask."""
+    check_image(image)
+    runtime = runtime or Runtime()
+    descriptor = find_model(model, "pose")
+    module, device, dtype = load_module(descriptor, runtime)
+    module.eval()
+    card_input = descriptor.card.get("input", {})
+    net_h, net_w = int(card_input.get("height", 192)), int(card_input.get("width", 128))
+    stride = int(card_input.get("stride", 2))
+    multiple = max(descriptor.multiple_of, 1)
+    rgb = _as_rgb8(image)
+    height, width = rgb.shape[:2]
+
+    # Pass 1: the whole photo, to find where the person is.
+    factor = SEARCH_SIZE / max(height, width)
+    search_w = max(multiple, int(np.ceil(width * factor / multiple)) * multiple)
+    search_h = max(multiple, int(np.ceil(height * factor / multiple)) * multiple)
+    search = np.array([[factor, 0, 0], [0, factor, 0]], np.float64)
+    heat, mask = _infer(module, _view(rgb, search, search_w, search_h), device, dtype)
+    points, confidence = decode_heatmaps(heat, stride)
+    points = _to_image(points, search)
+    check(cancel)
+    sure = points[confidence >= CONFIDENT]
+    person = np.argwhere(mask > 0.5)
+    corners = [sure] if len(sure) else []
+    if len(person):
+        corners.append(_to_image((person[:, ::-1] + 0.5) * stride, search))
+    if corners:
+        box = np.vstack(corners)
+        low, high = box.min(axis=0), box.max(axis=0)
+    else:
+        low, high = np.array([0.0, 0.0]), np.array([width, height], np.float64)
+    centre = (low + high) / 2
+    extent = (high - low) * (1 + 2 * CROP_MARGIN)
+    # Pass 2: a crop around the person at the network's own aspect and size.
+    box_h = max(extent[1], extent[0] * net_h / net_w, 16.0)
+    crop = similarity_matrix(centre, net_h / box_h, 0.0, net_w, net_h)
+    heat, mask = _infer(module, _view(rgb, crop, net_w, net_h), device, dtype)
+    points, confidence = decode_heatmaps(heat, stride)
+    points = _to_image(points, crop)
+    back = to_opencv(halved(crop, stride))
+    person_mask = cv2.warpAffine(mask.astype(np.float32), back, (width, height),
+                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    pose = Pose(points, confidence, image_size=(width, height))
+    return Detection(pose, np.clip(person_mask, 0.0, 1.0))
+
+
+def best_fill_model() -> str:
+    """A learned inpainting model when one is installed (they fill large areas far better), else OpenCV's."""
+    learned = [m for m in get_registry().for_task("inpaint") if not m.is_classic]
+    shipped = [m for m in learned if m.source == "pretrained"]
+    return (shipped or learned)[0].name if learned else "opencv-telea"
+
+
+def run(
+    image: np.ndarray,
+    params: PoseParams,
+    mask: np.ndarray | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    runtime: Runtime | None = None,
+) -> np.ndarray:
+    """The photo with the person moved from ``params.source`` (detected when None) to ``params.target``."""
+    check_image(image)
+    if params.target is None:
+        raise ValueError("no target pose: drag a joint, or load a pose file")
+    height, width = image.shape[:2]
+    runtime = runtime or Runtime()
+    report(progress, 0.0, "finding the person")
+    detection = None
+    if params.source is None or not params.use_mask:
+        detection = detect(image, params.model, runtime, cancel)
+    source = params.source.fitted_to(width, height) if params.source is not None else detection.pose
+    target = params.target.fitted_to(width, height)
+    person = boolean_mask(mask, image).astype(np.float32) if params.use_mask else detection.person
+    check(cancel)
+    report(progress, 0.3, "moving the person")
+    fill_model = best_fill_model() if params.fill_model == "auto" else params.fill_model
+    fill_params = inpaint.InpaintParams(model=fill_model)
+
+    def fill(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        report(progress, 0.5, "filling the background")
+        return inpaint.run(pixels, fill_params, hole, cancel=cancel, runtime=runtime)
+
+    result = repose(image, person, source, target, fill)
+    check(cancel)
+    report(progress, 1.0, "done")
+    return result.image
+
+
+TOOL = ToolSpec("pose", "Pose", "pose", PoseParams, run, batchable=False)
+
+__all__ = ["JOINTS", "Detection", "PoseParams", "TOOL", "best_fill_model", "detect", "run"]

@@ -1,0 +1,407 @@
+"""PoseNet training: 17 joint heatmaps from MediaPipe teacher labels, and the person mask where one exists.
+
+Data: ``../shared/data/people/photos`` (one person per photo), ``pose_landmarks.json`` (33 MediaPipe landmarks per
+photo, normalised) and ``masks/`` (person vs background for part of the photos). Each step draws photos, applies
+one random similarity transform (scale, rotation, shift, mirror) straight from the photo to the network's input
+size, recolours it, and renders the Gaussian targets from the transformed joints. Validation is PCK@0.1 of the
+torso size and mask IoU on photos held out of training.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ganstudio.engine import resolve_device
+from ganstudio.models.arch.posenet import PoseNet
+from ganstudio.pose.decode import (decode_heatmaps, fit_matrix, gaussian_heatmaps, halved, pck, similarity_matrix,
+                                   to_opencv)
+from ganstudio.pose.skeleton import FLIP_ORDER, JOINTS, MEDIAPIPE_TO_JOINTS
+from ganstudio.train import checkpoint as ckpt
+from ganstudio.train.common import (BEST_WEIGHTS, StopRequest, load_weights_for_export, open_run, save_grid,
+                                    split_validation)
+from ganstudio.train.data import list_images, load_rgb
+from ganstudio.train.events import EventWriter
+
+#: Heatmaps are at half the input resolution.
+STRIDE = 2
+#: Extra weight of the heatmap loss at a joint's peak (see pose_loss).
+POSITIVE_WEIGHT = 10.0
+#: Teacher landmarks below this MediaPipe visibility are guesses (occluded or out of frame): weighted down.
+VISIBLE = 0.5
+
+PEOPLE_LICENCE = ("Trained on the Clothing Co-Parsing dataset (Yang et al. 2014; research use) with MediaPipe Pose "
+                  "(Apache-2.0) landmarks as teacher labels: research terms apply to these weights.")
+
+
+@dataclass
+class PoseConfig:
+    data: str  # the people folder: photos/, pose_landmarks.json, masks/
+    out: str
+    height: int = 192
+    width: int = 128
+    widths: tuple[int, ...] = (32, 48, 96, 128, 192)
+    decoder: int = 48
+    sigma: float = 2.0  # heatmap cells
+    batch: int = 16
+    steps: int = 20_000
+    lr: float = 2e-3
+    warmup: int = 200
+    mask_weight: float = 0.05
+    threads: int = 2
+    device: str = "auto"
+    seed: int = 0
+    val_images: int = 200
+    val_every: int = 500
+    sample_every: int = 1000
+    checkpoint_every: int = 250
+    log_every: int = 25
+    keep_checkpoints: int = 3
+
+    def __post_init__(self) -> None:
+        self.widths = tuple(int(w) for w in self.widths)
+        multiple = 2 ** len(self.widths)
+        if self.height % multiple or self.width % multiple:
+            raise ValueError(f"height and width must be multiples of {multiple}")
+        for name in ("steps", "batch", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> PoseConfig:
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+
+
+_RUN_DEFINING = ("height", "width", "widths", "decoder", "sigma", "batch", "lr", "warmup", "mask_weight", "seed", "val_images")
+
+
+@dataclass
+class PersonSample:
+    image: np.ndarray  # H x W x 3 uint8
+    joints: np.ndarray  # 17 x 2, continuous pixels
+    visible: np.ndarray  # 17 bool
+    mask: np.ndarray | None  # H x W uint8 0/255, or None when the photo has none
+
+
+def load_people(folder: Path) -> tuple[list[PersonSample], list[str]]:
+    """Every photo that has landmarks, with its mask when there is one; returns them and what was skipped."""
+    folder = Path(folder)
+    landmarks = json.loads((folder / "pose_landmarks.json").read_text(encoding="utf-8"))
+    samples, skipped = [], []
+    for path in list_images(folder / "photos"):
+        marks = landmarks.get(path.name)
+        if marks is None:
+            skipped.append(f"{path.name}: no landmarks")
+            continue
+        try:
+            image = load_rgb(path)
+        except OSError as error:
+            skipped.append(f"{path.name}: {error}")
+            continue
+        height, width = image.shape[:2]
+        marks = np.asarray(marks, np.float64)[list(MEDIAPIPE_TO_JOINTS)]
+        joints = marks[:, :2] * (width, height)
+        inside = (joints[:, 0] >= 0) & (joints[:, 0] < width) & (joints[:, 1] >= 0) & (joints[:, 1] < height)
+        mask_path = folder / "masks" / (path.stem + ".png")
+        mask = None
+        if mask_path.exists():
+            mask = (np.asarray(load_rgb(mask_path))[..., 0] > 127).astype(np.uint8) * 255
+        samples.append(PersonSample(image, joints, (marks[:, 2] >= VISIBLE) & inside, mask))
+    return samples, skipped
+
+
+def render(sample: PersonSample, matrix: np.ndarray, out_w: int, out_h: int, flip: bool,
+           border: tuple[int, int, int] = (0, 0, 0)) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The sample seen through ``matrix`` (and mirrored): image, joints, visibility, mask (half resolution)."""
+    if flip:
+        mirror = np.array([[-1, 0, out_w], [0, 1, 0], [0, 0, 1]], np.float64)
+        matrix = (mirror @ np.vstack([matrix, [0, 0, 1]]))[:2]
+    cv_matrix = to_opencv(matrix)
+    image = cv2.warpAffine(sample.image, cv_matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    joints = sample.joints @ matrix[:, :2].T + matrix[:, 2]
+    visible = sample.visible.copy()
+    if flip:
+        joints, visible = joints[list(FLIP_ORDER)], visible[list(FLIP_ORDER)]
+    mask = None
+    if sample.mask is not None:
+        mask = cv2.warpAffine(sample.mask, to_opencv(halved(matrix, STRIDE)), (out_w // STRIDE, out_h // STRIDE), flags=cv2.INTER_AREA)
+    return image, joints, visible, mask
+
+
+def random_view(sample: PersonSample, cfg: PoseConfig, rng: np.random.Generator):
+    height, width = sample.image.shape[:2]
+    base = min(cfg.width / width, cfg.height / height)
+    scale = base * math.exp(rng.uniform(math.log(0.6), math.log(1.3)))
+    angle = rng.uniform(-30, 30) if rng.random() < 0.7 else 0.0
+    shift = rng.uniform(-0.15, 0.15, 2) * (cfg.width, cfg.height)
+    matrix = similarity_matrix(np.array([width / 2, height / 2]), scale, angle, cfg.width, cfg.height, shift)
+    border = tuple(int(v) for v in rng.integers(0, 256, 3))
+    image, joints, visible, mask = render(sample, matrix, cfg.width, cfg.height, rng.random() < 0.5, border)
+    # Colour: brightness, contrast, saturation and a channel swap now and then, so clothing colour is no cue.
+    pixels = image.astype(np.float32)
+    grey = pixels.mean(axis=2, keepdims=True)
+    pixels = grey + (pixels - grey) * rng.uniform(0.4, 1.5)
+    pixels = (pixels - 128) * rng.uniform(0.7, 1.3) + 128 + rng.uniform(-30, 30)
+    if rng.random() < 0.2:
+        pixels = pixels[..., rng.permutation(3)]
+    if rng.random() < 0.2:
+        pixels = cv2.GaussianBlur(pixels, (0, 0), rng.uniform(0.5, 1.5))
+    image = np.clip(pixels, 0, 255).astype(np.uint8)
+    return image, joints, visible, mask
+
+
+def make_batch(samples: list[PersonSample], indices: np.ndarray, cfg: PoseConfig, rng: np.random.Generator):
+    images, heatmaps, weights, masks, has_mask = [], [], [], [], []
+    hh, hw = cfg.height // STRIDE, cfg.width // STRIDE
+    for index in indices:
+        image, joints, visible, mask = random_view(samples[index], cfg, rng)
+        images.append(image)
+        heatmaps.append(gaussian_heatmaps(joints, hh, hw, STRIDE, cfg.sigma))
+        # Guessed (low-visibility) landmarks still teach the rough place of a limb, at a tenth of the weight.
+        weights.append(np.where(visible, 1.0, 0.1).astype(np.float32))
+        masks.append(mask if mask is not None else np.zeros((hh, hw), np.uint8))
+        has_mask.append(mask is not None)
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255)
+    return (x.contiguous(memory_format=torch.channels_last), torch.from_numpy(np.stack(heatmaps)),
+            torch.from_numpy(np.stack(weights)), torch.from_numpy(np.stack(masks)).float().div_(255),
+            torch.tensor(has_mask))
+
+
+def build_model(cfg: PoseConfig) -> PoseNet:
+    return PoseNet(len(JOINTS), cfg.widths, cfg.decoder)
+
+
+def lr_factor(step: int, cfg: PoseConfig) -> float:
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def pose_loss(output: torch.Tensor, heatmaps: torch.Tensor, weights: torch.Tensor, masks: torch.Tensor,
+              has_mask: torch.Tensor, mask_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
+    joints = heatmaps.shape[1]
+    # Pixels near a joint count up to 1 + POSITIVE_WEIGHT times more: the peaks cover a tiny part of the map, and
+    # an unweighted MSE sits for thousands of steps at the all-zero prediction before it learns them.
+    emphasis = 1.0 + POSITIVE_WEIGHT * heatmaps
+    heat_error = ((output[:, :joints] - heatmaps).pow(2) * emphasis).mean(dim=(2, 3))
+    heat_loss = (heat_error * weights).mean() * 100.0
+    if has_mask.any():
+        mask_loss = F.binary_cross_entropy_with_logits(output[has_mask, joints], masks[has_mask])
+    else:
+        mask_loss = output[:, joints].sum() * 0.0
+    total = heat_loss + mask_weight * mask_loss * 20.0
+    return total, {"heatmap": heat_loss.item(), "mask": mask_loss.item()}
+
+
+@dataclass
+class ValidationView:
+    image: np.ndarray
+    joints: np.ndarray
+    visible: np.ndarray
+    mask: np.ndarray | None
+
+
+def validation_views(samples: list[PersonSample], cfg: PoseConfig) -> list[ValidationView]:
+    views = []
+    for sample in samples:
+        height, width = sample.image.shape[:2]
+        image, joints, visible, mask = render(sample, fit_matrix(width, height, cfg.width, cfg.height),
+                                              cfg.width, cfg.height, False)
+        views.append(ValidationView(image, joints, visible, mask))
+    return views
+
+
+@torch.no_grad()
+def predict(model: PoseNet, images: np.ndarray, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmaps (N x J x h x w) and mask probabilities (N x h x w) for N x H x W x 3 uint8 images."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255).to(device)
+    out = model(x.contiguous(memory_format=torch.channels_last)).float().cpu()
+    return out[:, :-1].numpy(), torch.sigmoid(out[:, -1]).numpy()
+
+
+def evaluate(model: PoseNet, views: list[ValidationView], device: torch.device) -> dict[str, float]:
+    """PCK@0.1 and @0.2 of the torso size over visible joints, and the mean mask IoU where masks exist."""
+    was_training = model.training
+    model.eval()
+    hits = {0.1: 0, 0.2: 0}
+    counted = 0
+    ious = []
+    for start in range(0, len(views), 32):
+        chunk = views[start:start + 32]
+        heat, masks = predict(model, np.stack([v.image for v in chunk]), device)
+        for view, h, m in zip(chunk, heat, masks):
+            points, _ = decode_heatmaps(h, STRIDE)
+            for fraction in hits:
+                got, n = pck(points, view.joints, view.visible, fraction)
+                hits[fraction] += got
+            counted += int(view.visible.sum())
+            if view.mask is not None:
+                truth, guess = view.mask > 127, m > 0.5
+                union = (truth | guess).sum()
+                if union:
+                    ious.append((truth & guess).sum() / union)
+    model.train(was_training)
+    return {"pck@0.1": hits[0.1] / max(counted, 1), "pck@0.2": hits[0.2] / max(counted, 1),
+            "mask_iou": float(np.mean(ious)) if ious else math.nan}
+
+
+def draw_pose(image: np.ndarray, points: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    from ganstudio.pose.skeleton import BONES, JOINT_INDEX
+
+    canvas = image.copy()
+    for a, b in BONES:
+        pa, pb = points[JOINT_INDEX[a]], points[JOINT_INDEX[b]]
+        cv2.line(canvas, tuple(int(v) for v in pa), tuple(int(v) for v in pb), colour, 1, cv2.LINE_AA)
+    for p in points:
+        cv2.circle(canvas, tuple(int(v) for v in p), 2, colour, -1, cv2.LINE_AA)
+    return canvas
+
+
+def save_samples(model: PoseNet, views: list[ValidationView], device: torch.device, path: Path) -> Path:
+    """Teacher (green) and prediction (red) skeletons over held-out photos, and the predicted mask."""
+    chunk = views[:6]
+    heat, masks = predict(model, np.stack([v.image for v in chunk]), device)
+    tiles = []
+    for view, h, m in zip(chunk, heat, masks):
+        points, _ = decode_heatmaps(h, STRIDE)
+        overlay = draw_pose(draw_pose(view.image, view.joints, (0, 200, 0)), points, (230, 0, 0))
+        mask = cv2.resize((m * 255).astype(np.uint8), (view.image.shape[1], view.image.shape[0]))
+        tiles.append(np.concatenate([overlay, np.repeat(mask[..., None], 3, axis=2)], axis=0))
+    grid = np.concatenate(tiles, axis=1)
+    return save_grid(torch.from_numpy(grid).permute(2, 0, 1).float() / 255, path)
+
+
+def train(cfg: PoseConfig, resume: bool = False, events: EventWriter | None = None) -> int:
+    events = events or EventWriter()
+    cfg, state, run_dir = open_run(cfg, resume, events, _RUN_DEFINING)
+    samples, skipped = load_people(Path(cfg.data))
+    for item in skipped:
+        events.emit("warning", message=f"skipped {item}")
+    order = list(range(len(samples)))
+    train_idx, val_idx = split_validation(order, cfg.val_images)
+    train_samples = [samples[i] for i in train_idx]
+    views = validation_views([samples[i] for i in val_idx], cfg)
+
+    device = resolve_device(cfg.device)
+    model = build_model(cfg).to(device, memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    step, wall_time, best = 0, 0.0, {"pck": -1.0, "step": 0}
+    rng = np.random.default_rng(cfg.seed)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, wall_time, best = state["step"], state["wall_time_s"], state["best"]
+        ckpt.set_rng_state(state["rng"])
+        rng.bit_generator.state = state["data_rng"]
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg), last_epoch=step - 1)
+    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+    events.emit("start", step=step, total=cfg.steps, train_images=len(train_samples), val_images=len(views),
+                with_masks=sum(s.mask is not None for s in train_samples),
+                params=sum(p.numel() for p in model.parameters()), device=str(device), config=asdict(cfg))
+    saved_step = step
+
+    def save() -> None:
+        nonlocal saved_step
+        payload = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                   "rng": ckpt.rng_state(), "data_rng": rng.bit_generator.state, "config": asdict(cfg),
+                   "wall_time_s": wall_time, "best": best}
+        path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
+        saved_step = step
+        events.emit("checkpoint", path=str(path), step=step)
+
+    model.train()
+    sums: dict[str, float] = {}
+    window, window_start, last_tick = 0, time.perf_counter(), time.perf_counter()
+    with StopRequest() as stop:
+        try:
+            while step < cfg.steps and not stop.requested:
+                indices = rng.choice(len(train_samples), cfg.batch, replace=False)
+                x, heat, weights, masks, has_mask = make_batch(train_samples, indices, cfg, rng)
+                output = model(x.to(device))
+                loss, parts = pose_loss(output.float(), heat.to(device), weights.to(device), masks.to(device),
+                                        has_mask.to(device), cfg.mask_weight)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    events.error(f"loss became {loss_value} at step {step}; resume with a lower --lr")
+                    return 1
+                for key, value in parts.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                window += 1
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    elapsed = time.perf_counter() - window_start
+                    events.step(step, cfg.steps, {k: v / window for k, v in sums.items()},
+                                optimizer.param_groups[0]["lr"], window / elapsed)
+                    sums, window, window_start = {}, 0, time.perf_counter()
+                if views and (step % cfg.val_every == 0 or step == cfg.steps):
+                    scores = evaluate(model, views, device)
+                    if scores["pck@0.1"] > best["pck"]:
+                        best = {"pck": scores["pck@0.1"], "step": step, **scores}
+                        ckpt.save_weights(model, run_dir / BEST_WEIGHTS)
+                    events.emit("validation", step=step, **scores, best_pck=best["pck"], best_step=best["step"])
+                if views and cfg.sample_every and step % cfg.sample_every == 0:
+                    path = save_samples(model, views, device, run_dir / "samples" / f"step_{step:08d}.png")
+                    events.emit("sample", path=str(path), step=step)
+                now = time.perf_counter()
+                wall_time += now - last_tick
+                last_tick = now
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    save()
+        except KeyboardInterrupt:
+            stop.requested = True
+        stopped = stop.requested
+    if stopped and saved_step != step:
+        save()
+    events.emit("done", step=step, total=cfg.steps, stopped=stopped, wall_time_s=wall_time, best=best)
+    return 0
+
+
+def arch_params(cfg: PoseConfig) -> dict[str, Any]:
+    return {"joints": len(JOINTS), "widths": list(cfg.widths), "decoder": cfg.decoder}
+
+
+def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: str, use_best: bool = True,
+           metrics: dict[str, Any] | None = None) -> Path:
+    state = ckpt.load_latest(run_dir)
+    cfg = PoseConfig.from_dict(state["config"])
+    model = build_model(cfg)
+    used_best = load_weights_for_export(model, run_dir, state, "model", use_best)
+    validation = state["best"] if used_best else {"step": state["step"]}
+    card = {
+        "name": name,
+        "title": title,
+        "task": "pose",
+        "scale": 1,
+        "architecture": {"name": "posenet", "params": arch_params(cfg)},
+        "multiple_of": model.multiple_of,
+        "supports_half": True,
+        "supports_bf16": True,
+        "tiling": False,
+        "input": {"height": cfg.height, "width": cfg.width, "stride": STRIDE,
+                  "outputs": "17 COCO-order joint heatmaps, then a person-mask logit"},
+        "joints": list(JOINTS),
+        "recipe": "training/pose/README.md",
+        "data": {"folder": cfg.data, "licence": PEOPLE_LICENCE},
+        "training": {"loss": "heatmap MSE weighted 1 + %g x target (Gaussian sigma %.1f cells) + mask BCE" % (POSITIVE_WEIGHT, cfg.sigma), "optimizer": "AdamW",
+                     "batch": cfg.batch, "lr": cfg.lr, "lr_schedule": "cosine", "machine": machine,
+                     "steps": validation["step"], "steps_run": state["step"],
+                     "wall_time_s": round(state["wall_time_s"]),
+                     "validation": {"held_out_photos": cfg.val_images,
+                                    **{k: v for k, v in validation.items() if k not in ("step", "pck")}}},
+        "metrics": metrics or {},
+    }
+    return ckpt.export_safetensors(model, Path(weights_path), card)

@@ -1,0 +1,350 @@
+"""The pose skeleton, the heatmap decoding, the part-wise warp, the pose tool and its training loop."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from ganstudio.cli import main as cli_main
+from ganstudio.imaging import read_image, write_image
+from ganstudio.models import configure_registry, get_registry, model_cache
+from ganstudio.models.arch.posenet import PoseNet
+from ganstudio.pose.decode import decode_heatmaps, gaussian_heatmaps, pck
+from ganstudio.pose.skeleton import FLIP_ORDER, JOINT_INDEX, JOINTS, MEDIAPIPE_TO_JOINTS, Pose, children, torso_size
+from ganstudio.pose.warp import part_transforms, repose
+from ganstudio.tools import pose as pose_tool
+from ganstudio.train import checkpoint as ckpt
+from ganstudio.train.events import EventWriter
+from ganstudio.train.pose import PoseConfig, export, train
+
+
+def standing_pose(cx: float = 64.0, top: float = 20.0, unit: float = 10.0) -> Pose:
+    """A front-facing person about 16 units tall; the person's left is the image's right."""
+    at = {
+        "nose": (0, 0), "left_eye": (0.4, -0.3), "right_eye": (-0.4, -0.3), "left_ear": (0.8, 0), "right_ear": (-0.8, 0),
+        "left_shoulder": (1.8, 2), "right_shoulder": (-1.8, 2), "left_elbow": (2.2, 4.6), "right_elbow": (-2.2, 4.6),
+        "left_wrist": (2.4, 7), "right_wrist": (-2.4, 7), "left_hip": (1.2, 7), "right_hip": (-1.2, 7),
+        "left_knee": (1.3, 10.5), "right_knee": (-1.3, 10.5), "left_ankle": (1.4, 14), "right_ankle": (-1.4, 14),
+    }
+    return Pose(np.array([[cx + at[n][0] * unit, top + at[n][1] * unit] for n in JOINTS]))
+
+
+def person_image(pose: Pose, height: int = 200, width: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """A textured background with a drawn stick person whose limbs are thick coloured bars; and its mask."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:height, 0:width]
+    background = np.stack([(xx * 2) % 256, (yy * 3) % 256, np.full_like(xx, 90)], axis=2).astype(np.uint8)
+    background = (background.astype(int) + rng.integers(-10, 10, background.shape)).clip(0, 255).astype(np.uint8)
+    mask = np.zeros((height, width), np.uint8)
+    colours = np.zeros((height, width, 3), np.uint8)
+    p = pose.points
+    torso = np.array([p[JOINT_INDEX[n]] for n in ("left_shoulder", "right_shoulder", "right_hip", "left_hip")])
+    cv2.fillConvexPoly(mask, np.round(torso).astype(np.int32), 255)
+    cv2.fillConvexPoly(colours, np.round(torso).astype(np.int32), (200, 40, 40))
+    cv2.circle(mask, tuple(np.round(p[0]).astype(int)), 9, 255, -1)
+    cv2.circle(colours, tuple(np.round(p[0]).astype(int)), 9, (230, 190, 160), -1)
+    for a, b, colour in (("left_shoulder", "left_elbow", (40, 200, 40)), ("left_elbow", "left_wrist", (40, 40, 220)),
+                         ("right_shoulder", "right_elbow", (40, 200, 40)), ("right_elbow", "right_wrist", (40, 40, 220)),
+                         ("left_hip", "left_knee", (220, 220, 40)), ("left_knee", "left_ankle", (40, 220, 220)),
+                         ("right_hip", "right_knee", (220, 220, 40)), ("right_knee", "right_ankle", (40, 220, 220))):
+        pa, pb = (tuple(np.round(p[JOINT_INDEX[n]]).astype(int)) for n in (a, b))
+        cv2.line(mask, pa, pb, 255, 7)
+        cv2.line(colours, pa, pb, colour, 7)
+    image = np.where(mask[..., None] > 0, colours, background)
+    return image, mask
+
+
+def telea(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    return cv2.inpaint(image, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
+
+
+# -- skeleton ------------------------------------------------------------------------------------------------
+
+
+def test_flip_order_swaps_left_and_right_and_is_its_own_inverse() -> None:
+    assert JOINTS[FLIP_ORDER[JOINT_INDEX["left_wrist"]]] == "right_wrist"
+    assert JOINTS[FLIP_ORDER[JOINT_INDEX["nose"]]] == "nose"
+    assert [FLIP_ORDER[i] for i in FLIP_ORDER] == list(range(len(JOINTS)))
+    assert len(MEDIAPIPE_TO_JOINTS) == len(JOINTS) and MEDIAPIPE_TO_JOINTS[JOINT_INDEX["left_hip"]] == 23
+
+
+def test_dragging_an_elbow_swings_the_wrist_and_keeps_the_forearm_length() -> None:
+    pose = standing_pose()
+    shoulder, elbow, wrist = pose["left_shoulder"], pose["left_elbow"], pose["left_wrist"]
+    # raise the upper arm to horizontal, same length
+    length = np.linalg.norm(elbow - shoulder)
+    moved = pose.moved("left_elbow", (shoulder[0] + length, shoulder[1]))
+    assert np.allclose(moved["left_elbow"], (shoulder[0] + length, shoulder[1]))
+    assert np.isclose(np.linalg.norm(moved["left_wrist"] - moved["left_elbow"]), np.linalg.norm(wrist - elbow))
+    assert moved["left_wrist"][0] > moved["left_elbow"][0] + 10, "the forearm turns with the upper arm"
+    unchanged = [n for n in JOINTS if n not in ("left_elbow", "left_wrist")]
+    assert all(np.array_equal(moved[n], pose[n]) for n in unchanged)
+    alone = pose.moved("left_elbow", (shoulder[0] + length, shoulder[1]), carry_children=False)
+    assert np.array_equal(alone["left_wrist"], wrist)
+    assert children("left_hip") == ["left_knee", "left_ankle"]
+
+
+def test_locked_joints_do_not_move() -> None:
+    pose = standing_pose()
+    pose.locked[JOINT_INDEX["left_wrist"]] = True
+    moved = pose.moved("left_elbow", (150.0, 30.0))
+    assert np.array_equal(moved["left_wrist"], pose["left_wrist"])
+    assert not np.array_equal(moved["left_elbow"], pose["left_elbow"])
+    assert np.array_equal(pose.moved("left_wrist", (0.0, 0.0)).points, pose.points)
+
+
+def test_pose_json_round_trip_and_bad_files(tmp_path: Path) -> None:
+    pose = standing_pose()
+    pose.locked[3] = True
+    pose.confidence[5] = 0.25
+    pose.image_size = (128, 200)
+    path = tmp_path / "pose.json"
+    pose.save(path)
+    back = Pose.load(path)
+    assert np.allclose(back.points, pose.points, atol=1e-3)
+    assert back.locked.tolist() == pose.locked.tolist() and back.confidence[5] == pytest.approx(0.25)
+    assert back.image_size == (128, 200)
+    assert np.allclose(back.fitted_to(256, 400).points, pose.points * 2, atol=2e-3)
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        Pose.load(tmp_path / "bad.json")
+    data = pose.to_json()
+    del data["joints"]["left_knee"]
+    with pytest.raises(ValueError, match="missing joints left_knee"):
+        Pose.from_json(data)
+    with pytest.raises(ValueError, match="not a GAN Studio pose file"):
+        Pose.from_json({"joints": {}})
+
+
+# -- heatmaps ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stride", [2, 4])
+def test_decoding_a_rendered_heatmap_finds_the_joint_within_a_fraction_of_a_cell(stride: int) -> None:
+    rng = np.random.default_rng(0)
+    points = rng.uniform([8, 8], [120, 180], (len(JOINTS), 2))
+    maps = gaussian_heatmaps(points, 192 // stride, 128 // stride, stride, sigma=1.5)
+    decoded, confidence = decode_heatmaps(maps, stride)
+    assert np.abs(decoded - points).max() < 0.35 * stride
+    assert (confidence > 0.7).all()
+
+
+def test_pck_counts_joints_within_a_tenth_of_the_torso() -> None:
+    truth = standing_pose().points
+    size = torso_size(truth)
+    guess = truth.copy()
+    guess[JOINT_INDEX["left_wrist"]] += (0.2 * size, 0)
+    guess[JOINT_INDEX["nose"]] += (0.05 * size, 0)
+    valid = np.ones(len(JOINTS), bool)
+    valid[JOINT_INDEX["left_ankle"]] = False
+    assert pck(guess, truth, valid) == (15, 16)
+    assert pck(guess, truth, valid, fraction=0.3) == (16, 16)
+
+
+# -- warp ----------------------------------------------------------------------------------------------------
+
+
+def test_the_identity_pose_returns_the_input_bit_for_bit() -> None:
+    pose = standing_pose()
+    image, mask = person_image(pose)
+    called = []
+    result = repose(image, mask / 255.0, pose, pose.copy(), lambda im, hole: called.append(1) or im)
+    assert np.array_equal(result.image, image)
+    assert not result.changed.any() and not called
+
+
+def test_a_raised_arm_moves_its_pixels_fills_its_old_place_and_leaves_the_rest() -> None:
+    pose = standing_pose()
+    image, mask = person_image(pose)
+    shoulder = pose["left_shoulder"]
+    target = pose.moved("left_elbow", (shoulder[0] + 26, shoulder[1] - 2))
+    result = repose(image, mask / 255.0, pose, target, telea)
+    out = result.image
+    # the forearm's blue now lies along the new forearm
+    new_wrist, new_elbow = target["left_wrist"], target["left_elbow"]
+    mid = np.round((new_wrist + new_elbow) / 2).astype(int)
+    assert out[mid[1], mid[0], 2] > 150 and out[mid[1], mid[0], 0] < 100
+    # where the forearm hung there is no blue any more (filled from the background)
+    old_mid = np.round((pose["left_wrist"] + pose["left_elbow"]) / 2).astype(int)
+    assert not (out[old_mid[1], old_mid[0], 2] > 180 and out[old_mid[1], old_mid[0], 1] < 80)
+    assert result.fill_mask[old_mid[1], old_mid[0]]
+    # the other arm, the legs and the far background are untouched (pinned by not moving)
+    assert not result.changed[:, :40].any(), "the person's right side must not change"
+    assert np.array_equal(out[150:, :], image[150:, :])
+
+
+def test_a_locked_wrist_is_a_pin_the_warp_keeps_still() -> None:
+    pose = standing_pose()
+    image, mask = person_image(pose)
+    pose.locked[JOINT_INDEX["left_wrist"]] = True
+    target = pose.moved("left_elbow", (pose["left_elbow"][0] + 12, pose["left_elbow"][1] - 4))
+    assert np.array_equal(target["left_wrist"], pose["left_wrist"])
+    transforms = part_transforms(pose, target)
+    assert not np.allclose(transforms[2], np.eye(3))  # the upper arm moved
+    wrist = np.round(pose["left_wrist"]).astype(int)
+    result = repose(image, mask / 255.0, pose, target, telea)
+    assert np.array_equal(result.image[wrist[1], wrist[0]], image[wrist[1], wrist[0]])
+
+
+def test_repose_keeps_16_bit_grey_and_alpha() -> None:
+    pose = standing_pose()
+    image, mask = person_image(pose)
+    target = pose.moved("right_knee", (pose["right_hip"][0] - 30, pose["right_hip"][1] + 20))
+    rgba16 = np.concatenate([image, np.full(image.shape[:2] + (1,), 255, np.uint8)], axis=2).astype(np.uint16) * 257
+    fill16 = lambda im, hole: np.stack([cv2.inpaint(np.ascontiguousarray(im[..., c]), hole.astype(np.uint8) * 255, 3,  # noqa: E731
+                                                    cv2.INPAINT_TELEA) for c in range(im.shape[2])], axis=2)
+    out = repose(rgba16, mask / 255.0, pose, target, fill16).image
+    assert out.dtype == np.uint16 and out.shape == rgba16.shape and not np.array_equal(out, rgba16)
+
+
+# -- the model, the tool, the CLI ----------------------------------------------------------------------------
+
+TINY_WIDTHS = (8, 8, 8, 8, 8)
+
+
+def _install_tiny_pose_model(folder: Path, seed: int = 0) -> str:
+    torch.manual_seed(seed)
+    model = PoseNet(len(JOINTS), TINY_WIDTHS, decoder=8)
+    card = {"name": "tiny-pose", "title": "Tiny pose", "task": "pose",
+            "architecture": {"name": "posenet", "params": {"joints": 17, "widths": list(TINY_WIDTHS), "decoder": 8}},
+            "multiple_of": model.multiple_of, "tiling": False, "input": {"height": 192, "width": 128, "stride": 2}}
+    ckpt.export_safetensors(model, folder / "tiny-pose.safetensors", card)
+    configure_registry(folder)
+    return "tiny-pose"
+
+
+def test_posenet_gives_heatmaps_and_a_mask_at_half_resolution() -> None:
+    model = PoseNet(17, TINY_WIDTHS, decoder=8)
+    assert model.multiple_of == 32
+    out = model(torch.rand(2, 3, 96, 64))
+    assert out.shape == (2, 18, 48, 32)
+
+
+def test_detect_returns_a_pose_and_mask_for_any_photo_shape(tmp_path: Path) -> None:
+    name = _install_tiny_pose_model(tmp_path / "models")
+    for shape in ((90, 300, 3), (301, 77, 4), (64, 64, 1)):
+        image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+        found = pose_tool.detect(image, name)
+        assert found.person.shape == shape[:2] and found.person.dtype == np.float32
+        assert 0.0 <= found.person.min() and found.person.max() <= 1.0
+        assert found.pose.points.shape == (17, 2) and found.pose.image_size == (shape[1], shape[0])
+        assert np.isfinite(found.pose.points).all()
+
+
+def test_the_tool_moves_the_person_through_the_painted_mask(tmp_path: Path) -> None:
+    _install_tiny_pose_model(tmp_path / "models")
+    pose = standing_pose()
+    image, mask = person_image(pose)
+    target = pose.moved("left_knee", (pose["left_hip"][0] + 30, pose["left_hip"][1] + 15))
+    params = pose_tool.PoseParams(model="tiny-pose", source=pose, target=target, use_mask=True,
+                                  fill_model="opencv-telea")
+    out = pose_tool.run(image, params, mask)
+    assert out.shape == image.shape and not np.array_equal(out, image)
+    assert np.array_equal(out[:, :30], image[:, :30])
+    with pytest.raises(ValueError, match="no target pose"):
+        pose_tool.run(image, pose_tool.PoseParams(model="tiny-pose", source=pose), mask)
+
+
+def test_best_fill_model_falls_back_to_opencv_without_a_learned_one() -> None:
+    assert pose_tool.best_fill_model() in {m.name for m in get_registry().for_task("inpaint")}
+    if not [m for m in get_registry().for_task("inpaint") if not m.is_classic]:
+        assert pose_tool.best_fill_model() == "opencv-telea"
+
+
+def test_cli_detect_then_apply_the_edited_pose(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _install_tiny_pose_model(tmp_path / "models")
+    pose = standing_pose()
+    image, mask = person_image(pose)
+    photo, mask_file = tmp_path / "person.png", tmp_path / "mask.png"
+    write_image(photo, image)
+    write_image(mask_file, mask[..., None])
+    detected = tmp_path / "detected.json"
+    assert cli_main(["pose", "detect", str(photo), "-o", str(detected), "--model", "tiny-pose",
+                     "--mask", str(tmp_path / "found.png")]) == 0
+    assert Pose.load(detected).image_size == (128, 200)
+    assert read_image(tmp_path / "found.png").pixels.shape[:2] == (200, 128)
+    assert cli_main(["pose", "detect", str(photo), "-o", str(detected), "--model", "tiny-pose"]) == 2
+    assert "exists" in capsys.readouterr().err
+
+    source, target = tmp_path / "source.json", tmp_path / "target.json"
+    pose.save(source)
+    pose.moved("left_elbow", (pose["left_shoulder"][0] + 26, pose["left_shoulder"][1])).save(target)
+    out = tmp_path / "out.png"
+    assert cli_main(["apply", "pose", str(photo), "-o", str(out), "--model", "tiny-pose", "--pose", str(target),
+                     "--source-pose", str(source), "--mask", str(mask_file), "-q"]) == 0
+    result = read_image(out).pixels
+    assert result.shape == image.shape and not np.array_equal(result, image)
+    assert cli_main(["apply", "pose", str(photo), "-o", str(tmp_path / "x.png"), "--model", "tiny-pose"]) == 2
+    assert "--pose" in capsys.readouterr().err
+    assert cli_main(["apply", "superres", str(photo), "-o", str(tmp_path / "y.png"), "--pose", str(target)]) == 2
+
+
+def test_pose_is_not_offered_in_a_batch() -> None:
+    from ganstudio.batch import BatchError, ChainStep
+
+    with pytest.raises(BatchError, match="one photo at a time"):
+        ChainStep("pose").build_params()
+
+
+# -- training ------------------------------------------------------------------------------------------------
+
+
+def _people_folder(root: Path, count: int = 12) -> Path:
+    folder = root / "people"
+    (folder / "photos").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    landmarks = {}
+    for i in range(count):
+        pose = standing_pose(cx=64 + (i % 3) * 4, top=30)
+        image, mask = person_image(pose, height=256, width=160)
+        write_image(folder / "photos" / f"{i:04d}.jpg", image)
+        if i % 2 == 0:
+            write_image(folder / "masks" / f"{i:04d}.png", mask[..., None])
+        marks = np.zeros((33, 3))
+        marks[list(MEDIAPIPE_TO_JOINTS), :2] = pose.points / (160, 256)
+        marks[list(MEDIAPIPE_TO_JOINTS), 2] = 1.0
+        landmarks[f"{i:04d}.jpg"] = marks.tolist()
+    (folder / "pose_landmarks.json").write_text(json.dumps(landmarks))
+    return folder
+
+
+def test_training_validates_checkpoints_resumes_and_exports(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    data = _people_folder(tmp_path)
+    run = tmp_path / "run"
+    tiny = dict(widths=(8, 8, 8, 8, 8), decoder=8, batch=4, val_images=3, height=96, width=64)
+    config = PoseConfig(data=str(data), out=str(run), steps=3, val_every=2, sample_every=2, checkpoint_every=2,
+                        log_every=1, **tiny)
+    assert train(config, events=EventWriter()) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    start = next(e for e in events if e["event"] == "start")
+    assert start["train_images"] == 9 and start["val_images"] == 3
+    validation = next(e for e in events if e["event"] == "validation")
+    assert 0.0 <= validation["pck@0.1"] <= 1.0 and "mask_iou" in validation
+    assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3]
+    assert any(e["event"] == "sample" for e in events)
+    saved = ckpt.load_checkpoint(ckpt.latest_checkpoint(run))
+    assert saved["step"] == 3
+
+    more = PoseConfig(data=str(data), out=str(run), steps=5, val_every=100, checkpoint_every=100, log_every=1,
+                      **tiny)
+    assert train(more, resume=True, events=EventWriter()) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["step"] for e in events if e["event"] == "step"] == [4, 5]
+    final = ckpt.load_checkpoint(ckpt.latest_checkpoint(run))
+    assert any(not torch.equal(final["model"][k], v) for k, v in saved["model"].items() if v.is_floating_point())
+
+    models = tmp_path / "models"
+    card_path = export(run, models / "pose-net.safetensors", "pose-net", "Pose", machine="test")
+    card = json.loads(card_path.read_text())
+    assert card["task"] == "pose" and card["input"] == {"height": 96, "width": 64, "stride": 2,
+                                                         "outputs": card["input"]["outputs"]}
+    assert "research" in card["data"]["licence"]
+    configure_registry(models)
+    model_cache.clear()
+    found = pose_tool.detect(person_image(standing_pose())[0], "pose-net")
+    assert found.pose.points.shape == (17, 2)

@@ -1,0 +1,199 @@
+"""What the training wizard runs: each kind's command lines (as the real CLI parses them), starting from shipped
+weights when they exist, and the loop options that serve it (--init for inpainting and CycleGAN, export names)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from ganstudio.cli import _build_parser
+from ganstudio.models import configure_registry
+from ganstudio.models.arch.cyclegan import CycleGANGenerator
+from ganstudio.models.arch.inpaint_gated import GatedInpaintNet
+from ganstudio.train import checkpoint as ckpt
+from ganstudio.train import cyclegan, inpaint
+from ganstudio.train.dcgan import DCGANConfig
+from ganstudio.train.events import EventWriter
+from ganstudio.train.recipes import PRESETS, RECIPES, Machine, Output, RunSpec
+from ganstudio.train.superres import SuperResConfig
+
+CPU = Machine(False, "CPU, test")
+GPU = Machine(True, "GPU, test", 24.0)
+CONFIGS = {"superres": SuperResConfig, "inpaint": inpaint.InpaintConfig, "cyclegan": cyclegan.CycleGANConfig,
+           "dcgan": DCGANConfig}
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """Training sets torch's global thread count: give later tests theirs back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def _photos(folder: Path, count: int = 6, size: tuple[int, int] = (40, 44)) -> Path:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def _parse(args: list[str]):
+    return _build_parser().parse_args(["train", *args])
+
+
+@pytest.mark.parametrize("kind", list(RECIPES))
+@pytest.mark.parametrize("machine", [CPU, GPU], ids=["cpu", "gpu"])
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_builds_a_command_the_loop_accepts(kind: str, machine: Machine, preset: str,
+                                                        tmp_path: Path) -> None:
+    recipe = RECIPES[kind]
+    settings = recipe.preset(preset, machine, from_base=False)
+    assert recipe.settings_problem(settings) == ""
+    folders = [tmp_path / "a", tmp_path / "b"][: recipe.folders]
+    spec = recipe.build_spec(folders, settings, False, tmp_path / "run", 200, ["sun", "snow"])
+    command = spec.command(resume=True)
+    assert command[:4] == ["-m", "ganstudio", "train", recipe.train_task] and command[-1] == "--resume"
+    args = _parse(command[3:])
+    config_type = CONFIGS[kind]
+    config = config_type(**{name: getattr(args, name) for name in config_type.__dataclass_fields__})
+    assert config.steps == settings.steps == spec.total and config.batch == settings.batch
+    assert config.checkpoint_every == settings.checkpoint_every and config.out == str(tmp_path / "run")
+    # previews at least ten times a run, whatever its length
+    assert 0 < config.sample_every <= max(1, settings.steps // 10)
+
+    outputs = recipe.default_outputs(spec)
+    export = _parse(recipe.export_args(spec, outputs, tmp_path / "models", "test", latest=False))
+    assert export.train_task.endswith("export") and export.run == str(tmp_path / "run")
+
+
+def test_preset_sizes_grow_with_the_preset_and_the_machine() -> None:
+    for recipe in RECIPES.values():
+        quick, best = (recipe.preset(p, CPU, False) for p in ("quick", "best"))
+        assert quick.steps < best.steps and quick.channels <= best.channels
+        assert recipe.preset("quick", GPU, False).steps > quick.steps
+
+
+def test_translation_names_its_models_after_the_domains(tmp_path: Path) -> None:
+    recipe = RECIPES["cyclegan"]
+    spec = recipe.build_spec([tmp_path / "Sun", tmp_path / "Snow"], recipe.preset("quick", CPU, False),
+                             False, tmp_path / "run", 20, ["sun", "snow-fall"])
+    assert spec.data_b == str(tmp_path / "Snow") and spec.names == ["sun", "snow-fall"]
+    assert recipe.default_outputs(spec) == [Output("sun2snow-fall", "Sun → Snow fall"),
+                                            Output("snow-fall2sun", "Snow fall → Sun")]
+    args = _parse(recipe.export_args(spec, [Output("warm", "Warm"), Output("cold", "Cold")], tmp_path, "test",
+                                     latest=False))
+    assert args.names == ["warm", "cold"] and args.titles == ["Warm", "Cold"]
+    assert str(tmp_path / "Sun") in args.licence and str(tmp_path / "Snow") in args.licence
+    assert args.run == spec.run_dir
+
+
+def test_a_run_spec_survives_a_restart_and_old_ones_read_as_super_resolution(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    spec = RunSpec(str(run), "a", ["--data", "a"], 10, "cyclegan", "b", ["x", "y"])
+    spec.save()
+    assert RunSpec.remembered() == spec
+    (run / "wizard.json").write_text(json.dumps({"run_dir": str(run), "data": "a", "args": [], "total": 5}))
+    assert RunSpec.remembered().kind == "superres"
+    (run / "wizard.json").write_text(json.dumps({"run_dir": str(run), "data": "a", "args": [], "total": 5,
+                                                 "kind": "a kind from a newer version"}))
+    assert RunSpec.remembered() is None
+    RunSpec.forget()
+    assert RunSpec.remembered() is None
+
+
+def _ship(folder: Path, name: str, task: str, arch: str, params: dict, module: torch.nn.Module) -> Path:
+    weights = folder / f"{name}.safetensors"
+    card = {"name": name, "title": name, "task": task, "architecture": {"name": arch, "params": params},
+            "data": {"licence": f"{name} terms"}}
+    ckpt.export_safetensors(module, weights, card)
+    return weights
+
+
+@pytest.fixture
+def shipped(tmp_path: Path, monkeypatch) -> Path:
+    """A pretrained/ folder with tiny cat2dog, dog2cat and inpainting models, as a later release will ship."""
+    folder = tmp_path / "pretrained"
+    torch.manual_seed(1234)  # not the runs' seed 0: a run that ignored --init would start from other weights
+    for name in ("cat2dog", "dog2cat"):
+        _ship(folder, name, "translate", "cyclegan-resnet", {"ngf": 4, "n_blocks": 1}, CycleGANGenerator(4, 1))
+    _ship(folder, "inpaint-gan", "inpaint", "inpaint_gated", {"channels": 4, "levels": 2, "dilations": [2]},
+          GatedInpaintNet(4, 2, (2,)))
+    monkeypatch.setenv("GANSTUDIO_PRETRAINED", str(folder))
+    configure_registry(tmp_path / "models")
+    return folder
+
+
+def test_shipped_models_become_the_start_of_a_run(shipped: Path, tmp_path: Path) -> None:
+    translate, fill = RECIPES["cyclegan"], RECIPES["inpaint"]
+    assert [m.name for m in translate.base_models()] == ["cat2dog", "dog2cat"]
+    assert translate.base_size() == (1, 4) and fill.base_size() == (2, 4)
+    spec = translate.build_spec([tmp_path / "a", tmp_path / "b"], translate.preset("quick", CPU, True), True,
+                                tmp_path / "run", 40, ["cats", "dogs"])
+    args = _parse(["cyclegan", *spec.args])
+    assert args.init_ab == str(shipped / "cat2dog.safetensors") and args.init_ba == str(shipped / "dog2cat.safetensors")
+    assert (args.ngf, args.blocks) == (4, 1)
+    licence = _parse(translate.export_args(spec, translate.default_outputs(spec), tmp_path, "t", False)).licence
+    assert "Fine-tuned from cat2dog.safetensors (cat2dog terms)" in licence
+
+    spec = fill.build_spec([tmp_path / "a"], fill.preset("quick", CPU, True), True, tmp_path / "run", 40, [])
+    args = _parse(["inpaint", *spec.args])
+    assert args.init == str(shipped / "inpaint-gan.safetensors") and args.dilations == [2] and args.levels == 2
+
+
+def test_without_shipped_models_runs_start_from_scratch() -> None:
+    for kind in ("inpaint", "cyclegan", "dcgan"):
+        assert RECIPES[kind].base_models() == [] and RECIPES[kind].base_size() is None
+    assert "no shipped inpainting model" in RECIPES["inpaint"].no_base_text()
+    assert "cat2dog.safetensors is missing" in RECIPES["cyclegan"].no_base_text()
+
+
+def test_cyclegan_starts_both_generators_from_given_weights_and_exports_under_chosen_names(
+        shipped: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _photos(tmp_path / "cats"), _photos(tmp_path / "dogs")
+    config = cyclegan.CycleGANConfig(domain_a=str(a), domain_b=str(b), out=str(tmp_path / "run"), name_a="cat",
+                                     name_b="dog", ngf=4, blocks=1, ndf=4, load_size=36, crop=32, sample_images=0,
+                                     steps=1, lr=1e-9, threads=1, init_ab=str(shipped / "cat2dog.safetensors"),
+                                     init_ba=str(shipped / "dog2cat.safetensors"))
+    assert cyclegan.train(config, events=EventWriter()) == 0
+    state = ckpt.load_latest(tmp_path / "run")
+    for key, name in (("g_ab", "cat2dog"), ("g_ba", "dog2cat")):
+        shipped_weights = load_file(str(shipped / f"{name}.safetensors"))
+        assert all(torch.allclose(state[key][k], v, atol=1e-6) for k, v in shipped_weights.items()), key
+
+    cards = cyclegan.export(tmp_path / "run", tmp_path / "models", "test", "terms", names=("warm", "cold"),
+                            titles=("Warm", "Cold"))
+    assert [c.name for c in cards] == ["warm.json", "cold.json"]
+    assert json.loads(cards[1].read_text())["title"] == "Cold"
+    with pytest.raises(ValueError, match="model name"):
+        cyclegan.export(tmp_path / "run", tmp_path / "models", "test", "terms", names=("Warm Up", "cold"))
+
+    config.init_ab, config.out = str(shipped / "inpaint-gan.safetensors"), str(tmp_path / "run2")
+    with pytest.raises(RuntimeError, match="state_dict"):
+        cyclegan.train(config, events=EventWriter())
+    capsys.readouterr()
+
+
+def test_inpainting_starts_from_given_weights(shipped: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.setenv("GANSTUDIO_LPIPS_WEIGHTS", str(tmp_path / "absent.npz"))
+    data = _photos(tmp_path / "photos")
+    init = shipped / "inpaint-gan.safetensors"
+    config = inpaint.InpaintConfig(data=str(data), out=str(tmp_path / "run"), channels=4, levels=2, dilations=(2,),
+                                   disc_channels=4, crop=32, batch=2, steps=1, lr=1e-9, val_images=0, threads=1,
+                                   init=str(init))
+    assert inpaint.train(config, events=EventWriter()) == 0
+    trained = ckpt.load_latest(tmp_path / "run")["generator"]
+    assert all(torch.allclose(trained[k], v, atol=1e-6) for k, v in load_file(str(init)).items())
+    card = json.loads(inpaint.export(tmp_path / "run", tmp_path / "m" / "x.safetensors", "x", "X", "test",
+                                     use_best=False).read_text())
+    assert card["data"]["folder"] == str(data)
+    assert "Fine-tuned from inpaint-gan.safetensors (inpaint-gan terms)" in card["data"]["licence"]
+    capsys.readouterr()

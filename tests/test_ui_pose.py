@@ -1,0 +1,426 @@
+"""The Pose tool in the editor through pytest-qt, offscreen: detect in the worker, the skeleton overlay, dragging
+joints at two zooms (children follow, Shift moves one joint, locked joints stay), undo, pose files, and Apply as
+one undo step."""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QPushButton
+
+from ganstudio.models import configure_registry
+from ganstudio.models.arch.posenet import PoseNet
+from ganstudio.pose import JOINT_INDEX, JOINTS, Pose
+from ganstudio.tools import TOOLS
+from ganstudio.train.checkpoint import export_safetensors
+from ganstudio.ui import pose_page
+from ganstudio.ui.pose_overlay import LEFT_COLOUR, RIGHT_COLOUR
+
+TIMEOUT_MS = 20_000
+TEST_MODEL = "test-pose"
+WIDTH, HEIGHT = 128, 160
+GREY = (128, 128, 128)
+
+#: A person facing the camera (their left is the image's right), in a 128 x 160 image.
+STANDING = {
+    "nose": (64, 30), "left_eye": (68, 27), "right_eye": (60, 27), "left_ear": (73, 30), "right_ear": (55, 30),
+    "left_shoulder": (80, 50), "right_shoulder": (48, 50), "left_elbow": (88, 75), "right_elbow": (40, 75),
+    "left_wrist": (92, 100), "right_wrist": (36, 100), "left_hip": (74, 100), "right_hip": (54, 100),
+    "left_knee": (76, 128), "right_knee": (52, 128), "left_ankle": (76, 152), "right_ankle": (52, 152),
+}
+
+
+def standing_pose() -> Pose:
+    return Pose(np.array([STANDING[name] for name in JOINTS], np.float64), image_size=(WIDTH, HEIGHT))
+
+
+def _person_image(tmp_path: Path, name: str = "person.png") -> tuple[Path, np.ndarray]:
+    """A grey photo with a dark stick figure in :data:`STANDING`, and the figure's mask."""
+    from PIL import Image
+
+    pixels = np.full((HEIGHT, WIDTH, 3), GREY, np.uint8)
+    torso = np.array([STANDING[n] for n in ("left_shoulder", "right_shoulder", "right_hip", "left_hip")], np.int32)
+    cv2.fillConvexPoly(pixels, torso, (60, 40, 30))
+    cv2.circle(pixels, STANDING["nose"], 11, (200, 150, 120), -1)
+    for a, b in (("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
+                 ("right_elbow", "right_wrist"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+                 ("right_hip", "right_knee"), ("right_knee", "right_ankle")):
+        cv2.line(pixels, STANDING[a], STANDING[b], (50, 60, 150), 7)
+    path = tmp_path / name
+    Image.fromarray(pixels).save(path)
+    mask = np.where(np.any(pixels != GREY, axis=2), 255, 0).astype(np.uint8)
+    return path, cv2.dilate(mask, np.ones((5, 5), np.uint8))
+
+
+@pytest.fixture
+def pose_window(window):
+    """The window with a tiny random pose network installed in the user's model folder and the Pose tool picked."""
+    torch.manual_seed(0)
+    model = PoseNet(widths=(8, 8, 8, 8, 8), decoder=8)
+    folder = Path(os.environ["GANSTUDIO_MODEL_DIR"])
+    card = {"name": TEST_MODEL, "title": "Test pose", "task": "pose", "scale": 1,
+            "architecture": {"name": "posenet", "params": {"joints": 17, "widths": [8, 8, 8, 8, 8], "decoder": 8}},
+            "multiple_of": 32, "tiling": False, "input": {"height": 192, "width": 128, "stride": 2}}
+    export_safetensors(model, folder / f"{TEST_MODEL}.safetensors", card)
+    configure_registry(folder)
+    window.tools_panel.refresh_models()
+    window.tools_panel.select_tool("pose")
+    page = window.tools_panel.pose_page
+    page.editor("model").setCurrentIndex(page.editor("model").findData(TEST_MODEL))
+    return window
+
+
+def _open_posed(window, tmp_path, pose: Pose | None = None):
+    path, mask = _person_image(tmp_path)
+    document = window.open_file(path)
+    pose = pose or standing_pose()
+    document.set_pose(pose, pose.copy(), "Detect pose")
+    return document, window.current_canvas, mask
+
+
+def _view(canvas, point) -> QPoint:
+    return canvas.mapFromScene(QPointF(float(point[0]), float(point[1])))
+
+
+def _send_move(canvas, pos: QPoint, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+    # QTest's mouseMove takes no modifiers, and Shift during the drag is what matters here.
+    viewport = canvas.viewport()
+    event = QMouseEvent(QEvent.Type.MouseMove, QPointF(pos), QPointF(viewport.mapToGlobal(pos)),
+                        Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton, modifiers)
+    QApplication.sendEvent(viewport, event)
+
+
+def _drag(qtbot, canvas, start, end, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+    """Drag with the left button from image point ``start`` to ``end``, in a few steps."""
+    viewport = canvas.viewport()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, modifiers, _view(canvas, start))
+    start, end = np.asarray(start, float), np.asarray(end, float)
+    for fraction in (0.3, 0.7, 1.0):
+        _send_move(canvas, _view(canvas, start + (end - start) * fraction), modifiers)
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, modifiers, _view(canvas, end))
+
+
+def _show(canvas, zoom: float, point) -> None:
+    canvas.set_zoom(zoom)
+    canvas.centerOn(QPointF(*map(float, point)))
+
+
+def _messages(window) -> list[str]:
+    return [box.text() for box in window.findChildren(QMessageBox) if box.isVisible()]
+
+
+def _top_text(document) -> str:
+    stack = document.undo_stack
+    return stack.text(stack.index() - 1)
+
+
+def test_detect_runs_in_the_worker_and_shows_the_skeleton(pose_window, tmp_path, qtbot, monkeypatch):
+    window = pose_window
+    path, _ = _person_image(tmp_path)
+    document = window.open_file(path)
+    canvas = window.current_canvas
+    page = window.tools_panel.pose_page
+    assert canvas.pose_mode and not canvas.pose_overlay.isVisible()  # no pose yet
+    assert not window.tools_panel.run_button.isEnabled()
+    threads = []
+    real_detect = pose_page.detect
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real_detect(*args, **kwargs)
+
+    monkeypatch.setattr(pose_page, "detect", spy)
+    with qtbot.waitSignal(window.jobs.finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(page.detect_button, Qt.MouseButton.LeftButton)
+        assert document.busy and not page.detect_button.isEnabled()
+    assert threads and threads[0] is not threading.main_thread()
+    pose = document.pose
+    assert pose is not None and pose.points.shape == (17, 2) and np.isfinite(pose.points).all()
+    assert pose.image_size == (WIDTH, HEIGHT)
+    np.testing.assert_array_equal(document.pose_source.points, pose.points)
+    assert _top_text(document) == "Detect pose" and document.pixels.shape == (HEIGHT, WIDTH, 3)
+    overlay = canvas.pose_overlay
+    assert overlay.isVisible() and overlay.target is pose
+    # nothing moved yet: Apply waits, and says why
+    assert not window.tools_panel.run_button.isEnabled() and window.tools_panel.run_button.text() == "Apply"
+    # the skeleton belongs to the Pose tool: another tool hides it, coming back shows it again
+    window.tools_panel.select_tool("inpaint")
+    assert not overlay.isVisible() and not canvas.pose_mode
+    window.tools_panel.select_tool("pose")
+    assert overlay.isVisible()
+    # the detection is undoable like any other step
+    window.undo_action.trigger()
+    assert document.pose is None and not overlay.isVisible()
+
+
+def _colour_at(canvas, point, offset=(0, 0)) -> np.ndarray:
+    image = canvas.viewport().grab().toImage()
+    view = _view(canvas, point) + QPoint(*offset)
+    colour = QColor(image.pixel(view))
+    return np.array([colour.red(), colour.green(), colour.blue()], float)
+
+
+def _near(colour: np.ndarray, expected: QColor, tolerance: float = 40) -> bool:
+    return float(np.abs(colour - [expected.red(), expected.green(), expected.blue()]).max()) <= tolerance
+
+
+@pytest.mark.parametrize("zoom", [1.0, 3.0])
+def test_the_overlay_draws_sides_in_their_colours_at_a_constant_screen_size(pose_window, make_image, zoom):
+    window = pose_window
+    path, _ = make_image(height=HEIGHT, width=WIDTH)
+    document = window.open_file(path)
+    document.apply_result(np.full((HEIGHT, WIDTH, 3), GREY, np.uint8), "Grey")  # a plain background to read
+    pose = standing_pose()
+    pose.confidence[JOINT_INDEX["right_ankle"]] = 0.05
+    pose.locked[JOINT_INDEX["left_ankle"]] = True
+    document.set_pose(pose, pose.copy(), "Detect pose")
+    canvas = window.current_canvas
+    _show(canvas, zoom, STANDING["left_wrist"])
+    # a joint is a disc of the same few screen pixels at every zoom: inside at 3 px, clear of it at 12 px
+    # (straight below the wrist, away from its bone)
+    for joint, colour in (("left_wrist", LEFT_COLOUR), ("right_wrist", RIGHT_COLOUR)):
+        assert _near(_colour_at(canvas, STANDING[joint]), colour), joint
+        assert _near(_colour_at(canvas, STANDING[joint], (0, 3)), colour), joint
+        assert _near(_colour_at(canvas, STANDING[joint], (0, 12)), QColor(*GREY), 2), joint
+    _show(canvas, zoom, STANDING["left_ankle"])
+    # an unsure joint is faint: nearer the photo than the colour
+    faint = _colour_at(canvas, STANDING["right_ankle"])
+    assert not _near(faint, RIGHT_COLOUR) and not _near(faint, QColor(*GREY), 2)
+    # a locked joint is a square: its corner is filled where a disc's would not be
+    assert _near(_colour_at(canvas, STANDING["left_ankle"], (4, 4)), LEFT_COLOUR)
+    assert not _near(_colour_at(canvas, STANDING["right_knee"], (4, 4)), RIGHT_COLOUR)
+    window.tools_panel.select_tool("superres")
+    assert _near(_colour_at(canvas, STANDING["left_ankle"]), QColor(*GREY), 2)
+
+
+@pytest.mark.parametrize("zoom", [1.0, 2.5])
+def test_dragging_a_joint_carries_its_child(pose_window, tmp_path, qtbot, zoom):
+    window = pose_window
+    document, canvas, _ = _open_posed(window, tmp_path)
+    start = document.pose
+    _show(canvas, zoom, STANDING["left_elbow"])
+    elbow, wrist = np.array(STANDING["left_elbow"], float), np.array(STANDING["left_wrist"], float)
+    goal = elbow + (14, -9)
+    _drag(qtbot, canvas, elbow, goal)
+    moved = document.pose
+    assert np.abs(moved["left_elbow"] - goal).max() <= 1.0 / zoom + 1e-6
+    # the forearm turned with the elbow: the wrist is where Pose.moved puts it, well away from where it was
+    expected = start.moved("left_elbow", tuple(moved["left_elbow"]))
+    np.testing.assert_allclose(moved["left_wrist"], expected["left_wrist"], atol=1e-6)
+    assert np.linalg.norm(moved["left_wrist"] - wrist) > 8
+    others = [JOINT_INDEX[n] for n in JOINTS if n not in ("left_elbow", "left_wrist")]
+    np.testing.assert_array_equal(moved.points[others], start.points[others])
+    np.testing.assert_array_equal(document.pose_source.points, start.points)  # the person has not moved yet
+    assert _top_text(document) == "Move left elbow" and document.selected_joint == "left_elbow"
+    assert canvas.pose_overlay.target is moved
+
+
+@pytest.mark.parametrize("zoom", [1.0, 2.5])
+def test_shift_drag_moves_only_that_joint(pose_window, tmp_path, qtbot, zoom):
+    window = pose_window
+    document, canvas, _ = _open_posed(window, tmp_path)
+    start = document.pose
+    _show(canvas, zoom, STANDING["right_elbow"])
+    elbow = np.array(STANDING["right_elbow"], float)
+    _drag(qtbot, canvas, elbow, elbow + (-10, 8), Qt.KeyboardModifier.ShiftModifier)
+    moved = document.pose
+    assert np.abs(moved["right_elbow"] - (elbow + (-10, 8))).max() <= 1.0 / zoom + 1e-6
+    others = [i for i in range(len(JOINTS)) if i != JOINT_INDEX["right_elbow"]]
+    np.testing.assert_array_equal(moved.points[others], start.points[others])  # the wrist stayed
+
+
+@pytest.mark.parametrize("zoom", [0.5, 4.0])
+def test_joints_are_grabbed_within_the_same_screen_distance_at_any_zoom(pose_window, tmp_path, qtbot, zoom):
+    window = pose_window
+    document, canvas, _ = _open_posed(window, tmp_path)
+    _show(canvas, zoom, STANDING["left_ankle"])
+    ankle = _view(canvas, STANDING["left_ankle"])
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=ankle + QPoint(0, 18))
+    assert document.selected_joint is None
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=ankle + QPoint(0, 8))
+    assert document.selected_joint == "left_ankle"
+
+
+def test_the_mask_brush_paints_over_joints_instead_of_grabbing_them(pose_window, tmp_path, qtbot):
+    window = pose_window
+    document, canvas, _ = _open_posed(window, tmp_path)
+    window.brush_action.trigger()
+    start = document.pose
+    _drag(qtbot, canvas, STANDING["left_wrist"], (110, 110))
+    assert document.pose is start and document.mask[100, 92] == 255
+
+
+def test_a_click_selects_and_a_locked_joint_stays(pose_window, tmp_path, qtbot):
+    window = pose_window
+    document, canvas, _ = _open_posed(window, tmp_path)
+    page = window.tools_panel.pose_page
+    assert not page.lock_button.isEnabled()  # nothing selected
+    wrist = STANDING["left_wrist"]
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=_view(canvas, wrist))
+    assert document.selected_joint == "left_wrist" and _top_text(document) == "Detect pose"  # a click moves nothing
+    assert page.lock_button.isEnabled() and page.lock_button.text() == "Lock left wrist"
+    qtbot.mouseClick(page.lock_button, Qt.MouseButton.LeftButton)
+    assert document.pose.locked[JOINT_INDEX["left_wrist"]] and _top_text(document) == "Lock left wrist"
+    assert page.lock_button.text() == "Unlock left wrist"
+    count = document.undo_stack.count()
+    _drag(qtbot, canvas, wrist, (wrist[0] + 15, wrist[1] + 5))
+    np.testing.assert_array_equal(document.pose["left_wrist"], wrist)
+    assert document.undo_stack.count() == count
+    # its parent still moves, and the locked wrist stays behind instead of following
+    _drag(qtbot, canvas, STANDING["left_elbow"], (100, 70))
+    np.testing.assert_array_equal(document.pose["left_wrist"], wrist)
+    assert np.abs(document.pose["left_elbow"] - (100, 70)).max() <= 1.0
+    # unlocking is a step too
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=_view(canvas, wrist))
+    qtbot.mouseClick(page.lock_button, Qt.MouseButton.LeftButton)
+    assert not document.pose.locked.any() and _top_text(document) == "Unlock left wrist"
+
+
+def test_a_drag_undoes_and_redoes(pose_window, tmp_path, qtbot):
+    window = pose_window
+    document, canvas, _ = _open_posed(window, tmp_path)
+    start = document.pose
+    _drag(qtbot, canvas, STANDING["right_knee"], (40, 120))
+    moved = document.pose
+    assert "Move right knee" in window.undo_action.text()
+    window.undo_action.trigger()
+    assert document.pose is start and canvas.pose_overlay.target is start
+    window.redo_action.trigger()
+    assert document.pose is moved and canvas.pose_overlay.target is moved
+    assert np.abs(moved["right_knee"] - (40, 120)).max() <= 1.0
+
+
+def test_space_drag_pans_over_a_joint_and_the_wheel_zooms(pose_window, tmp_path, qtbot):
+    window = pose_window
+    document, canvas, _ = _open_posed(window, tmp_path)
+    _show(canvas, 16.0, STANDING["nose"])
+    start_scroll = canvas.horizontalScrollBar().value()
+    viewport = canvas.viewport()
+    nose = _view(canvas, STANDING["nose"])
+    qtbot.keyPress(canvas, Qt.Key.Key_Space)
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=nose)
+    qtbot.mouseMove(viewport, nose + QPoint(-40, 0))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=nose + QPoint(-40, 0))
+    qtbot.keyRelease(canvas, Qt.Key.Key_Space)
+    assert canvas.horizontalScrollBar().value() == start_scroll + 40
+    np.testing.assert_array_equal(document.pose["nose"], STANDING["nose"])
+    zoom = canvas.zoom
+    event = QWheelEvent(QPointF(50, 50), QPointF(viewport.mapToGlobal(QPoint(50, 50))), QPoint(0, 0),
+                        QPoint(0, -120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(viewport, event)
+    assert canvas.zoom < zoom
+
+
+def test_save_and_load_pose_round_trip(pose_window, tmp_path, qtbot, monkeypatch):
+    window = pose_window
+    document, canvas, _ = _open_posed(window, tmp_path)
+    page = window.tools_panel.pose_page
+    _drag(qtbot, canvas, STANDING["left_wrist"], (110, 60))
+    document.selected_joint = "right_ankle"
+    page.toggle_lock()
+    saved = document.pose
+    target = tmp_path / "raised"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+    assert (tmp_path / "raised.json").is_file()
+    qtbot.mouseClick(page.reset_button, Qt.MouseButton.LeftButton)
+    np.testing.assert_array_equal(document.pose.points, document.pose_source.points)
+    assert _top_text(document) == "Reset pose" and not window.tools_panel.run_button.isEnabled()
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tmp_path / "raised.json"), ""))
+    qtbot.mouseClick(page.load_button, Qt.MouseButton.LeftButton)
+    assert _top_text(document) == "Load pose"
+    np.testing.assert_allclose(document.pose.points, saved.points, atol=1e-3)
+    np.testing.assert_array_equal(document.pose.locked, saved.locked)
+    np.testing.assert_array_equal(document.pose_source.points, standing_pose().points)  # still the person's pose
+    assert window.tools_panel.run_button.isEnabled()
+    # a file that is not a pose is reported and changes nothing
+    (tmp_path / "bad.json").write_text('{"format": "something else"}')
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tmp_path / "bad.json"), ""))
+    before = document.undo_stack.count()
+    qtbot.mouseClick(page.load_button, Qt.MouseButton.LeftButton)
+    assert any("not a GAN Studio pose file" in text for text in _messages(window))
+    assert document.undo_stack.count() == before
+
+
+def test_apply_is_disabled_until_a_joint_moves(pose_window, tmp_path, qtbot):
+    window = pose_window
+    run = window.tools_panel.run_button
+    path, _ = _person_image(tmp_path)
+    document = window.open_file(path)
+    assert not run.isEnabled()  # no pose
+    pose = standing_pose()
+    document.set_pose(pose, pose.copy(), "Detect pose")
+    assert not run.isEnabled()  # nothing moved
+    canvas = window.current_canvas
+    _drag(qtbot, canvas, STANDING["right_wrist"], (20, 70))
+    assert run.isEnabled()
+    qtbot.mouseClick(window.tools_panel.pose_page.reset_button, Qt.MouseButton.LeftButton)
+    assert not run.isEnabled()
+    window.undo_action.trigger()
+    assert run.isEnabled()
+
+
+def test_apply_reposes_the_person_in_one_undo_step(pose_window, tmp_path, qtbot):
+    window = pose_window
+    document, canvas, mask = _open_posed(window, tmp_path)
+    document.set_mask(mask, "Paint mask")
+    source = document.pose
+    target = source.moved("right_elbow", (22, 52)).moved("right_wrist", (14, 28))
+    document.set_pose(source, target, "Move right wrist")
+    page = window.tools_panel.pose_page
+    page.editor("use_mask").setChecked(True)
+    page.editor("fill_model").setCurrentIndex(page.editor("fill_model").findData("opencv-telea"))
+    run = window.tools_panel.run_button
+    assert run.isEnabled()
+    before, count = document.pixels.copy(), document.undo_stack.count()
+    with qtbot.waitSignal(window.jobs.finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(run, Qt.MouseButton.LeftButton)
+    assert document.undo_stack.count() == count + 1 and _top_text(document) == "Pose"
+    changed = np.any(document.pixels != before, axis=2)
+    # the old forearm is gone (filled with background) and there is arm where the new one is
+    old_forearm = np.array(STANDING["right_elbow"]) * 0.5 + np.array(STANDING["right_wrist"]) * 0.5
+    assert changed[int(old_forearm[1]), int(old_forearm[0])]
+    assert np.abs(document.pixels[int(old_forearm[1]), int(old_forearm[0])].astype(int) - GREY).max() < 40
+    assert np.abs(document.pixels[40, 18].astype(int) - GREY).max() > 40
+    # the person now stands in the target pose, which is where the next edit starts
+    np.testing.assert_allclose(document.pose_source.points, target.points)
+    np.testing.assert_allclose(document.pose.points, target.points)
+    assert not run.isEnabled() and document.mask_is_empty
+    window.undo_action.trigger()
+    np.testing.assert_array_equal(document.pixels, before)
+    assert document.pose_source is source and document.pose is target
+    np.testing.assert_array_equal(document.mask, mask)
+    assert run.isEnabled()
+
+
+def test_each_image_keeps_its_own_pose_and_an_upscale_scales_it(pose_window, tmp_path, make_image):
+    window = pose_window
+    document, canvas, _ = _open_posed(window, tmp_path)
+    other_path, pixels = make_image(height=HEIGHT, width=WIDTH, seed=3)
+    other = window.open_file(other_path)
+    assert other.pose is None and not window.current_canvas.pose_overlay.isVisible()
+    assert not window.tools_panel.pose_page.save_button.isEnabled()
+    window.tabs.setCurrentIndex(0)
+    assert window.tools_panel.pose_page.save_button.isEnabled()
+    document.apply_result(np.repeat(np.repeat(document.pixels, 2, 0), 2, 1), "Upscale")
+    np.testing.assert_allclose(document.pose.points, standing_pose().points * 2)
+    assert document.pose.image_size == (2 * WIDTH, 2 * HEIGHT)
+    document.undo_stack.undo()
+    np.testing.assert_allclose(document.pose.points, standing_pose().points)
+
+
+def test_the_pose_tool_is_not_offered_for_batches(window):
+    dialog = window.open_batch_dialog()
+    add_menu = next(b for b in dialog.findChildren(QPushButton) if b.text() == "Add tool").menu()
+    titles = [action.text() for action in add_menu.actions()]
+    assert "Pose" in [spec.title for spec in TOOLS.values()]
+    assert "Pose" not in titles and "Inpainting" in titles
+    dialog.close()
