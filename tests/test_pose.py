@@ -348,3 +348,20 @@ def test_training_validates_checkpoints_resumes_and_exports(tmp_path: Path,
     model_cache.clear()
     found = pose_tool.detect(person_image(standing_pose())[0], "pose-net")
     assert found.pose.points.shape == (17, 2)
+
+
+def test_the_matte_moves_a_blurred_mask_edge_onto_the_photos_edge() -> None:
+    from ganstudio.pose.matte import refine_mask
+
+    rgb = np.full((60, 80, 3), 40, np.uint8)
+    rgb[:, 37:] = 220  # the person is the bright right part, its edge at x = 37
+    truth = np.zeros((60, 80), bool)
+    truth[:, 37:] = True
+    coarse = np.zeros((60, 80), np.float32)
+    coarse[:, 42:] = 1.0  # a mask whose edge landed 5 px off ...
+    coarse = cv2.GaussianBlur(coarse, (0, 0), 4.0)  # ... and soft, as an enlarged low-resolution mask is
+    refined = refine_mask(rgb, coarse, radius=8)
+    errors = lambda m: int(((m > 0.5) != truth).sum())  # noqa: E731
+    assert errors(refined) < errors(coarse) // 2
+    assert refined.dtype == np.float32 and 0.0 <= refined.min() and refined.max() <= 1.0
+    assert np.array_equal(refine_mask(rgb, coarse, radius=0), coarse)
