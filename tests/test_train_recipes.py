@@ -2,6 +2,8 @@
 weights when they exist, and the loop options that serve it (--init for inpainting and CycleGAN, export names)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from ganstudio.models.arch.cyclegan import CycleGANGenerator
 from ganstudio.models.arch.inpaint_gated import GatedInpaintNet
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train import cyclegan, inpaint
+from ganstudio.train.common import Precision
 from ganstudio.train.dcgan import DCGANConfig
 from ganstudio.train.events import EventWriter
 from ganstudio.train.recipes import PRESETS, RECIPES, Machine, Output, RunSpec
@@ -65,6 +68,8 @@ def test_every_preset_builds_a_command_the_loop_accepts(kind: str, machine: Mach
     config = config_type(**{name: getattr(args, name) for name in config_type.__dataclass_fields__})
     assert config.steps == settings.steps == spec.total and config.batch == settings.batch
     assert config.checkpoint_every == settings.checkpoint_every and config.out == str(tmp_path / "run")
+    # each loop's own default precision; the CPU trains in fp32 whatever is asked
+    assert config.precision == settings.precision == ("bf16" if kind == "inpaint" and machine.cuda else "fp32")
     # previews at least ten times a run, whatever its length
     assert 0 < config.sample_every <= max(1, settings.steps // 10)
 
@@ -197,3 +202,41 @@ def test_inpainting_starts_from_given_weights(shipped: Path, tmp_path: Path,
     assert card["data"]["folder"] == str(data)
     assert "Fine-tuned from inpaint-gan.safetensors (inpaint-gan terms)" in card["data"]["licence"]
     capsys.readouterr()
+
+
+def test_precision_is_autocast_on_a_gpu_only_and_fp32_is_the_plain_loop(monkeypatch) -> None:
+    cpu = torch.device("cpu")
+    for asked in ("fp32", "auto", "bf16", "fp16"):
+        stream = io.StringIO()
+        precision = Precision(asked, cpu, EventWriter(stream))
+        assert precision.name == "fp32" and precision.scaler is None and precision.state() == {}
+        assert isinstance(precision.autocast(), contextlib.nullcontext)
+        warnings = [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+        assert warnings == ([f"{asked} applies on a CUDA GPU only: training on the cpu in fp32"]
+                            if asked in ("bf16", "fp16") else [])
+    with pytest.raises(ValueError, match="precision"):
+        Precision("fp8", cpu)
+    with pytest.raises(ValueError, match="precision"):
+        SuperResConfig(data="", out="", precision="half")
+
+    # on a GPU with bf16, auto and bf16 autocast to bf16 without a loss scaler (no GPU needed to choose)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    for asked in ("auto", "bf16"):
+        precision = Precision(asked, torch.device("cuda"))
+        assert precision.name == "bf16" and precision.scaler is None
+    assert Precision("fp32", torch.device("cuda")).name == "fp32"
+
+
+def test_every_loop_takes_a_precision_and_inpainting_keeps_its_old_flags(tmp_path: Path) -> None:
+    common = ["--data", "d", "--out", "o"]
+    for task in ("superres", "dcgan"):
+        assert _parse([task, *common]).precision == "fp32"
+        assert _parse([task, *common, "--precision", "auto"]).precision == "auto"
+    cyclegan_args = ["cyclegan", "--domain-a", "a", "--domain-b", "b", "--out", "o"]
+    assert _parse(cyclegan_args).precision == "fp32"
+    assert _parse([*cyclegan_args, "--precision", "fp16"]).precision == "fp16"
+    assert _parse(["inpaint", *common]).precision == "bf16"
+    assert _parse(["inpaint", *common, "--no-bf16"]).precision == "fp32"
+    assert _parse(["inpaint", *common, "--bf16"]).precision == "bf16"
+    with pytest.raises(SystemExit):
+        _parse(["superres", *common, "--precision", "half"])

@@ -1,11 +1,15 @@
-"""File ▸ Generate Images…: pictures from a user's generator run in the worker and open as new, unsaved images."""
+"""File ▸ Generate Images…: pictures from a user's generator run in the worker and open as new, unsaved images; the
+worker's generation jobs and a batch never hold the device at once."""
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from PySide6.QtWidgets import QMessageBox
 
 from ganstudio.models import configure_registry
@@ -87,3 +91,77 @@ def test_a_broken_generator_reports_the_error(qtbot, window, generator_model) ->
     assert window.documents == []
     qtbot.waitUntil(dialog.generate_button.isEnabled, timeout=5_000)
     assert "could not" in dialog.info_label.text()
+
+
+@pytest.fixture
+def waiting_generator(monkeypatch, window, generator_model) -> str:
+    """Generation that holds the worker until cancelled, as a large model would."""
+    from dataclasses import replace
+
+    from ganstudio.engine.cancel import check
+    from ganstudio.tools import generate as generate_module
+
+    def wait_for_cancel(image, params, mask=None, progress=None, cancel=None, runtime=None):
+        while True:
+            check(cancel)
+            time.sleep(0.01)
+
+    monkeypatch.setattr(generate_module, "TOOL", replace(generate_module.TOOL, run=wait_for_cancel))
+    return generator_model
+
+
+def _batch_ready(window, tmp_path, tool: str, params: dict):
+    """The batch dialog with one photo and one step, ready to start."""
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "in" / "one.png")
+    dialog = window.open_batch_dialog()
+    dialog.set_input_folder(tmp_path / "in")
+    dialog.set_output_folder(tmp_path / "out")
+    assert dialog.add_step(tool, params) == []
+    return dialog
+
+
+def test_generating_holds_the_device_against_a_batch(qtbot, window, waiting_generator, tmp_path) -> None:
+    dialog = window.open_generate_dialog(waiting_generator)
+    dialog.count_spin.setValue(2)
+    assert len(dialog.generate()) == 2
+    qtbot.waitUntil(lambda: window.jobs.running_job is not None, timeout=10_000)
+    batch = _batch_ready(window, tmp_path, "superres", {"model": "bicubic", "scale": 2})
+    # two pictures of Generate Images hold the worker (one running, one waiting): no tool job of the editor's
+    assert not batch.start() and "generating images" in batch.message_label.text()
+    window.cancel_running_job()
+    qtbot.waitUntil(lambda: window.jobs.queued_count == 0 and window.jobs.running_job is not None, timeout=10_000)
+    assert not batch.start(), "the second picture still holds the device"
+    window.cancel_running_job()
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=10_000)
+    with qtbot.waitSignal(batch.batch_finished, timeout=20_000):
+        assert batch.start()
+
+
+def test_a_running_batch_holds_the_device_against_generating(qtbot, window, generator_model, tmp_path,
+                                                             monkeypatch) -> None:
+    from ganstudio import tools
+    from ganstudio.engine.cancel import check
+    from ganstudio.tools.base import ToolSpec
+
+    @dataclass
+    class WaitParams:
+        model: str = "bicubic"
+
+    def wait_for_cancel(image, params, mask=None, progress=None, cancel=None, runtime=None):
+        while True:
+            check(cancel)
+            time.sleep(0.01)
+
+    monkeypatch.setitem(tools.TOOLS, "wait", ToolSpec("wait", "Wait", "superres", WaitParams, wait_for_cancel))
+    batch = _batch_ready(window, tmp_path, "wait", {})
+    assert batch.start()
+    dialog = window.open_generate_dialog(generator_model)
+    assert dialog.generate() == [] and "batch is running" in dialog.info_label.text()
+    assert window.generate_images(generator_model, 1) == []
+    assert any("batch is running" in text for text in _messages(window))
+    assert not window.jobs.busy
+    with qtbot.waitSignal(batch.batch_finished, timeout=10_000):
+        batch.cancel()
+    assert len(dialog.generate()) == 4
+    qtbot.waitUntil(lambda: len(window.documents) == 4, timeout=20_000)

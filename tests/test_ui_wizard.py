@@ -13,8 +13,9 @@ from ganstudio.models import configure_registry, get_registry
 from ganstudio.models.arch.cyclegan import CycleGANGenerator
 from ganstudio.train import recipes
 from ganstudio.train.checkpoint import export_safetensors
+from ganstudio.ui.loss_plot import smoothed
 from ganstudio.ui.tools_panel import ToolPage
-from ganstudio.ui.train_wizard import Machine, RunSpec, TrainingWizard
+from ganstudio.ui.train_wizard import Machine, RunSpec, TrainingWizard, _start_text
 
 CPU = Machine(False, "CPU, test")
 CHILD_TIMEOUT_MS = 90_000  # a child process imports torch first: seconds on a busy machine
@@ -81,6 +82,9 @@ def test_next_disabled_until_the_folder_is_good_enough(qtbot, wizard: TrainingWi
     _check(qtbot, wizard, _photos(tmp_path / "enough", 20))
     assert _next_enabled(wizard)
     assert wizard.data_page.verdict_label.text() == "Enough to train on: 20 usable photos."
+    # a clean folder says so in a line, not in a large empty list
+    assert wizard.data_page.problems.isHidden()
+    assert wizard.data_page.field_a.summary_label.text().endswith("No broken, too small or duplicate files.")
 
 
 def test_fine_tune_to_a_model_in_the_tool(qtbot, window, tmp_path: Path) -> None:
@@ -99,6 +103,10 @@ def test_fine_tune_to_a_model_in_the_tool(qtbot, window, tmp_path: Path) -> None
     assert any(e["event"] == "sample" for e in events)
     assert wizard.train_page.progress.value() == 3
     assert _next_enabled(wizard)
+    train = wizard.train_page
+    assert train.stats_label.text().startswith("Trained 3 steps in "), "the time left is gone at the end"
+    assert train.sample_caption.text().endswith("held-out photos: bicubic | model | original")
+    assert "bicubic enlargement of the held-out photos scores" in train.log.toPlainText()
 
     wizard.next()
     assert wizard.currentId() == TrainingWizard.FINISH
@@ -112,9 +120,44 @@ def test_fine_tune_to_a_model_in_the_tool(qtbot, window, tmp_path: Path) -> None
     assert model.arch_params["num_blocks"] == 1
     superres = window.tools_panel._pages.widget(0)
     assert "beach-photos-x4" in [superres._model.itemData(i) for i in range(superres._model.count())]
+    # the narrow panel shows the title alone (the name is in the tooltip)
+    assert superres._model.itemText(superres._model.findData("beach-photos-x4")) == "Beach ×4"
     assert RunSpec.remembered() is None, "an exported run is not offered for resuming"
     page.name_edit.setEnabled(True)
     assert not page._validate(), "a second model of the same name is refused"
+
+
+def test_the_chosen_precision_reaches_the_training_process(qtbot, wizard: TrainingWizard, tmp_path: Path) -> None:
+    # on a CPU-only machine the choice is fixed: autocast is for GPUs, and bf16 is very slow on a CPU
+    assert not wizard.settings_page.precision_combo.isEnabled()
+    assert wizard.settings_page.precision_combo.currentData() == "fp32"
+    assert "slow" in wizard.settings_page.precision_combo.toolTip()
+
+    gpu = TrainingWizard(machine=Machine(True, "GPU, test", 24.0))
+    qtbot.addWidget(gpu)
+    gpu.show()
+    gpu.next()
+    _check(qtbot, gpu, _photos(tmp_path / "photos", 20))
+    gpu.next()
+    _tiny_settings(gpu, steps=2, checkpoint_every=2)
+    page = gpu.settings_page
+    assert page.precision_combo.isEnabled() and page.precision_combo.currentData() == "fp32", \
+        "super-resolution keeps its loop's default"
+    page.precision_combo.setCurrentIndex(page.precision_combo.findData("bf16"))
+    events: list[dict] = []
+    gpu.train_page.event_received.connect(events.append)
+    with qtbot.waitSignal(gpu.train_page.process_finished, timeout=CHILD_TIMEOUT_MS) as finished:
+        gpu.next()
+        arguments = gpu.train_page.process.arguments()
+    assert finished.args == ["done"], gpu.train_page.status_label.text()
+    assert arguments[arguments.index("--precision") + 1] == "bf16"
+    # this test machine has no GPU: the child says it trains in fp32 and why
+    start = next(e for e in events if e["event"] == "start")
+    assert start["precision"] == "fp32" and start["device"] == "cpu"
+    assert _start_text(start).endswith("on the CPU in fp32.")
+    assert any(e["event"] == "warning" and "CUDA GPU only" in e["message"] for e in events)
+    assert "CUDA GPU only" in gpu.train_page.log.toPlainText()
+    assert gpu.shutdown(5000)
 
 
 def test_resume_after_the_child_is_killed(qtbot, wizard: TrainingWizard, tmp_path: Path) -> None:
@@ -318,3 +361,23 @@ def test_cat_dog_start_is_offered_once_it_is_shipped(qtbot, wizard: TrainingWiza
     assert not page.blocks_spin.isEnabled() and not page.channels_spin.isEnabled()
     page.base_box.setChecked(False)
     assert page.blocks_spin.isEnabled() and page.channels_spin.value() == 32
+
+
+def test_speed_and_time_left_include_the_slow_steps(wizard: TrainingWizard) -> None:
+    """Validations, previews and checkpoints make some steps slow: the time left is measured over the latest
+    steps as they arrive, so it neither jumps after a slow step nor ignores them."""
+    page = wizard.train_page
+    assert page._rate(1, 0.9, now=0.0) == 0.9, "the child's own figure until there are two steps to measure between"
+    assert page._rate(2, 1.0, now=1.0) == 1.0
+    assert page._rate(3, 1.0, now=2.0) == 1.0
+    assert page._rate(4, 0.25, now=6.0) == pytest.approx(3 / 6)  # this step took 4 s: a validation
+    assert page._rate(5, 1.0, now=7.0) == pytest.approx(4 / 7)
+
+
+def test_the_loss_curve_is_averaged_once_it_is_long() -> None:
+    rng = np.random.default_rng(0)
+    noisy = [(step, 0.04 + rng.normal(0, 0.01)) for step in range(1, 151)]
+    average = [v for _, v in smoothed(noisy)]
+    assert len(average) == 150 and abs(average[0] - noisy[0][1]) < 1e-12, "no start from zero"
+    assert np.std(average[30:]) < np.std([v for _, v in noisy]) / 2
+    assert [v for _, v in smoothed([(s, 0.5) for s in range(30)])] == pytest.approx([0.5] * 30)

@@ -11,6 +11,14 @@ from ganstudio.train.events import EventWriter
 _DEFAULTS_NOTE = "(on --resume, the model and optimiser settings come from the checkpoint)"
 
 
+def _add_precision(parser: argparse.ArgumentParser, default: str) -> None:
+    from ganstudio.train.common import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, default=default,
+                        help="autocast on a CUDA GPU: bf16, fp16 (with loss scaling) or auto (bf16 where the GPU "
+                             "has it, else fp16); the CPU always trains in fp32, where bf16 is many times slower")
+
+
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     from ganstudio.train.superres import SuperResConfig
 
@@ -36,6 +44,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     sr.add_argument("--warmup", type=int, default=defaults.warmup)
     sr.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
     sr.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda", "cuda:1"')
+    _add_precision(sr, defaults.precision)
     sr.add_argument("--seed", type=int, default=defaults.seed)
     sr.add_argument("--val-images", type=int, default=defaults.val_images,
                     help="images held out of --data for validation PSNR")
@@ -90,8 +99,10 @@ def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
     ip.add_argument("--adv-start", type=int, default=defaults.adv_start, help="pixel losses only before this step")
     ip.add_argument("--min-area", type=float, default=defaults.min_area)
     ip.add_argument("--max-area", type=float, default=defaults.max_area)
-    ip.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=defaults.bf16,
-                    help="bf16 autocast (CUDA only)")
+    _add_precision(ip, defaults.precision)
+    # the flags of earlier versions: --bf16 is the default, --no-bf16 is --precision fp32
+    ip.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help=argparse.SUPPRESS)
+    ip.add_argument("--no-bf16", dest="precision", action="store_const", const="fp32", help=argparse.SUPPRESS)
     ip.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
     ip.add_argument("--workers", type=int, default=defaults.workers, help="data loader processes")
     ip.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda", "cuda:1"')
@@ -189,6 +200,7 @@ def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
     cg.add_argument("--pool-size", type=int, default=defaults.pool_size)
     cg.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
     cg.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda", "cuda:1"')
+    _add_precision(cg, defaults.precision)
     cg.add_argument("--seed", type=int, default=defaults.seed)
     cg.add_argument("--sample-images", type=int, default=defaults.sample_images,
                     help="photos held out of each folder for the sample grids")
@@ -303,6 +315,7 @@ def _add_dcgan_parsers(tasks: argparse._SubParsersAction) -> None:
                     help="moving average of the generator that samples and the export use")
     dc.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
     dc.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda", "cuda:1"')
+    _add_precision(dc, defaults.precision)
     dc.add_argument("--seed", type=int, default=defaults.seed)
     dc.add_argument("--sample-count", type=int, default=defaults.sample_count, help="pictures per sample grid")
     dc.add_argument("--sample-every", type=int, default=defaults.sample_every)

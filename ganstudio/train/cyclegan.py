@@ -37,7 +37,7 @@ from ganstudio.train.data import list_images, load_folder, resize_short_side, to
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.engine import resolve_device
-from ganstudio.train.common import StopRequest, open_run, save_grid, split_validation
+from ganstudio.train.common import PRECISIONS, Precision, StopRequest, open_run, save_grid, split_validation
 
 DISCRIMINATORS = ("patch", "projected")
 #: AlexNet's third stage needs this many input pixels (stride 4, then two 3x3 stride-2 max pools).
@@ -73,6 +73,8 @@ class CycleGANConfig:
     pool_size: int = 50
     threads: int = 2
     device: str = "auto"  # "auto" takes CUDA when present, so the same recipe runs on a lent GPU
+    #: Autocast on CUDA (:class:`ganstudio.train.common.Precision`); the CPU always trains in fp32.
+    precision: str = "fp32"
     seed: int = 0
     #: Photos held out of each folder for the sample grids (never trained on).
     sample_images: int = 4
@@ -106,6 +108,8 @@ class CycleGANConfig:
         for name in ("name_a", "name_b"):
             if not _NAME.match(getattr(self, name)):
                 raise ValueError(f"{name} {getattr(self, name)!r}: use lower-case letters, digits, - and _")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.name_a == self.name_b:
             raise ValueError("the two domains need different names")
 
@@ -292,6 +296,7 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
     optimizer_g = torch.optim.Adam([*g_ab.parameters(), *g_ba.parameters()], lr=cfg.lr, betas=betas)
     optimizer_d = torch.optim.Adam(discriminators.parameters(), lr=cfg.lr, betas=betas)
     pool_a, pool_b = ImagePool(cfg.pool_size), ImagePool(cfg.pool_size)
+    precision = Precision(cfg.precision, device, events)
     step, wall_time = 0, 0.0
     if state is not None:
         g_ab.load_state_dict(state["g_ab"])
@@ -300,6 +305,7 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
         discriminators.d_b.load_state_dict(state["d_b"])
         optimizer_g.load_state_dict(state["optimizer_g"])
         optimizer_d.load_state_dict(state["optimizer_d"])
+        precision.load_state(state)
         pool_a, pool_b = ImagePool(cfg.pool_size, state["pool_a"]), ImagePool(cfg.pool_size, state["pool_b"])
         step, wall_time = state["step"], state["wall_time_s"]
         ckpt.set_rng_state(state["rng"])
@@ -316,7 +322,7 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
                 sample_images=[len(samples_a), len(samples_b)],
                 params={"generator": sum(p.numel() for p in g_ab.parameters()),
                         "discriminator": sum(p.numel() for p in discriminators.d_a.parameters())},
-                device=str(device), config=asdict(cfg))
+                device=str(device), precision=precision.name, config=asdict(cfg))
 
     saved_step = step
 
@@ -326,7 +332,7 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
                    "d_a": discriminators.d_a.state_dict(), "d_b": discriminators.d_b.state_dict(),
                    "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict(),
                    "pool_a": pool_a.images, "pool_b": pool_b.images, "rng": ckpt.rng_state(),
-                   "config": asdict(cfg), "wall_time_s": wall_time}
+                   "config": asdict(cfg), "wall_time_s": wall_time, **precision.state()}
         path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
         saved_step = step
         events.emit("checkpoint", path=str(path), step=step)
@@ -349,30 +355,33 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
                     # Generators: fool both discriminators, translate back to the input, leave the target
                     # domain's own photos alone (identity: keeps colours from drifting).
                     discriminators.requires_grad_(False)
-                    fake_b, fake_a = g_ab(real_a), g_ba(real_b)
-                    losses = {
-                        "g_gan": lsgan_loss(discriminators.logits(discriminators.d_b, fake_b), 1.0)
-                        + lsgan_loss(discriminators.logits(discriminators.d_a, fake_a), 1.0),
-                        "cycle": F.l1_loss(g_ba(fake_b), real_a) + F.l1_loss(g_ab(fake_a), real_b),
-                    }
-                    loss_g = losses["g_gan"] + cfg.lambda_cycle * losses["cycle"]
-                    if lambda_identity > 0:
-                        losses["identity"] = F.l1_loss(g_ab(real_b), real_b) + F.l1_loss(g_ba(real_a), real_a)
-                        loss_g = loss_g + lambda_identity * losses["identity"]
+                    with precision.autocast():
+                        fake_b, fake_a = g_ab(real_a), g_ba(real_b)
+                        losses = {
+                            "g_gan": lsgan_loss(discriminators.logits(discriminators.d_b, fake_b), 1.0)
+                            + lsgan_loss(discriminators.logits(discriminators.d_a, fake_a), 1.0),
+                            "cycle": F.l1_loss(g_ba(fake_b), real_a) + F.l1_loss(g_ab(fake_a), real_b),
+                        }
+                        loss_g = losses["g_gan"] + cfg.lambda_cycle * losses["cycle"]
+                        if lambda_identity > 0:
+                            losses["identity"] = F.l1_loss(g_ab(real_b), real_b) + F.l1_loss(g_ba(real_a), real_a)
+                            loss_g = loss_g + lambda_identity * losses["identity"]
                     optimizer_g.zero_grad(set_to_none=True)
-                    loss_g.backward()
-                    optimizer_g.step()
+                    precision.backward(loss_g)
+                    precision.step(optimizer_g)
 
                     discriminators.requires_grad_(True)
-                    losses["d_a"] = 0.5 * (lsgan_loss(discriminators.logits(discriminators.d_a, real_a), 1.0)
-                                           + lsgan_loss(discriminators.logits(discriminators.d_a,
-                                                                              pool_a.query(fake_a)), 0.0))
-                    losses["d_b"] = 0.5 * (lsgan_loss(discriminators.logits(discriminators.d_b, real_b), 1.0)
-                                           + lsgan_loss(discriminators.logits(discriminators.d_b,
-                                                                              pool_b.query(fake_b)), 0.0))
+                    with precision.autocast():
+                        losses["d_a"] = 0.5 * (lsgan_loss(discriminators.logits(discriminators.d_a, real_a), 1.0)
+                                               + lsgan_loss(discriminators.logits(discriminators.d_a,
+                                                                                  pool_a.query(fake_a)), 0.0))
+                        losses["d_b"] = 0.5 * (lsgan_loss(discriminators.logits(discriminators.d_b, real_b), 1.0)
+                                               + lsgan_loss(discriminators.logits(discriminators.d_b,
+                                                                                  pool_b.query(fake_b)), 0.0))
                     optimizer_d.zero_grad(set_to_none=True)
-                    (losses["d_a"] + losses["d_b"]).backward()
-                    optimizer_d.step()
+                    precision.backward(losses["d_a"] + losses["d_b"])
+                    precision.step(optimizer_d)
+                    precision.update()
                     for scheduler in schedulers:
                         scheduler.step()
                     step += 1

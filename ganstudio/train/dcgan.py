@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 from ganstudio.engine import resolve_device
 from ganstudio.models.arch.dcgan import DCGANGenerator, stage_count
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import StopRequest, data_licence, open_run, save_grid
+from ganstudio.train.common import PRECISIONS, Precision, StopRequest, data_licence, open_run, save_grid
 from ganstudio.train.data import list_images, load_folder, resize_short_side, to_tensor
 from ganstudio.train.discriminators import DCGANDiscriminator
 from ganstudio.train.events import EventWriter
@@ -66,6 +66,8 @@ class DCGANConfig:
     ema_decay: float = 0.999
     threads: int = 2
     device: str = "auto"  # "auto" takes CUDA when present, so the same recipe runs on a lent GPU
+    #: Autocast on CUDA (:class:`ganstudio.train.common.Precision`); the CPU always trains in fp32.
+    precision: str = "fp32"
     seed: int = 0
     #: Pictures in each sample grid.
     sample_count: int = 16
@@ -89,6 +91,8 @@ class DCGANConfig:
             raise ValueError(f"unknown augmentation {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTS)})")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), not {self.ema_decay}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 
     @property
     def augment_policies(self) -> tuple[str, ...]:
@@ -262,12 +266,14 @@ def train(cfg: DCGANConfig, resume: bool = False, events: EventWriter | None = N
     discriminator = DCGANDiscriminator(cfg.ndf, cfg.size).to(device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(cfg.beta1, cfg.beta2))
+    precision = Precision(cfg.precision, device, events)
     step, wall_time, last_losses = 0, 0.0, {}
     if state is not None:
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
+        precision.load_state(state)
         step, wall_time, last_losses = state["step"], state["wall_time_s"], state["last_losses"]
         ckpt.set_rng_state(state["rng"])
     generator_ema = copy.deepcopy(generator).eval().requires_grad_(False)
@@ -280,7 +286,7 @@ def train(cfg: DCGANConfig, resume: bool = False, events: EventWriter | None = N
     events.emit("start", step=step, total=cfg.steps, train_images=len(images), skipped=len(skipped),
                 params={"generator": sum(p.numel() for p in generator.parameters()),
                         "discriminator": sum(p.numel() for p in discriminator.parameters())},
-                device=str(device), config=asdict(cfg))
+                device=str(device), precision=precision.name, config=asdict(cfg))
 
     saved_step = step
 
@@ -289,7 +295,7 @@ def train(cfg: DCGANConfig, resume: bool = False, events: EventWriter | None = N
         payload = {"step": step, "generator": generator.state_dict(), "generator_ema": generator_ema.state_dict(),
                    "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
                    "opt_d": opt_d.state_dict(), "rng": ckpt.rng_state(), "config": asdict(cfg),
-                   "wall_time_s": wall_time, "last_losses": last_losses}
+                   "wall_time_s": wall_time, "last_losses": last_losses, **precision.state()}
         path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
         saved_step = step
         events.emit("checkpoint", path=str(path), step=step)
@@ -304,19 +310,21 @@ def train(cfg: DCGANConfig, resume: bool = False, events: EventWriter | None = N
                 for batch in loader:
                     real = batch.to(device, non_blocking=True) * 2 - 1  # both players work in [-1, 1]
                     z = torch.randn(real.shape[0], cfg.latent_dim, device=device)
-                    fake = generator(z) * 2 - 1
-
-                    d_loss = discriminator_loss(discriminator(diff_augment(real, policies)),
-                                                discriminator(diff_augment(fake.detach(), policies)), cfg.loss)
+                    with precision.autocast():
+                        fake = generator(z) * 2 - 1
+                        d_loss = discriminator_loss(discriminator(diff_augment(real, policies)),
+                                                    discriminator(diff_augment(fake.detach(), policies)), cfg.loss)
                     opt_d.zero_grad(set_to_none=True)
-                    d_loss.backward()
-                    opt_d.step()
+                    precision.backward(d_loss)
+                    precision.step(opt_d)
 
                     # the discriminator's weights get gradients here too, but only opt_g steps them away
-                    g_loss = generator_loss(discriminator(diff_augment(fake, policies)), cfg.loss)
+                    with precision.autocast():
+                        g_loss = generator_loss(discriminator(diff_augment(fake, policies)), cfg.loss)
                     opt_g.zero_grad(set_to_none=True)
-                    g_loss.backward()
-                    opt_g.step()
+                    precision.backward(g_loss)
+                    precision.step(opt_g)
+                    precision.update()
                     update_ema(generator_ema, generator, ema_decay_at(step, cfg.ema_decay))
                     step += 1
 

@@ -34,8 +34,8 @@ from ganstudio.train.discriminators import SNPatchGANDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.train.lpips import LPIPS, weights_path
 from ganstudio.engine import resolve_device
-from ganstudio.train.common import (BEST_WEIGHTS, StopRequest, data_licence, load_weights_for_export, open_run,
-                                    save_grid, split_validation)
+from ganstudio.train.common import (BEST_WEIGHTS, PRECISIONS, Precision, StopRequest, data_licence,
+                                    load_weights_for_export, open_run, save_grid, split_validation)
 
 TASK = "inpaint"
 ARCH = "inpaint_gated"
@@ -66,8 +66,9 @@ class InpaintConfig:
     adv_start: int = 2_000
     min_area: float = 0.05
     max_area: float = 0.45
-    #: bf16 autocast on CUDA only (it is ~50x slower on this CPU, TRAINING.md).
-    bf16: bool = True
+    #: Autocast on CUDA (:class:`ganstudio.train.common.Precision`); the CPU always trains in fp32 (bf16 is ~50x
+    #: slower on this CPU, TRAINING.md).
+    precision: str = "bf16"
     threads: int = 2
     workers: int = 0
     device: str = "auto"
@@ -93,6 +94,8 @@ class InpaintConfig:
             raise ValueError("need 0 < min_area <= max_area < 1")
         if self.max_zoom < 1.0 or self.sample_every < 0 or self.adv_start < 0:
             raise ValueError("max_zoom must be >= 1, sample_every and adv_start >= 0")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> InpaintConfig:
@@ -316,13 +319,14 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
     lpips = _load_lpips(events, device)
-    use_bf16 = cfg.bf16 and device.type == "cuda"
+    precision = Precision(cfg.precision, device, events)
     step, wall_time, best = 0, 0.0, {"score": math.inf, "step": 0, "metric": ""}
     if state is not None:
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
+        precision.load_state(state)
         step, wall_time, best = state["step"], state["wall_time_s"], state["best"]
         ckpt.set_rng_state(state["rng"])
     elif cfg.init:
@@ -333,7 +337,7 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
     events.emit("start", step=step, total=cfg.steps, train_images=len(train_images), val_images=len(val_images),
                 skipped=len(skipped) + len(val_skipped), params=sum(p.numel() for p in generator.parameters()),
                 disc_params=sum(p.numel() for p in discriminator.parameters()), device=str(device),
-                perceptual=lpips is not None, config=asdict(cfg))
+                precision=precision.name, perceptual=lpips is not None, config=asdict(cfg))
 
     saved_step = step
 
@@ -341,7 +345,7 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
         nonlocal saved_step
         payload = {"step": step, "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
                    "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": ckpt.rng_state(),
-                   "config": asdict(cfg), "wall_time_s": wall_time, "best": best}
+                   "config": asdict(cfg), "wall_time_s": wall_time, "best": best, **precision.state()}
         path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
         saved_step = step
         events.emit("checkpoint", path=str(path), step=step)
@@ -368,34 +372,35 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
                     masks = masks.to(device, memory_format=torch.channels_last, non_blocking=True)
                     adversarial = step >= cfg.adv_start
                     losses: dict[str, torch.Tensor] = {}
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    with precision.autocast():
                         pred = generator(generator_input(images, masks))
                     composite = pred.float() * masks + images * (1 - masks)
 
                     if adversarial:
-                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                        with precision.autocast():
                             real = discriminator(torch.cat([images, masks], dim=1)).float()
                             fake = discriminator(torch.cat([composite.detach(), masks], dim=1)).float()
                         d_loss = F.relu(1 - real).mean() + F.relu(1 + fake).mean()
                         opt_d.zero_grad(set_to_none=True)
-                        d_loss.backward()
-                        opt_d.step()
+                        precision.backward(d_loss)
+                        precision.step(opt_d)
                         losses["d"] = d_loss.detach()
 
                     losses["l1"] = hole_weighted_l1(pred.float(), images, masks, cfg.hole_weight)
                     g_loss = cfg.l1_weight * losses["l1"]
                     if lpips is not None and cfg.perceptual_weight > 0:
-                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                        with precision.autocast():
                             losses["lpips"] = lpips(composite, images).float().mean()
                         g_loss = g_loss + cfg.perceptual_weight * losses["lpips"]
                     if adversarial:
                         # the discriminator's weights get gradients here too, but only opt_g steps them away
-                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                        with precision.autocast():
                             losses["g_adv"] = -discriminator(torch.cat([composite, masks], dim=1)).float().mean()
                         g_loss = g_loss + cfg.adv_weight * losses["g_adv"]
                     opt_g.zero_grad(set_to_none=True)
-                    g_loss.backward()
-                    opt_g.step()
+                    precision.backward(g_loss)
+                    precision.step(opt_g)
+                    precision.update()
                     step += 1
 
                     values = {name: value.item() for name, value in losses.items()}

@@ -58,7 +58,8 @@ class Machine:
 @dataclass
 class Settings:
     """The Settings page's values. ``blocks`` and ``channels`` are the model-size knobs of each kind (see the
-    recipe's labels); ``crop`` is the training crop, or the picture size of a generator."""
+    recipe's labels); ``crop`` is the training crop, or the picture size of a generator; ``precision`` one of
+    :data:`ganstudio.train.common.PRECISIONS` (autocast on a CUDA GPU; the CPU always trains in fp32)."""
     steps: int
     batch: int
     crop: int
@@ -66,6 +67,7 @@ class Settings:
     blocks: int
     channels: int
     checkpoint_every: int
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -157,13 +159,20 @@ class Recipe:
     channels_label = "Channels"
     channels_range = (4, 256)
     sample_hint = "Sample pictures appear here"
+    #: What a sample grid shows, under it once one has arrived.
+    sample_caption = "sample pictures"
     base_label = ""
     #: The run keeps its best-validating weights apart, so the Finish page can offer the latest ones instead.
     has_best = True
     default_crop = 96
+    #: The presets' precision on a CUDA GPU (the CPU always trains in fp32): the loop's own default.
+    gpu_precision = "fp32"
 
     def preset(self, preset: str, machine: Machine, from_base: bool) -> Settings:
         raise NotImplementedError
+
+    def precision(self, machine: Machine) -> str:
+        return self.gpu_precision if machine.cuda else "fp32"
 
     def min_side(self, crop: int) -> int:
         """The short side below which a photo is left out of training at this crop."""
@@ -217,6 +226,7 @@ class SuperResRecipe(Recipe):
     data_hint = "A folder of at least {min_images} photos of the kind you want to enlarge (sub-folders count too). " \
                 "Nothing in it is changed."
     sample_hint = "Sample pictures (bicubic | model | original) appear here"
+    sample_caption = "held-out photos: bicubic | model | original"
     base_label = "Start from the shipped “Faithful ×4” model (recommended)"
     #: The shipped model a fine-tune starts from.
     base_name = "srresnet-x4"
@@ -233,7 +243,7 @@ class SuperResRecipe(Recipe):
         blocks, channels = ((8, 32), (12, 48), (16, 64))[level]
         # Fine-tuning moves already-good weights: a lower rate keeps it from forgetting what it knew.
         return Settings(steps, batch, self.default_crop, 5e-5 if from_base else 2e-4, blocks, channels,
-                        checkpoint_every(steps))
+                        checkpoint_every(steps), self.precision(machine))
 
     def base_models(self) -> list[ModelDescriptor]:
         return [m for m in get_registry().for_task("superres") if m.name == self.base_name]
@@ -250,7 +260,8 @@ class SuperResRecipe(Recipe):
         data = folders[0]
         args = ["--data", str(data), "--out", str(run_dir), "--scale", str(self.scale),
                 "--steps", str(settings.steps), "--batch", str(settings.batch), "--crop", str(settings.crop),
-                "--lr", str(settings.lr), "--checkpoint-every", str(settings.checkpoint_every), *_threads()]
+                "--lr", str(settings.lr), "--checkpoint-every", str(settings.checkpoint_every), *_threads(),
+                "--precision", settings.precision]
         if from_base:
             base = self.base_models()[0]
             params = base.arch_params
@@ -283,8 +294,10 @@ class InpaintRecipe(Recipe):
     blocks_range = (1, 5)
     channels_range = (4, 128)
     sample_hint = "Sample fills (masked photo | fill | original) appear here"
+    sample_caption = "held-out photos: masked photo | fill | original"
     base_label = "Start from the shipped inpainting model"
     default_crop = 128
+    gpu_precision = "bf16"
 
     def preset(self, preset: str, machine: Machine, from_base: bool) -> Settings:
         level = PRESETS.index(preset)
@@ -293,7 +306,8 @@ class InpaintRecipe(Recipe):
         else:
             steps, batch, crop = (300, 1_500, 5_000)[level], (4, 4, 8)[level], self.default_crop
         channels = (12, 16, 24)[level]
-        return Settings(steps, batch, crop, 1e-4 if from_base else 2e-4, 3, channels, checkpoint_every(steps))
+        return Settings(steps, batch, crop, 1e-4 if from_base else 2e-4, 3, channels, checkpoint_every(steps),
+                        self.precision(machine))
 
     def min_side(self, crop: int) -> int:
         # the loop enlarges windows of photos down to half the crop, which costs little detail
@@ -327,6 +341,7 @@ class InpaintRecipe(Recipe):
         args = ["--data", str(data), "--out", str(run_dir), "--steps", str(settings.steps),
                 "--batch", str(settings.batch), "--crop", str(settings.crop), "--lr", str(settings.lr),
                 "--disc-lr", str(settings.lr), "--checkpoint-every", str(settings.checkpoint_every), *_threads(),
+                "--precision", settings.precision,
                 # Pixel losses alone for the first quarter: a discriminator has nothing to teach before the
                 # colours are right (TRAINING.md).
                 "--adv-start", str(settings.steps // 4),
@@ -361,6 +376,7 @@ class CycleGANRecipe(Recipe):
     blocks_range = (0, 16)
     channels_range = (4, 128)
     sample_hint = "Samples (photo | translated | translated back) appear here"
+    sample_caption = "held-out photos: photo | translated | translated back"
     base_label = "Start from the shipped cat ↔ dog model"
     has_best = False
     default_crop = 128
@@ -374,7 +390,8 @@ class CycleGANRecipe(Recipe):
             # TRAINING.md's light CycleGAN: about 1.5 s a step at 128 px on a 2-core CPU
             steps, crop = (300, 1_500, 5_000)[level], self.default_crop
             blocks, ngf = ((6, 32), (6, 32), (9, 48))[level]
-        return Settings(steps, 1, crop, 1e-4 if from_base else 2e-4, blocks, ngf, checkpoint_every(steps))
+        return Settings(steps, 1, crop, 1e-4 if from_base else 2e-4, blocks, ngf, checkpoint_every(steps),
+                        self.precision(machine))
 
     @staticmethod
     def load_size(crop: int) -> int:
@@ -409,6 +426,7 @@ class CycleGANRecipe(Recipe):
                 "--batch", str(settings.batch), "--crop", str(settings.crop),
                 "--load-size", str(self.load_size(settings.crop)), "--lr", str(settings.lr),
                 "--checkpoint-every", str(settings.checkpoint_every), *_threads(),
+                "--precision", settings.precision,
                 # ``usable`` is the smaller folder's count: hold out up to 4 of each for the sample grids
                 "--sample-images", str(min(4, usable // 10)), "--sample-every", str(every),
                 "--log-every", str(_log_every(settings.steps))]
@@ -447,6 +465,7 @@ class DCGANRecipe(Recipe):
     channels_label = "Width"
     channels_range = (4, 128)
     sample_hint = "Generated pictures appear here"
+    sample_caption = "new pictures, from the same random seeds each time"
     has_best = False
     default_crop = 64
     sizes = (32, 64, 128)
@@ -457,7 +476,8 @@ class DCGANRecipe(Recipe):
             steps, batch, width = (5_000, 20_000, 60_000)[level], 64, 64
         else:
             steps, batch, width = (500, 3_000, 10_000)[level], (16, 32, 32)[level], (32, 48, 64)[level]
-        return Settings(steps, batch, self.default_crop, 2e-4, 0, width, checkpoint_every(steps))
+        return Settings(steps, batch, self.default_crop, 2e-4, 0, width, checkpoint_every(steps),
+                        self.precision(machine))
 
     def settings_problem(self, settings: Settings) -> str:
         if settings.crop not in self.sizes:
@@ -474,7 +494,8 @@ class DCGANRecipe(Recipe):
                 "--ngf", str(settings.channels), "--ndf", str(settings.channels), "--steps", str(settings.steps),
                 "--batch", str(settings.batch), "--lr", str(settings.lr), "--disc-lr", str(settings.lr),
                 "--checkpoint-every", str(settings.checkpoint_every), *_threads(),
-                "--sample-every", str(_every(settings.steps)), "--log-every", str(_log_every(settings.steps))]
+                "--precision", settings.precision, "--sample-every", str(_every(settings.steps)),
+                "--log-every", str(_log_every(settings.steps))]
         return RunSpec(str(run_dir), str(data), args, settings.steps, self.kind)
 
     def default_outputs(self, spec: RunSpec) -> list[Output]:

@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader
 from ganstudio.engine import resolve_device
 from ganstudio.models.arch.srresnet import SRResNet
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (BEST_WEIGHTS, StopRequest, data_licence, load_weights_for_export, open_run,
-                                    save_grid, split_validation)
+from ganstudio.train.common import (BEST_WEIGHTS, PRECISIONS, Precision, StopRequest, data_licence,
+                                    load_weights_for_export, open_run, save_grid, split_validation)
 from ganstudio.train.data import SRCropDataset, SRValidationSet, list_images, load_folder
 from ganstudio.train.events import EventWriter
 from ganstudio.train.metrics import psnr_y
@@ -50,6 +50,8 @@ class SuperResConfig:
     warmup: int = 100
     threads: int = 2
     device: str = "auto"  # "auto" takes CUDA when present, so the same recipe runs on a lent GPU
+    #: Autocast on CUDA (:class:`ganstudio.train.common.Precision`); the CPU always trains in fp32.
+    precision: str = "fp32"
     seed: int = 0
     val_images: int = 16
     val_crop: int = 256
@@ -67,6 +69,8 @@ class SuperResConfig:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.sample_every < 0:
             raise ValueError("sample_every must be 0 (off) or more")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SuperResConfig:
@@ -157,10 +161,12 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
     device = resolve_device(cfg.device)
     model = build_model(cfg).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+    precision = Precision(cfg.precision, device, events)
     step, wall_time, best = 0, 0.0, {"psnr": -math.inf, "step": 0}
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        precision.load_state(state)
         step, wall_time, best = state["step"], state["wall_time_s"], state["best"]
         ckpt.set_rng_state(state["rng"])
     elif cfg.init:
@@ -172,7 +178,8 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
 
     events.emit("start", step=step, total=cfg.steps, train_images=len(train_images), val_images=len(val_images),
                 skipped=len(skipped) + len(val_skipped), bicubic_psnr=bicubic_psnr(val_pairs, cfg.scale),
-                params=sum(p.numel() for p in model.parameters()), device=str(device), config=asdict(cfg))
+                params=sum(p.numel() for p in model.parameters()), device=str(device), precision=precision.name,
+                config=asdict(cfg))
 
     saved_step = step
 
@@ -180,7 +187,7 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
         nonlocal saved_step
         payload = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                    "scheduler": scheduler.state_dict(), "rng": ckpt.rng_state(), "config": asdict(cfg),
-                   "wall_time_s": wall_time, "best": best}
+                   "wall_time_s": wall_time, "best": best, **precision.state()}
         path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
         saved_step = step
         events.emit("checkpoint", path=str(path), step=step)
@@ -204,10 +211,12 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
                 for lr_batch, hr_batch in loader:
                     lr_batch = lr_batch.to(device, memory_format=torch.channels_last, non_blocking=True)
                     hr_batch = hr_batch.to(device, memory_format=torch.channels_last, non_blocking=True)
-                    loss = F.l1_loss(model(lr_batch), hr_batch)
+                    with precision.autocast():
+                        loss = F.l1_loss(model(lr_batch), hr_batch)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+                    precision.backward(loss)
+                    precision.step(optimizer)
+                    precision.update()
                     scheduler.step()
                     step += 1
                     loss_value = loss.item()

@@ -545,7 +545,8 @@ class BatchDialog(QDialog):
                 raise BatchError("choose an output folder")
             options.validate()
             if self._device_busy():
-                raise BatchError("the editor is running a tool: wait for it or cancel it, then start the batch")
+                raise BatchError("the editor is running a tool or generating images: wait for it or cancel it, "
+                                 "then start the batch")
             options.output_dir.mkdir(parents=True, exist_ok=True)
             thread = _BatchThread(options, self._runtime_provider())
         except (BatchError, ValueError, OSError) as error:

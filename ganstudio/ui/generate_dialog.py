@@ -24,15 +24,19 @@ MAX_COUNT = 64
 
 
 class ImageGenerator(QObject):
-    """Submits one worker job per picture and hands each finished picture to ``open_picture(pixels, title)``."""
+    """Submits one worker job per picture and hands each finished picture to ``open_picture(pixels, title)``.
+
+    ``blocked`` says why nothing may start now (a batch holds the device), or "" when generating may start."""
 
     #: Every picture of the requests made so far is done, failed or cancelled.
     idle = Signal()
     failed = Signal(str)
 
     def __init__(self, jobs: JobQueue, runtime: Callable[[], Runtime],
-                 open_picture: Callable[[np.ndarray, str], object], parent: QObject | None = None) -> None:
+                 open_picture: Callable[[np.ndarray, str], object], parent: QObject | None = None,
+                 blocked: Callable[[], str] | None = None) -> None:
         super().__init__(parent)
+        self.blocked = blocked or (lambda: "")
         self._jobs = jobs
         self._runtime = runtime
         self._open_picture = open_picture
@@ -47,7 +51,10 @@ class ImageGenerator(QObject):
         return bool(self._pending)
 
     def generate(self, model: str, count: int, seed: int) -> list[int]:
-        """Queue ``count`` pictures from ``model`` with the seeds ``seed``, ``seed + 1``, ...; their job ids."""
+        """Queue ``count`` pictures from ``model`` with the seeds ``seed``, ``seed + 1``, ...; their job ids (none
+        while :attr:`blocked` gives a reason)."""
+        if self.blocked():
+            return []
         ids = []
         for index in range(count):
             picture_seed = (seed + index) % (generate.MAX_SEED + 1)
@@ -134,6 +141,10 @@ class GenerateDialog(QDialog):
     def generate(self) -> list[int]:
         model = self.model_combo.currentData()
         if not model or self.generator.busy:
+            return []
+        reason = self.generator.blocked()
+        if reason:
+            self.info_label.setText(reason)
             return []
         count, seed = self.count_spin.value(), self.seed_spin.value()
         self._failures = 0

@@ -81,7 +81,8 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
 
         self.jobs = JobQueue(self)
-        self.generator = ImageGenerator(self.jobs, self._runtime, self._open_generated, self)
+        self.generator = ImageGenerator(self.jobs, self._runtime, self._open_generated, self,
+                                        blocked=self._generate_blocked)
         self.generator.failed.connect(lambda message: self.show_error(f"Generate failed: {message}"))
         self._generate_dialog: GenerateDialog | None = None
         #: job id -> (the document it runs on, its undo text, whether it consumes the document's mask)
@@ -633,7 +634,7 @@ class MainWindow(QMainWindow):
     def open_batch_dialog(self) -> BatchDialog:
         if self._batch_dialog is None:
             self._batch_dialog = BatchDialog(self, runtime_provider=self._runtime,
-                                             device_busy=lambda: bool(self._job_documents))
+                                             device_busy=lambda: self.jobs.busy)
         self._batch_dialog.show()
         self._batch_dialog.raise_()
         self._batch_dialog.activateWindow()
@@ -663,7 +664,17 @@ class MainWindow(QMainWindow):
         """Make ``count`` new pictures with the ``generate`` model in the worker; each opens as a new image."""
         if self._shut_down:
             return []
+        reason = self._generate_blocked()
+        if reason:
+            self.show_error(reason)
+            return []
         return self.generator.generate(model, count, seed)
+
+    def _generate_blocked(self) -> str:
+        if self._batch_dialog is not None and self._batch_dialog.is_running:
+            # one user of the device at a time, as for the tools
+            return "A batch is running: wait for it to finish or cancel it, then generate the pictures."
+        return ""
 
     def _open_generated(self, pixels: np.ndarray, title: str) -> Document:
         document = Document(pixels, name=title)

@@ -59,9 +59,12 @@ class ToolPage(QWidget):
             return
         keep = keep if keep is not None else self._model.currentData()
         self._model.clear()
-        for model in get_registry().for_task(self.spec.task):
-            self._model.addItem(model.label, model.name)
-            self._model.setItemData(self._model.count() - 1, f"{model.name} · {model.source}",
+        models = get_registry().for_task(self.spec.task)
+        titles = [model.title for model in models]
+        for model in models:
+            # the title alone where it is unique: the panel is narrow, and the name is in the tooltip
+            self._model.addItem(model.title if titles.count(model.title) == 1 else model.label, model.name)
+            self._model.setItemData(self._model.count() - 1, f"{model.label} · {model.source}",
                                     Qt.ItemDataRole.ToolTipRole)
         index = self._model.findData(keep)
         self._model.setCurrentIndex(max(index, 0))

@@ -36,8 +36,17 @@ __all__ = ["Machine", "RunSpec", "Settings", "TrainingWizard"]
 _ERROR_STYLE = "color: #e26a6a;"
 _OK_STYLE = "color: #6cc46c;"
 _STDERR_LINES = 40
+#: Step events the speed and time left are averaged over: enough to span the validations, previews and checkpoints
+#: that make single steps slower.
+_RATE_WINDOW = 50
 #: How many new pictures the Finish page offers to open after training a generator.
 GENERATED_ON_FINISH = 4
+#: The Advanced page's precision choices (``--precision`` of the loops), in menu order.
+PRECISION_LABELS = {"fp32": "Full (fp32)", "auto": "Automatic (bf16 where the GPU has it, else fp16)",
+                    "bf16": "bfloat16 (bf16)", "fp16": "Half (fp16)"}
+PRECISION_TIP = ("Lower precision (bf16, fp16) trains faster and in less memory on a CUDA GPU. On the CPU training "
+                 "always runs in full precision (fp32): bf16 is very slow there (about 50× slower than fp32 on the "
+                 "2-core CPU it was measured on).")
 
 
 def _duration(seconds: float) -> str:
@@ -54,7 +63,14 @@ def _count(value: Any) -> str:
 def _start_text(event: dict[str, Any]) -> str:
     held = event.get("val_images", event.get("sample_images"))
     held_text = f" ({_count(held)} held out to show progress)" if held else ""
-    return f"Training on {_count(event.get('train_images'))} pictures{held_text} on {event.get('device')}."
+    device = str(event.get("device"))
+    where = "the CPU" if device == "cpu" else f"the GPU ({device})" if device.startswith("cuda") else device
+    precision = f" in {event['precision']}" if event.get("precision") else ""
+    return f"Training on {_count(event.get('train_images'))} pictures{held_text} on {where}{precision}."
+
+
+def _speed_text(rate: float) -> str:
+    return f"{rate:.2f} steps/s" if rate >= 1 else f"{1 / rate:.1f} s per step" if rate > 0 else ""
 
 
 def _validation_text(event: dict[str, Any]) -> str:
@@ -198,6 +214,7 @@ class FolderField(QWidget):
         layout.addWidget(self.verdict_label)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.problems, 1)
+        layout.addStretch(0)
         self.report: FolderReport | None = None
         self.min_side = 1
         self._number = 0
@@ -235,6 +252,7 @@ class FolderField(QWidget):
         self._checked_text = self.folder_edit.text().strip()
         self._number += 1
         self.report = None
+        self.problems.setVisible(True)
         self.check_started.emit()
         if not self.folder_edit.text().strip():
             self.verdict_label.clear()
@@ -284,6 +302,10 @@ class FolderField(QWidget):
             lines += ["  " + " = ".join(str(p.relative_to(report.folder)) for p in group)
                       for group in report.duplicates]
         self.problems.setPlainText("\n".join(lines) or "No problems found.")
+        # a clean folder says so in the summary rather than in a large empty list
+        self.problems.setVisible(bool(lines))
+        if not lines:
+            self.summary_label.setText(self.summary_label.text() + " No broken, too small or duplicate files.")
 
 
 class DataPage(QWizardPage):
@@ -439,21 +461,33 @@ class SettingsPage(QWizardPage):
         self.checkpoint_spin = QSpinBox()
         self.checkpoint_spin.setRange(1, 1_000_000)
         self.checkpoint_spin.setToolTip("Steps between checkpoints: how much Pause or a crash can lose at most")
+        self.precision_combo = QComboBox()
+        for value, text in PRECISION_LABELS.items():
+            self.precision_combo.addItem(text, value)
+        self.precision_combo.setToolTip(PRECISION_TIP)
+        # autocast is for GPUs: on a CPU-only machine the choice is fixed at fp32, and the note says why
+        self.precision_combo.setEnabled(machine.cuda)
+        self.precision_note = QLabel("" if machine.cuda else "The CPU always trains in fp32.")
+        self.precision_note.setToolTip(PRECISION_TIP)
+        precision_row = QHBoxLayout()
+        precision_row.setContentsMargins(0, 0, 0, 0)
+        precision_row.addWidget(self.precision_combo)
+        precision_row.addWidget(self.precision_note, 1)
 
-        self.advanced = QGroupBox("Advanced")
-        self.advanced.setCheckable(True)
-        self.advanced.setChecked(False)
+        # a checkbox that unfolds a frame: a checkable group box would leave an empty frame when folded
+        self.advanced = QCheckBox("Advanced")
         self.advanced.toggled.connect(self._show_advanced)
-        self._advanced_body = QWidget()
+        self._advanced_body = QGroupBox()
         self._form = QFormLayout(self._advanced_body)
         self._form.addRow("Steps", self.steps_spin)
         self._form.addRow("Learning rate", self.lr_spin)
         self._form.addRow("Batch size", self.batch_spin)
         self._form.addRow("Crop (px)", self.crop_spin)
         self._form.addRow("Checkpoint every (steps)", self.checkpoint_spin)
+        self._form.addRow("Precision", precision_row)
+        self._form.labelForField(precision_row).setToolTip(PRECISION_TIP)
         self._form.addRow("Residual blocks", self.blocks_spin)
         self._form.addRow("Channels", self.channels_spin)
-        QVBoxLayout(self.advanced).addWidget(self._advanced_body)
         self._advanced_body.setVisible(False)
 
         self.summary_label = _note()
@@ -465,6 +499,7 @@ class SettingsPage(QWizardPage):
         layout.addWidget(self.base_note)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.advanced)
+        layout.addWidget(self._advanced_body)
         layout.addStretch(1)
         for spin in (self.steps_spin, self.batch_spin, self.blocks_spin):
             spin.valueChanged.connect(self._update_usable)
@@ -511,6 +546,7 @@ class SettingsPage(QWizardPage):
         self.blocks_spin.setValue(settings.blocks)
         self.channels_spin.setValue(settings.channels)
         self.checkpoint_spin.setValue(settings.checkpoint_every)
+        self.precision_combo.setCurrentIndex(self.precision_combo.findData(settings.precision))
         # A shipped model's size is fixed (its weights only fit that architecture): show it, read-only.
         fixed = recipe.base_size() if from_base else None
         if fixed is not None:
@@ -518,12 +554,15 @@ class SettingsPage(QWizardPage):
             self.channels_spin.setValue(fixed[1])
         self.blocks_spin.setEnabled(fixed is None)
         self.channels_spin.setEnabled(fixed is None)
+        tip = "Fixed by the shipped model the run starts from: its weights fit this size only" if fixed else ""
+        self.blocks_spin.setToolTip(tip)
+        self.channels_spin.setToolTip(tip)
         self._update_usable()
 
     def settings(self) -> Settings:
         return Settings(self.steps_spin.value(), self.batch_spin.value(), self.crop_spin.value(),
                         self.lr_spin.value(), self.blocks_spin.value(), self.channels_spin.value(),
-                        self.checkpoint_spin.value())
+                        self.checkpoint_spin.value(), self.precision_combo.currentData())
 
     def _usable(self) -> int | None:
         """Usable photos at this crop: of the smaller folder when there are two; None before the data check."""
@@ -586,6 +625,9 @@ class TrainPage(QWizardPage):
         self.sample_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.sample_label.setMinimumSize(300, 200)
         self.sample_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.sample_caption = QLabel()
+        self.sample_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.sample_caption.setWordWrap(True)
         self.progress = QProgressBar()
         self.stats_label = QLabel()
         self.status_label = QLabel()
@@ -603,9 +645,12 @@ class TrainPage(QWizardPage):
         buttons.addWidget(self.stats_label, 1)
         for button in (self.pause_button, self.resume_button, self.cancel_button):
             buttons.addWidget(button)
+        samples = QVBoxLayout()
+        samples.addWidget(self.sample_label, 1)
+        samples.addWidget(self.sample_caption)
         views = QHBoxLayout()
         views.addWidget(self.plot, 1)
-        views.addWidget(self.sample_label, 1)
+        views.addLayout(samples, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(views, 1)
         layout.addWidget(self.progress)
@@ -620,6 +665,8 @@ class TrainPage(QWizardPage):
         self._stderr: deque[str] = deque(maxlen=_STDERR_LINES)
         self._sample_path = ""
         self._stopping = ""
+        #: (arrival time, step) of the latest step events, for a speed that includes validations and checkpoints
+        self._step_times: deque[tuple[float, int]] = deque(maxlen=_RATE_WINDOW)
 
     @property
     def spec(self) -> RunSpec:
@@ -633,6 +680,9 @@ class TrainPage(QWizardPage):
         self._sample_path = ""
         self.sample_label.clear()
         self.sample_label.setText(self.spec.recipe.sample_hint)
+        self.sample_caption.clear()
+        self.stats_label.clear()
+        self.log.clear()
         self.plot.clear()
         self.progress.setRange(0, self.spec.total)
         self.progress.setValue(0)
@@ -643,6 +693,7 @@ class TrainPage(QWizardPage):
             return
         self._buffer, self._stopping, self.last_error = b"", "", ""
         self._stderr.clear()
+        self._step_times.clear()  # the time between sessions is no training speed
         process = _python_process(self)
         process.setArguments(self.spec.command(resume))
         process.readyReadStandardOutput.connect(self._read_stdout)
@@ -711,24 +762,43 @@ class TrainPage(QWizardPage):
             self.progress.setRange(0, int(event.get("total", self.spec.total)))
             self.progress.setValue(int(event.get("step", 0)))
             self.status_label.setText(_start_text(event))
+            bicubic = event.get("bicubic_psnr")
+            if isinstance(bicubic, (int, float)):
+                self.log.appendPlainText(f"A plain bicubic enlargement of the held-out photos scores {bicubic:.2f} dB "
+                                         "PSNR: the model's validation PSNR should be above it (higher is better).")
         elif kind == "step":
             step, total = int(event["step"]), int(event["total"])
             self.progress.setValue(step)
             self.plot.add(step, event.get("losses", {}))
-            rate = float(event.get("it_per_s") or 0)
-            left = f" · about {_duration((total - step) / rate)} left" if rate > 0 else ""
-            speed = f"{rate:.2f} steps/s" if rate >= 1 else f"{1 / rate:.1f} s per step" if rate > 0 else ""
-            self.stats_label.setText(f"Step {step:,} of {total:,} · {speed}{left}")
+            rate = self._rate(step, float(event.get("it_per_s") or 0))
+            left = f" · about {_duration((total - step) / rate)} left" if rate > 0 and step < total else ""
+            self.stats_label.setText(f"Step {step:,} of {total:,} · {_speed_text(rate)}{left}")
+        elif kind == "done":
+            steps, seconds = int(event.get("step", 0)), float(event.get("wall_time_s") or 0)
+            if steps and seconds > 0 and event.get("stopped"):
+                self.stats_label.setText(f"Stopped at step {steps:,} after {_duration(seconds)} of training")
+            elif steps and seconds > 0:
+                self.stats_label.setText(f"Trained {steps:,} steps in {_duration(seconds)} "
+                                         f"({_speed_text(steps / seconds)})")
         elif kind == "validation":
             self.log.appendPlainText(_validation_text(event))
         elif kind == "sample":
             self._sample_path = str(event["path"])
             self._show_sample()
+            self.sample_caption.setText(f"Step {int(event.get('step', 0)):,} · {self.spec.recipe.sample_caption}")
         elif kind == "warning":
             self.log.appendPlainText(f"warning: {event.get('message', '')}")
         elif kind == "error":
             self.last_error = str(event.get("message", ""))
         self.event_received.emit(event)
+
+    def _rate(self, step: int, reported: float, now: float | None = None) -> float:
+        """Steps per second over the latest step events as they arrived (``now``: this one's arrival), validations,
+        previews and checkpoints included; the child's own figure for the bare steps until there are two events to
+        measure between."""
+        self._step_times.append((time.monotonic() if now is None else now, step))
+        (start, first), (end, last) = self._step_times[0], self._step_times[-1]
+        return (last - first) / (end - start) if last > first and end > start else reported
 
     def _show_sample(self) -> None:
         pixmap = QPixmap(self._sample_path)

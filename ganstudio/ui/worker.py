@@ -151,6 +151,12 @@ class JobQueue(QObject):
         return self._running
 
     @property
+    def busy(self) -> bool:
+        """Whether any job (a tool's, Generate Images', a pose detection) is running or waiting: the device is
+        taken until the last one has ended."""
+        return bool(self._jobs)
+
+    @property
     def queued_count(self) -> int:
         """Jobs submitted but not started yet."""
         return len(self._jobs) - (self._running is not None)
