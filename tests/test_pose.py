@@ -365,3 +365,17 @@ def test_the_matte_moves_a_blurred_mask_edge_onto_the_photos_edge() -> None:
     assert errors(refined) < errors(coarse) // 2
     assert refined.dtype == np.float32 and 0.0 <= refined.min() and refined.max() <= 1.0
     assert np.array_equal(refine_mask(rgb, coarse, radius=0), coarse)
+
+
+def test_loss_window_sends_means_every_n_steps_and_at_the_last() -> None:
+    import io
+
+    from ganstudio.train.common import LossWindow
+
+    stream = io.StringIO()
+    log = LossWindow(EventWriter(stream), every=2, total=5)
+    sent = [log.add(step, {"a": float(step)}, lr=0.1) for step in range(1, 6)]
+    assert sent[0] is None and sent[1] == {"a": 1.5} and sent[2] is None and sent[3] == {"a": 3.5}
+    assert sent[4] == {"a": 5.0}, "the last step always reports, with the mean of its own window"
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["step"] for e in events] == [2, 4, 5] and all(e["it_per_s"] > 0 for e in events)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ContextManager, Sequence, TypeVar
@@ -185,3 +186,26 @@ def load_weights_for_export(model: nn.Module, run_dir: Path, state: dict[str, An
         return True
     model.load_state_dict(state[key])
     return False
+
+
+class LossWindow:
+    """The losses' running means since the last ``step`` event, sent every ``every`` steps and at the last one, with
+    the rate over that window; what every loop reports to the wizard's curve and speed figures."""
+
+    def __init__(self, events: EventWriter, every: int, total: int) -> None:
+        self.events, self.every, self.total = events, every, total
+        self._sums: dict[str, float] = {}
+        self._count = 0
+        self._start = time.perf_counter()
+
+    def add(self, step: int, losses: dict[str, float], lr: float) -> dict[str, float] | None:
+        """Count one step's losses; returns the means when this step sent an event, else None."""
+        for name, value in losses.items():
+            self._sums[name] = self._sums.get(name, 0.0) + value
+        self._count += 1
+        if step % self.every and step != self.total:
+            return None
+        means = {name: total / self._count for name, total in self._sums.items()}
+        self.events.step(step, self.total, means, lr, self._count / max(time.perf_counter() - self._start, 1e-9))
+        self._sums, self._count, self._start = {}, 0, time.perf_counter()
+        return means

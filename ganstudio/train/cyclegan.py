@@ -37,7 +37,8 @@ from ganstudio.train.data import list_images, load_folder, resize_short_side, to
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.engine import resolve_device
-from ganstudio.train.common import PRECISIONS, Precision, StopRequest, open_run, save_grid, split_validation
+from ganstudio.train.common import (PRECISIONS, LossWindow, Precision, StopRequest, open_run, save_grid,
+                                    split_validation)
 
 DISCRIMINATORS = ("patch", "projected")
 #: AlexNet's third stage needs this many input pixels (stride 4, then two 3x3 stride-2 max pools).
@@ -338,8 +339,7 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
         events.emit("checkpoint", path=str(path), step=step)
 
     lambda_identity = cfg.lambda_cycle * cfg.lambda_identity
-    sums: dict[str, float] = {}
-    window_steps, window_start = 0, time.perf_counter()
+    log = LossWindow(events, cfg.log_every, cfg.steps)
     # Wall time covers samples and checkpoints too, but not the pauses between sessions.
     last_tick = time.perf_counter()
     g_ab.train()
@@ -391,14 +391,7 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
                         events.error(f"a loss became non-finite at step {step} ({values}); resume from the last "
                                      "checkpoint with a lower --lr")
                         return 1
-                    for name, value in values.items():
-                        sums[name] = sums.get(name, 0.0) + value
-                    window_steps += 1
-                    if step % cfg.log_every == 0 or step == cfg.steps:
-                        elapsed = time.perf_counter() - window_start
-                        events.step(step, cfg.steps, {k: v / window_steps for k, v in sums.items()},
-                                    optimizer_g.param_groups[0]["lr"], window_steps / elapsed)
-                        sums, window_steps, window_start = {}, 0, time.perf_counter()
+                    log.add(step, values, optimizer_g.param_groups[0]["lr"])
                     if cfg.sample_every and samples_a and samples_b and step % cfg.sample_every == 0:
                         g_ab.eval()
                         g_ba.eval()

@@ -33,7 +33,8 @@ from torch.utils.data import DataLoader, Dataset
 from ganstudio.engine import resolve_device
 from ganstudio.models.arch.dcgan import DCGANGenerator, stage_count
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import PRECISIONS, Precision, StopRequest, data_licence, open_run, save_grid
+from ganstudio.train.common import (PRECISIONS, LossWindow, Precision, StopRequest, data_licence, open_run,
+                                    save_grid)
 from ganstudio.train.data import list_images, load_folder, resize_short_side, to_tensor
 from ganstudio.train.discriminators import DCGANDiscriminator
 from ganstudio.train.events import EventWriter
@@ -302,8 +303,8 @@ def train(cfg: DCGANConfig, resume: bool = False, events: EventWriter | None = N
 
     generator.train()
     discriminator.train()
-    sums: dict[str, float] = {}
-    window_steps, window_start, last_tick = 0, time.perf_counter(), time.perf_counter()
+    log = LossWindow(events, cfg.log_every, cfg.steps)
+    last_tick = time.perf_counter()
     with StopRequest() as stop:
         try:
             while step < cfg.steps and not stop.requested:
@@ -333,14 +334,7 @@ def train(cfg: DCGANConfig, resume: bool = False, events: EventWriter | None = N
                         events.error(f"a loss became non-finite at step {step} ({values}); resume from the last "
                                      "checkpoint with a lower --lr")
                         return 1
-                    for name, value in values.items():
-                        sums[name] = sums.get(name, 0.0) + value
-                    window_steps += 1
-                    if step % cfg.log_every == 0 or step == cfg.steps:
-                        elapsed = time.perf_counter() - window_start
-                        last_losses = {k: v / window_steps for k, v in sums.items()}
-                        events.step(step, cfg.steps, last_losses, cfg.lr, window_steps / elapsed)
-                        sums, window_steps, window_start = {}, 0, time.perf_counter()
+                    last_losses = log.add(step, values, cfg.lr) or last_losses
                     if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.steps):
                         path = save_sample_grid(generator_ema, latents, run_dir / "samples" / f"step_{step:08d}.png")
                         events.emit("sample", path=str(path), step=step)

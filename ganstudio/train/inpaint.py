@@ -34,7 +34,7 @@ from ganstudio.train.discriminators import SNPatchGANDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.train.lpips import LPIPS, weights_path
 from ganstudio.engine import resolve_device
-from ganstudio.train.common import (BEST_WEIGHTS, PRECISIONS, Precision, StopRequest, data_licence,
+from ganstudio.train.common import (BEST_WEIGHTS, PRECISIONS, LossWindow, Precision, StopRequest, data_licence,
                                     load_weights_for_export, open_run, save_grid, split_validation)
 
 TASK = "inpaint"
@@ -361,8 +361,8 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
 
     generator.train()
     discriminator.train()
-    sums: dict[str, float] = {}
-    window_steps, window_start, last_tick = 0, time.perf_counter(), time.perf_counter()
+    log = LossWindow(events, cfg.log_every, cfg.steps)
+    last_tick = time.perf_counter()
     stopped = False
     with StopRequest() as stop:
         try:
@@ -408,14 +408,7 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
                         events.error(f"a loss became non-finite at step {step} ({values}); resume from the last "
                                      "checkpoint with a lower --lr")
                         return 1
-                    for name, value in values.items():
-                        sums[name] = sums.get(name, 0.0) + value
-                    window_steps += 1
-                    if step % cfg.log_every == 0 or step == cfg.steps:
-                        elapsed = time.perf_counter() - window_start
-                        events.step(step, cfg.steps, {k: v / window_steps for k, v in sums.items()}, cfg.lr,
-                                    window_steps / elapsed)
-                        sums, window_steps, window_start = {}, 0, time.perf_counter()
+                    log.add(step, values, cfg.lr)
                     if val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
                         run_validation()
                     if val_pairs and cfg.sample_every and step % cfg.sample_every == 0:

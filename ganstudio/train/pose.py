@@ -26,7 +26,7 @@ from ganstudio.pose.decode import (decode_heatmaps, fit_matrix, gaussian_heatmap
                                    to_opencv)
 from ganstudio.pose.skeleton import FLIP_ORDER, JOINTS, MEDIAPIPE_TO_JOINTS
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (BEST_WEIGHTS, StopRequest, load_weights_for_export, open_run, save_grid,
+from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, StopRequest, load_weights_for_export, open_run, save_grid,
                                     split_validation)
 from ganstudio.train.data import list_images, load_rgb
 from ganstudio.train.events import EventWriter
@@ -80,7 +80,8 @@ class PoseConfig:
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
-_RUN_DEFINING = ("height", "width", "widths", "decoder", "sigma", "batch", "lr", "warmup", "mask_weight", "seed", "val_images")
+_RUN_DEFINING = ("height", "width", "widths", "decoder", "sigma", "batch", "lr", "warmup", "mask_weight", "seed",
+                 "val_images")
 
 
 @dataclass
@@ -133,7 +134,8 @@ def render(sample: PersonSample, matrix: np.ndarray, out_w: int, out_h: int, fli
         joints, visible = joints[list(FLIP_ORDER)], visible[list(FLIP_ORDER)]
     mask = None
     if sample.mask is not None:
-        mask = cv2.warpAffine(sample.mask, to_opencv(halved(matrix, STRIDE)), (out_w // STRIDE, out_h // STRIDE), flags=cv2.INTER_AREA)
+        mask = cv2.warpAffine(sample.mask, to_opencv(halved(matrix, STRIDE)), (out_w // STRIDE, out_h // STRIDE),
+                              flags=cv2.INTER_AREA)
     return image, joints, visible, mask
 
 
@@ -320,8 +322,8 @@ def train(cfg: PoseConfig, resume: bool = False, events: EventWriter | None = No
         events.emit("checkpoint", path=str(path), step=step)
 
     model.train()
-    sums: dict[str, float] = {}
-    window, window_start, last_tick = 0, time.perf_counter(), time.perf_counter()
+    log = LossWindow(events, cfg.log_every, cfg.steps)
+    last_tick = time.perf_counter()
     with StopRequest() as stop:
         try:
             while step < cfg.steps and not stop.requested:
@@ -339,14 +341,7 @@ def train(cfg: PoseConfig, resume: bool = False, events: EventWriter | None = No
                 if not math.isfinite(loss_value):
                     events.error(f"loss became {loss_value} at step {step}; resume with a lower --lr")
                     return 1
-                for key, value in parts.items():
-                    sums[key] = sums.get(key, 0.0) + value
-                window += 1
-                if step % cfg.log_every == 0 or step == cfg.steps:
-                    elapsed = time.perf_counter() - window_start
-                    events.step(step, cfg.steps, {k: v / window for k, v in sums.items()},
-                                optimizer.param_groups[0]["lr"], window / elapsed)
-                    sums, window, window_start = {}, 0, time.perf_counter()
+                log.add(step, parts, optimizer.param_groups[0]["lr"])
                 if views and (step % cfg.val_every == 0 or step == cfg.steps):
                     scores = evaluate(model, views, device)
                     if scores["pck@0.1"] > best["pck"]:
@@ -396,7 +391,8 @@ def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: st
         "joints": list(JOINTS),
         "recipe": "training/pose/README.md",
         "data": {"folder": cfg.data, "licence": PEOPLE_LICENCE},
-        "training": {"loss": "heatmap MSE weighted 1 + %g x target (Gaussian sigma %.1f cells) + mask BCE" % (POSITIVE_WEIGHT, cfg.sigma), "optimizer": "AdamW",
+        "training": {"loss": f"heatmap MSE weighted 1 + {POSITIVE_WEIGHT:g} x target (Gaussian sigma {cfg.sigma:.1f} "
+                             "cells) + mask BCE", "optimizer": "AdamW",
                      "batch": cfg.batch, "lr": cfg.lr, "lr_schedule": "cosine", "machine": machine,
                      "steps": validation["step"], "steps_run": state["step"],
                      "wall_time_s": round(state["wall_time_s"]),

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from ganstudio.engine import resolve_device
 from ganstudio.models.arch.srresnet import SRResNet
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (BEST_WEIGHTS, PRECISIONS, Precision, StopRequest, data_licence,
+from ganstudio.train.common import (BEST_WEIGHTS, PRECISIONS, LossWindow, Precision, StopRequest, data_licence,
                                     load_weights_for_export, open_run, save_grid, split_validation)
 from ganstudio.train.data import SRCropDataset, SRValidationSet, list_images, load_folder
 from ganstudio.train.events import EventWriter
@@ -201,7 +201,7 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
         events.emit("validation", step=step, psnr=psnr, best_psnr=best["psnr"], best_step=best["step"])
 
     model.train()
-    loss_sum, window_steps, window_start = 0.0, 0, time.perf_counter()
+    log = LossWindow(events, cfg.log_every, cfg.steps)
     # Wall time covers validation, samples and checkpoints too, but not the pauses between sessions.
     last_tick = time.perf_counter()
     stopped = False
@@ -224,13 +224,7 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
                         events.error(f"loss became {loss_value} at step {step}; resume from the last checkpoint "
                                      "with a lower --lr")
                         return 1
-                    loss_sum += loss_value
-                    window_steps += 1
-                    if step % cfg.log_every == 0 or step == cfg.steps:
-                        elapsed = time.perf_counter() - window_start
-                        events.step(step, cfg.steps, {"l1": loss_sum / window_steps},
-                                    optimizer.param_groups[0]["lr"], window_steps / elapsed)
-                        loss_sum, window_steps, window_start = 0.0, 0, time.perf_counter()
+                    log.add(step, {"l1": loss_value}, optimizer.param_groups[0]["lr"])
                     if val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
                         run_validation()
                     if val_pairs and cfg.sample_every and step % cfg.sample_every == 0:
