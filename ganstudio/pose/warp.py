@@ -28,6 +28,11 @@ PART_NAMES = ("torso", "head") + tuple(f"{a}-{b}" for a, b in LIMBS)
 _LIMB_PRIORITY = 0.08
 #: Softness of the part weights, as a fraction of the torso size: the width of the blend at a joint.
 _SOFTNESS = 0.03
+#: Half-width of a limb as a fraction of the torso size (a bare arm, with room for joints found off its middle),
+#: for limbs the mask misses.
+_LIMB_RADIUS = 0.07
+#: How far a hand or foot reaches past the wrist or ankle, as a fraction of the torso size.
+_HAND_LENGTH = 0.12
 #: How far (fraction of the torso size) a part's own transform may put a sample from the pixel it fills.
 _MAPPING_TOLERANCE = 0.04
 
@@ -135,6 +140,28 @@ def part_weights(points: np.ndarray, height: int, width: int, scale: float) -> n
     return weights
 
 
+def _with_moved_limbs(person: np.ndarray, source: Pose, transforms: list[np.ndarray], scale: float) -> np.ndarray:
+    """The person mask plus a capsule around each moved limb bone. A thin bare arm is the part a mask network
+    misses most often; without this the arm would stay behind while a sliver of sleeve moved."""
+    capsules = np.zeros_like(person)
+    radius = max(1, int(round(_LIMB_RADIUS * scale)))
+    for (a, b), transform in zip(LIMBS, transforms[2:]):
+        if _is_identity(transform):
+            continue
+        start, end = source[a], source[b]
+        if b.endswith(("wrist", "ankle")):
+            # The hand or foot reaches past the last joint.
+            bone = end - start
+            end = end + bone / max(np.linalg.norm(bone), 1e-6) * _HAND_LENGTH * scale
+        pa = np.round(start - 0.5).astype(int)
+        pb = np.round(end - 0.5).astype(int)
+        cv2.line(capsules, (int(pa[0]), int(pa[1])), (int(pb[0]), int(pb[1])), 1.0, 2 * radius + 1, cv2.LINE_AA)
+    if not capsules.any():
+        return person
+    capsules = cv2.GaussianBlur(capsules, (0, 0), radius / 3)
+    return np.maximum(person, capsules)
+
+
 def _is_identity(matrix: np.ndarray, tolerance: float = 1e-3) -> bool:
     return bool(np.abs(matrix - np.eye(3)).max() < tolerance)
 
@@ -154,6 +181,7 @@ def repose(image: np.ndarray, person: np.ndarray, source: Pose, target: Pose,
         return RePoseResult(image.copy(), person.astype(np.float32), np.zeros((height, width), bool),
                             np.zeros((height, width), bool))
 
+    person = _with_moved_limbs(person.astype(np.float32), source, transforms, scale)
     source_owner = part_weights(source.points, height, width, scale)
     target_owner = part_weights(target.points, height, width, scale)
     inverse = [np.linalg.inv(t) for t in transforms]
@@ -173,7 +201,6 @@ def repose(image: np.ndarray, person: np.ndarray, source: Pose, target: Pose,
     def sample(layer: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
         return cv2.remap(layer, map_x, map_y, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
-    person = person.astype(np.float32)
     warped_person = sample(person)
     owner_at_source = np.stack([sample(layer) for layer in source_owner])
     # A sample is kept only if the part it came from, moved by its own transform, lands on this output pixel.
