@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,9 @@ from ganstudio.models import configure_registry
 from ganstudio.models.arch.cyclegan import CycleGANGenerator
 from ganstudio.models.arch.inpaint_gated import GatedInpaintNet
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train import cyclegan, inpaint
+from ganstudio.train import cyclegan, inpaint, probe, recipes
 from ganstudio.train.common import Precision
+from ganstudio.train.data import augment
 from ganstudio.train.dcgan import DCGANConfig
 from ganstudio.train.events import EventWriter
 from ganstudio.train.recipes import PRESETS, RECIPES, Machine, Output, RunSpec
@@ -72,6 +74,8 @@ def test_every_preset_builds_a_command_the_loop_accepts(kind: str, machine: Mach
     assert config.precision == settings.precision == ("bf16" if kind == "inpaint" and machine.cuda else "fp32")
     # previews at least ten times a run, whatever its length
     assert 0 < config.sample_every <= max(1, settings.steps // 10)
+    assert config.augment == settings.augment == recipe.default_augment
+    assert settings.crop == recipe.crop_for(machine) in recipe.crop_sizes
 
     outputs = recipe.default_outputs(spec)
     export = _parse(recipe.export_args(spec, outputs, tmp_path / "models", "test", latest=False))
@@ -240,3 +244,103 @@ def test_every_loop_takes_a_precision_and_inpainting_keeps_its_old_flags(tmp_pat
     assert _parse(["inpaint", *common, "--bf16"]).precision == "bf16"
     with pytest.raises(SystemExit):
         _parse(["superres", *common, "--precision", "half"])
+
+
+#: What each loop did before it had --augment, and still does by default.
+LOOP_AUGMENTS = {"superres": "dihedral", "inpaint": "dihedral", "cyclegan": "hflip", "dcgan": "color,translation"}
+
+
+def _without(args: list[str], flag: str) -> list[str]:
+    index = args.index(flag)
+    return args[:index] + args[index + 2:]
+
+
+@pytest.mark.parametrize("kind", list(RECIPES))
+def test_the_augmentation_chosen_reaches_the_loop_whose_default_is_unchanged(kind: str, tmp_path: Path) -> None:
+    recipe = RECIPES[kind]
+    assert recipe.default_augment == LOOP_AUGMENTS[kind] and len(recipe.augments) == 3
+    settings = recipe.preset("quick", CPU, False)
+    folders = [tmp_path / "a", tmp_path / "b"][: recipe.folders]
+    args = recipe.build_spec(folders, settings, False, tmp_path / "run", 200, ["sun", "snow"]).args
+    assert _parse([kind, *_without(args, "--augment")]).augment == LOOP_AUGMENTS[kind], "the loop's own default"
+    for value in recipe.augments:
+        spec = recipe.build_spec(folders, replace(settings, augment=value), False, tmp_path / "run", 200,
+                                 ["sun", "snow"])
+        parsed = _parse([kind, *spec.args])
+        config = CONFIGS[kind](**{name: getattr(parsed, name) for name in CONFIGS[kind].__dataclass_fields__})
+        assert config.augment == value
+    assert recipe.settings_problem(replace(settings, augment="sideways")) == "Unknown augmentation 'sideways'."
+
+
+def test_augment_flags_refuse_unknown_values_and_dcgan_takes_none() -> None:
+    with pytest.raises(SystemExit):
+        _parse(["superres", "--data", "d", "--out", "o", "--augment", "sideways"])
+    with pytest.raises(ValueError, match="augment"):
+        cyclegan.CycleGANConfig(domain_a="a", domain_b="b", out="o", augment="rot")
+    assert DCGANConfig(data="d", out="o", augment="none").augment_policies == ()
+
+
+def test_augmentations_draw_from_torch_as_the_loops_did_before() -> None:
+    crop = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
+
+    def variants(kind: str) -> set[bytes]:
+        torch.manual_seed(0)
+        return {np.ascontiguousarray(augment(crop, kind)).tobytes() for _ in range(200)}
+
+    assert variants("none") == {crop.tobytes()}
+    assert variants("hflip") == {crop.tobytes(), crop[:, ::-1].copy().tobytes()}
+    assert len(variants("dihedral")) == 8
+    # hflip draws one number, dihedral two: a run's random stream (and a resumed one's) is what it was
+    for kind, draws in (("none", 0), ("hflip", 1), ("dihedral", 2)):
+        torch.manual_seed(1)
+        augment(crop, kind)
+        after = torch.randint(0, 10**6, ()).item()
+        torch.manual_seed(1)
+        for _ in range(draws):
+            torch.randint(0, 2, ())
+        assert torch.randint(0, 10**6, ()).item() == after, kind
+    with pytest.raises(ValueError, match="augmentation"):
+        augment(crop, "sideways")
+
+
+def test_probe_seconds_per_step_leaves_out_the_first_step() -> None:
+    events = [{"event": "start"}, {"event": "step", "step": 1, "it_per_s": 0.1},
+              {"event": "step", "step": 2, "it_per_s": 2.0}, {"event": "step", "step": 3, "it_per_s": 4.0}]
+    assert probe.seconds_per_step(events) == pytest.approx((0.5 + 0.25) / 2)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        probe.seconds_per_step([{"event": "step", "step": 1, "it_per_s": 1.0},
+                                {"event": "error", "message": "out of memory"}])
+
+
+@pytest.mark.parametrize("kind", list(RECIPES))
+def test_a_speed_probe_times_the_runs_own_command_on_generated_pictures(kind: str, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    monkeypatch.setenv("GANSTUDIO_LPIPS_WEIGHTS", str(tmp_path / "absent.npz"))
+    monkeypatch.setattr(recipes, "_threads", lambda: ["--threads", "1"])
+    recipe = RECIPES[kind]
+    settings = replace(recipe.preset("best", CPU, False), batch=3, blocks=1, channels=4, crop=recipe.crop_sizes[0],
+                       augment=list(recipe.augments)[-1])
+    folders = [tmp_path / "absent-a", tmp_path / "absent-b"][: recipe.folders]
+    spec = recipe.build_spec(folders, settings, False, tmp_path / "run", 200, ["sun", "snow"])
+    scratch = tmp_path / "scratch"
+    seconds = probe.measure(kind, spec.args, scratch)
+    assert 0 < seconds < 60
+    config = json.loads((scratch / "run" / "config.json").read_text())
+    # the run's settings, for a few steps, on enough generated pictures for a whole batch
+    assert config["batch"] == 3 and config["steps"] == probe.PROBE_STEPS and config["augment"] == settings.augment
+    assert config.get("crop", config.get("size")) == settings.crop
+    for flag, folder in zip(recipe.data_flags, ("pictures0", "pictures1")):
+        assert config[flag[2:].replace("-", "_")] == str(scratch / folder)
+        assert len(list((scratch / folder).glob("*.png"))) == 3
+    assert not (scratch / "run" / "samples").exists(), "no previews"
+    assert not (tmp_path / "run").exists() and not folders[0].exists()
+
+
+def test_the_probe_command_prints_one_event(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert probe.main(["superres", "--data", "d", "--out", str(tmp_path / "run"), "--crop", "8", "--batch", "1",
+                       "--blocks", "1", "--channels", "4", "--threads", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["seconds_per_step"] > 0
+    assert probe.main(["superres", "--data", "d", "--out", "o", "--crop", "6"]) == 1
+    error = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert error["event"] == "error" and "multiple of the scale" in error["message"]

@@ -1,12 +1,16 @@
 """The training wizard driven page by page for each kind of model; the training and the export run in real child
-processes (tiny configs)."""
+processes (tiny configs). The Settings page's speed probe is replaced by an instant stand-in
+(test_train_recipes runs the real one)."""
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QWizard
 
 from ganstudio.models import configure_registry, get_registry
@@ -15,9 +19,10 @@ from ganstudio.train import recipes
 from ganstudio.train.checkpoint import export_safetensors
 from ganstudio.ui.loss_plot import smoothed
 from ganstudio.ui.tools_panel import ToolPage
-from ganstudio.ui.train_wizard import Machine, RunSpec, TrainingWizard, _start_text
+from ganstudio.ui.train_wizard import Machine, RunSpec, SpeedProbe, TrainingWizard, _rough_duration, _start_text
 
 CPU = Machine(False, "CPU, test")
+GPU = Machine(True, "GPU, test", 24.0)
 CHILD_TIMEOUT_MS = 90_000  # a child process imports torch first: seconds on a busy machine
 
 
@@ -47,7 +52,6 @@ def _tiny_settings(wizard: TrainingWizard, steps: int, checkpoint_every: int) ->
     page.advanced.setChecked(True)
     page.blocks_spin.setValue(1)
     page.channels_spin.setValue(8)
-    page.crop_spin.setValue(32)
     page.batch_spin.setValue(2)
     page.steps_spin.setValue(steps)
     page.checkpoint_spin.setValue(checkpoint_every)
@@ -58,6 +62,25 @@ def one_thread_per_child(monkeypatch):
     """The wizard gives a run every core; the test machine's cores are shared, where several threads per tiny
     step spin against other processes and run several times slower than one."""
     monkeypatch.setattr(recipes, "_threads", lambda: ["--threads", "1"])
+
+
+@pytest.fixture(autouse=True)
+def speed_probes(monkeypatch) -> list[tuple[str, list[str]]]:
+    """The Settings page's speed probe, answered at once: 0.1 s a step per picture in the batch. Returns the
+    (kind, run arguments) of each measurement asked for."""
+    asked: list[tuple[str, list[str]]] = []
+
+    def launch(self: SpeedProbe, key: str, kind: str, args: list[str]) -> None:
+        asked.append((kind, list(args)))
+        batch = int(args[args.index("--batch") + 1])
+        QTimer.singleShot(0, self, lambda: self.finish(key, 0.1 * batch))
+
+    monkeypatch.setattr(SpeedProbe, "_launch", launch)
+    return asked
+
+
+def _arg(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
 
 
 @pytest.fixture
@@ -77,8 +100,8 @@ def test_next_disabled_until_the_folder_is_good_enough(qtbot, wizard: TrainingWi
     assert not _next_enabled(wizard)
     assert wizard.data_page.verdict_label.text().startswith("Too few: 19 usable")
     assert "broken2.jpg" in wizard.data_page.problems.toPlainText()
-    _check(qtbot, wizard, _photos(tmp_path / "small", 30, size=64))
-    assert not _next_enabled(wizard), "photos smaller than the crop do not count"
+    _check(qtbot, wizard, _photos(tmp_path / "tiny", 30, size=40))
+    assert not _next_enabled(wizard), "photos smaller than the smallest crop do not count"
     _check(qtbot, wizard, _photos(tmp_path / "enough", 20))
     assert _next_enabled(wizard)
     assert wizard.data_page.verdict_label.text() == "Enough to train on: 20 usable photos."
@@ -87,18 +110,150 @@ def test_next_disabled_until_the_folder_is_good_enough(qtbot, wizard: TrainingWi
     assert wizard.data_page.field_a.summary_label.text().endswith("No broken, too small or duplicate files.")
 
 
+@pytest.mark.parametrize("kind, machine, crop, augment", [
+    ("superres", CPU, 96, "dihedral"), ("inpaint", CPU, 128, "dihedral"), ("cyclegan", CPU, 128, "hflip"),
+    ("dcgan", CPU, 64, "color,translation"), ("inpaint", GPU, 256, "dihedral"), ("cyclegan", GPU, 256, "hflip")])
+def test_crop_and_augmentation_defaults_suit_the_kind(qtbot, kind: str, machine: Machine, crop: int,
+                                                      augment: str) -> None:
+    wizard = TrainingWizard(machine=machine)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.kind_page.select(kind)
+    wizard.next()
+    page = wizard.data_page
+    assert (page.crop, page.augment) == (crop, augment)
+    assert page.crop_combo.currentText().endswith("· recommended")
+    assert page.augment_combo.currentText().endswith("· recommended")
+    # the choices are what the loop takes: multiples of what it needs, and its own --augment values
+    recipe = wizard.recipe
+    crops = [page.crop_combo.itemData(i) for i in range(page.crop_combo.count())]
+    assert crops == sorted(crops) and all(c % recipe.crop_step == 0 for c in crops)
+    assert [page.augment_combo.itemData(i) for i in range(page.augment_combo.count())] == list(recipe.augments)
+    assert page.augment_hint.text() == recipe.augments[augment][1]
+    page.set_augment(list(recipe.augments)[-1])
+    assert page.augment_hint.text() == recipe.augments[list(recipe.augments)[-1]][1]
+    # another kind starts from its own defaults; coming back to this one keeps what was chosen
+    wizard.back()
+    wizard.next()
+    assert page.augment == list(recipe.augments)[-1]
+    wizard.back()
+    wizard.kind_page.select("superres" if kind != "superres" else "dcgan")
+    wizard.next()
+    assert page.augment == wizard.recipe.default_augment
+
+
+def test_crops_too_large_for_the_photos_are_not_offered_and_left_out_photos_are_named(
+        qtbot, wizard: TrainingWizard, tmp_path: Path) -> None:
+    wizard.next()
+    page = wizard.data_page
+    assert page.crop == 96 and page.crop_warning.isHidden()
+    # photos of 64 px: crops above 64 px would leave none, so they cannot be chosen, and the page falls back
+    _check(qtbot, wizard, _photos(tmp_path / "small", 25, size=64))
+    enabled = {page.crop_combo.itemData(i): page.crop_combo.model().item(i).isEnabled()
+               for i in range(page.crop_combo.count())}
+    assert enabled == {48: True, 64: True, 96: False, 128: False, 192: False, 256: False}
+    assert "0 would be usable" in page.crop_combo.itemData(2, Qt.ItemDataRole.ToolTipRole)
+    assert page.crop == 64 and _next_enabled(wizard)
+    assert "too small for a crop size of 96 px: 64 px is the largest" in page.crop_warning.text()
+    assert not page.crop_warning.isHidden()
+
+    # a folder of larger photos gets the crop asked for back; the few small ones are left out, and it says so
+    folder = _photos(tmp_path / "mixed", 21)
+    _photos(folder / "thumbnails", 2, size=60)
+    _check(qtbot, wizard, folder)
+    assert page.crop == 96 and _next_enabled(wizard)
+    assert page.crop_warning.text() == ("2 photos are smaller than 96 px and will be left out (listed above); a "
+                                        "smaller crop size keeps them.")
+    assert "Smaller than 96 px (2), left out:" in page.problems.toPlainText()
+    page.set_crop(48)
+    assert page.crop_warning.isHidden() and page.verdict_label.text() == "Enough to train on: 23 usable photos."
+    # 128 px would leave none of the 100 px photos: even asked for, the page keeps the largest crop that works
+    page.set_crop(128)
+    assert page.crop == 96 and _next_enabled(wizard)
+    assert page.crop_warning.text().startswith("The photos are too small for a crop size of 128 px: 96 px")
+
+
+def test_the_time_estimate_follows_the_preset_and_the_settings(qtbot, wizard: TrainingWizard, tmp_path: Path,
+                                                              speed_probes) -> None:
+    wizard.next()
+    _check(qtbot, wizard, _photos(tmp_path / "photos", 20))
+    wizard.next()
+    page = wizard.settings_page
+    qtbot.waitUntil(lambda: "measured" in page.estimate_label.text(), timeout=5000)
+    # quick on a CPU: 300 steps of 8 crops, at 0.1 s a picture
+    assert page.estimate_label.text() == "About 4 min on this CPU (0.80 s a step, measured)"
+    assert "300 steps × 0.80 s" in page.estimate_label.toolTip()
+    kind, args = speed_probes[-1]
+    assert kind == "superres" and (_arg(args, "--batch"), _arg(args, "--crop")) == ("8", "96")
+    assert "--init" in args, "the run's own command: from the shipped model"
+
+    page.preset_combo.setCurrentIndex(page.preset_combo.findData("best"))  # 5,000 steps of 16
+    qtbot.waitUntil(lambda: "1.60 s" in page.estimate_label.text(), timeout=5000)
+    assert page.estimate_label.text() == "About 2 h 15 min on this CPU (1.60 s a step, measured)"
+    # the number of steps needs no new measurement; the batch does
+    measured = len(speed_probes)
+    page.advanced.setChecked(True)
+    page.steps_spin.setValue(600)
+    assert page.estimate_label.text().startswith("About 16 min on this CPU")
+    page.batch_spin.setValue(4)
+    assert page.estimate_label.text() == "Measuring the speed on this CPU…"
+    qtbot.waitUntil(lambda: "0.40 s" in page.estimate_label.text(), timeout=5000)
+    assert page.estimate_label.text() == "About 4 min on this CPU (0.40 s a step, measured)"
+    assert len(speed_probes) == measured + 1
+    # back to a preset measured before: shown from what was measured, nothing run again
+    page.preset_combo.setCurrentIndex(page.preset_combo.findData("quick"))
+    assert page.estimate_label.text() == "About 4 min on this CPU (0.80 s a step, measured)"
+    qtbot.wait(600)
+    assert len(speed_probes) == measured + 1
+
+    # the crop chosen with the photos is what is measured
+    wizard.back()
+    wizard.data_page.set_crop(48)
+    wizard.next()
+    qtbot.waitUntil(lambda: _arg(speed_probes[-1][1], "--crop") == "48", timeout=5000)
+
+
+def test_no_estimate_when_the_speed_cannot_be_measured(qtbot, wizard: TrainingWizard, tmp_path: Path,
+                                                       monkeypatch) -> None:
+    monkeypatch.setattr(SpeedProbe, "_launch", lambda self, key, kind, args: QTimer.singleShot(
+        0, self, lambda: self.finish(key, math.nan, "RuntimeError: out of memory")))
+    wizard.next()
+    _check(qtbot, wizard, _photos(tmp_path / "photos", 20))
+    wizard.next()
+    label = wizard.settings_page.estimate_label
+    qtbot.waitUntil(lambda: label.text().startswith("No time estimate"), timeout=5000)
+    assert label.toolTip() == "RuntimeError: out of memory"
+    assert _next_enabled(wizard), "training can start without an estimate"
+
+
+def test_rough_durations() -> None:
+    assert [_rough_duration(s) for s in (20, 240, 3599, 3600, 8000, 36_000, 200_000)] == [
+        "under a minute", "about 4 min", "about 60 min", "about 1 h", "about 2 h 15 min", "about 10 h",
+        "about 2 days"]
+
+
 def test_fine_tune_to_a_model_in_the_tool(qtbot, window, tmp_path: Path) -> None:
     wizard = window.open_training_wizard()
     wizard.next()
     _check(qtbot, wizard, _photos(tmp_path / "Beach Photos", 22))
+    # pictures with an up (faces, text) are only mirrored: the choice goes to the loop, its config and the card
+    wizard.data_page.set_crop(48)
+    wizard.data_page.set_augment("hflip")
     wizard.next()
     assert wizard.currentId() == TrainingWizard.SETTINGS
+    assert wizard.settings_page.summary_label.text().endswith(
+        "300 steps of 8 crops of 48 px, augmentation: left-right flips only (set with your photos).")
     _tiny_settings(wizard, steps=3, checkpoint_every=2)
     events: list[dict] = []
     wizard.train_page.event_received.connect(events.append)
     with qtbot.waitSignal(wizard.train_page.process_finished, timeout=CHILD_TIMEOUT_MS) as finished:
         wizard.next()
+        arguments = wizard.train_page.process.arguments()
     assert finished.args == ["done"], wizard.train_page.status_label.text()
+    assert (_arg(arguments, "--crop"), _arg(arguments, "--augment")) == ("48", "hflip")
+    start = next(e for e in events if e["event"] == "start")
+    assert (start["config"]["crop"], start["config"]["augment"]) == (48, "hflip")
+    assert json.loads(Path(wizard.spec.run_dir, "config.json").read_text())["augment"] == "hflip"
     assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3]
     assert any(e["event"] == "sample" for e in events)
     assert wizard.train_page.progress.value() == 3
@@ -118,6 +273,8 @@ def test_fine_tune_to_a_model_in_the_tool(qtbot, window, tmp_path: Path) -> None
     model = get_registry().get("beach-photos-x4", "superres")
     assert model.title == "Beach ×4" and model.weights.parent == window.prefs.model_path
     assert model.arch_params["num_blocks"] == 1
+    assert model.card["training"]["hr_crop"] == 48
+    assert model.card["training"]["augment"] == "random left-right flips"
     superres = window.tools_panel._pages.widget(0)
     assert "beach-photos-x4" in [superres._model.itemData(i) for i in range(superres._model.count())]
     # the narrow panel shows the title alone (the name is in the tooltip)
@@ -138,6 +295,7 @@ def test_the_chosen_precision_reaches_the_training_process(qtbot, wizard: Traini
     gpu.show()
     gpu.next()
     _check(qtbot, gpu, _photos(tmp_path / "photos", 20))
+    gpu.data_page.set_crop(48)
     gpu.next()
     _tiny_settings(gpu, steps=2, checkpoint_every=2)
     page = gpu.settings_page
@@ -163,6 +321,7 @@ def test_the_chosen_precision_reaches_the_training_process(qtbot, wizard: Traini
 def test_resume_after_the_child_is_killed(qtbot, wizard: TrainingWizard, tmp_path: Path) -> None:
     wizard.next()
     _check(qtbot, wizard, _photos(tmp_path / "photos", 20))
+    wizard.data_page.set_crop(48)
     wizard.next()
     _tiny_settings(wizard, steps=1_000_000, checkpoint_every=2)
     train = wizard.train_page
@@ -212,19 +371,22 @@ def test_inpainting_trains_from_scratch_to_a_model_in_the_tool(qtbot, window, tm
     wizard.kind_page.select("inpaint")
     wizard.next()
     _check(qtbot, wizard, _photos(tmp_path / "Garden", 21))
+    data = wizard.data_page
+    assert (data.crop, data.augment) == (128, "dihedral")
+    # every crop offered halves as often as the most resolution stages the Settings page allows (5)
+    assert all(data.crop_combo.itemData(i) % 2**5 == 0 for i in range(data.crop_combo.count()))
+    data.set_crop(64)
+    data.set_augment("none")
     wizard.next()
     page = wizard.settings_page
     # there is no shipped inpainting model: the page says so instead of offering a start that does not exist
     assert not page.base_box.isEnabled() and not page.base_box.isChecked()
     assert not page.base_note.isHidden() and "no shipped inpainting model" in page.base_note.text()
     page.advanced.setChecked(True)
-    page.blocks_spin.setValue(3)  # resolution stages: the crop must halve three times
-    page.crop_spin.setValue(36)
-    assert not _next_enabled(wizard) and "multiple of 8" in page.summary_label.text()
-    page.blocks_spin.setValue(2)
+    page.blocks_spin.setValue(5)
     assert _next_enabled(wizard)
+    page.blocks_spin.setValue(2)
     page.channels_spin.setValue(4)
-    page.crop_spin.setValue(32)
     page.batch_spin.setValue(2)
     page.steps_spin.setValue(2)
     page.checkpoint_spin.setValue(2)
@@ -241,6 +403,7 @@ def test_inpainting_trains_from_scratch_to_a_model_in_the_tool(qtbot, window, tm
         finish.save_button.click()
     model = get_registry().get("garden-inpaint", "inpaint")
     assert model.weights.parent == window.prefs.model_path and model.arch_params["levels"] == 2
+    assert (model.card["training"]["crop"], model.card["training"]["augment"]) == (64, "none")
     assert model.card["data"]["folder"] == str(tmp_path / "Garden")
     assert "garden-inpaint" in _models_in_tool(window, "inpaint")
     assert "the Inpaint tool" in finish.status_label.text()
@@ -270,6 +433,9 @@ def test_translation_between_two_folders_saves_both_directions(qtbot, window, tm
     assert not _next_enabled(wizard)
     page.name_b_edit.setText("winter")
     assert _next_enabled(wizard)
+    assert (page.crop, page.augment) == (128, "hflip"), "left-right flips, as the loop has always done"
+    page.set_crop(64)
+    page.set_augment("dihedral")
 
     wizard.next()
     settings = wizard.settings_page
@@ -279,12 +445,12 @@ def test_translation_between_two_folders_saves_both_directions(qtbot, window, tm
     settings.advanced.setChecked(True)
     settings.blocks_spin.setValue(1)
     settings.channels_spin.setValue(4)
-    settings.crop_spin.setValue(32)
     settings.steps_spin.setValue(2)
     settings.checkpoint_spin.setValue(2)
     events, statuses = _train_to_done(qtbot, wizard)
     start = next(e for e in events if e["event"] == "start")
     assert start["train_images"] == [18, 18] and start["config"]["ngf"] == 4
+    assert (start["config"]["crop"], start["config"]["load_size"], start["config"]["augment"]) == (64, 72, "dihedral")
     assert any("Training on 18 and 18 pictures (2 and 2 held out" in text for text in statuses)
 
     wizard.next()
@@ -302,6 +468,7 @@ def test_translation_between_two_folders_saves_both_directions(qtbot, window, tm
     forward, back = registry.get("summer2winter", "translate"), registry.get("thaw", "translate")
     assert back.title == "Thaw" and forward.weights.parent == back.weights.parent == window.prefs.model_path
     assert forward.arch_params == {"ngf": 4, "n_blocks": 1}
+    assert forward.card["training"]["augment"] == "random flips and 90° turns (dihedral group)"
     assert str(tmp_path / "Winter") in forward.card["data"]["licence"]
     assert {"summer2winter", "thaw"} <= set(_models_in_tool(window, "translate"))
 
@@ -311,26 +478,35 @@ def test_generator_trains_and_its_pictures_open_as_new_images(qtbot, window, tmp
     wizard.kind_page.select("dcgan")
     wizard.next()
     _check(qtbot, wizard, _photos(tmp_path / "Flowers", 20))
+    data = wizard.data_page
+    assert data.crop_row_label.text() == "Picture size"
+    assert [data.crop_combo.itemData(i) for i in range(data.crop_combo.count())] == [32, 64, 128]
+    assert (data.crop, data.augment) == (64, "color,translation")
+    # the 100 px photos are too small for 128 px pictures: offered, but not to be chosen
+    assert not data.crop_combo.model().item(2).isEnabled()
+    data.set_crop(32)
+    data.set_augment("color,translation,cutout")
     wizard.next()
     settings = wizard.settings_page
-    assert settings.base_box.isHidden() and settings.crop_spin.value() == 64
+    assert settings.base_box.isHidden()
     settings.advanced.setChecked(True)
-    settings.crop_spin.setValue(48)
-    assert not _next_enabled(wizard) and "32, 64 or 128" in settings.summary_label.text()
-    settings.crop_spin.setValue(32)
     settings.channels_spin.setValue(8)
     settings.batch_spin.setValue(4)
     settings.steps_spin.setValue(3)
     settings.checkpoint_spin.setValue(2)
     events, _ = _train_to_done(qtbot, wizard)
     assert any(e["event"] == "sample" for e in events)
+    start = next(e for e in events if e["event"] == "start")
+    assert (start["config"]["size"], start["config"]["augment"]) == (32, "color,translation,cutout")
 
     wizard.next()
     finish = wizard.finish_page
     assert finish.name_edit.text() == "flowers-generator" and not finish.open_box.isHidden()
     with qtbot.waitSignal(wizard.model_exported, timeout=CHILD_TIMEOUT_MS):
         finish.save_button.click()
-    assert get_registry().get("flowers-generator", "generate").arch_params["size"] == 32
+    model = get_registry().get("flowers-generator", "generate")
+    assert model.arch_params["size"] == 32
+    assert model.card["training"]["augment"].startswith("DiffAugment (color, translation, cutout)")
     before = len(window.documents)
     wizard.button(QWizard.WizardButton.FinishButton).click()
     qtbot.waitUntil(lambda: len(window.documents) == before + 4, timeout=20_000)

@@ -19,6 +19,15 @@ def _add_precision(parser: argparse.ArgumentParser, default: str) -> None:
                              "has it, else fp16); the CPU always trains in fp32, where bf16 is many times slower")
 
 
+def _add_augment(parser: argparse.ArgumentParser, default: str) -> None:
+    from ganstudio.train.data import AUGMENTS
+
+    parser.add_argument("--augment", choices=AUGMENTS, default=default,
+                        help="random changes of the training crops: dihedral (flips and 90-degree turns, for pictures "
+                             "without an up), hflip (left-right flips only: faces, text, buildings) or none "
+                             f"(default: {default})")
+
+
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     from ganstudio.train.superres import SuperResConfig
 
@@ -35,6 +44,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     sr.add_argument("--bicubic-residual", action=argparse.BooleanOptionalAction, default=defaults.bicubic_residual,
                     help="learn only the difference to a bicubic upscale")
     sr.add_argument("--crop", type=int, default=defaults.crop, help="HR crop size in pixels")
+    _add_augment(sr, defaults.augment)
     sr.add_argument("--batch", type=int, default=defaults.batch)
     sr.add_argument("--steps", type=int, default=defaults.steps, help="total steps (the LR schedule spans them)")
     sr.add_argument("--lr", type=float, default=defaults.lr)
@@ -88,6 +98,7 @@ def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
     ip.add_argument("--crop", type=int, default=defaults.crop, help="training crop size in pixels")
     ip.add_argument("--max-zoom", type=float, default=defaults.max_zoom,
                     help="source windows of 1 to this many crop sizes are resized to the crop")
+    _add_augment(ip, defaults.augment)
     ip.add_argument("--batch", type=int, default=defaults.batch)
     ip.add_argument("--steps", type=int, default=defaults.steps)
     ip.add_argument("--lr", type=float, default=defaults.lr)
@@ -186,6 +197,7 @@ def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
     cg.add_argument("--load-size", type=int, default=defaults.load_size,
                     help="photos are resized to this short side before random crops")
     cg.add_argument("--crop", type=int, default=defaults.crop)
+    _add_augment(cg, defaults.augment)
     cg.add_argument("--small-crop", type=int, default=defaults.small_crop,
                     help="low-resolution start: crops shrunk to this size for the first --small-crop-steps")
     cg.add_argument("--small-crop-steps", type=int, default=defaults.small_crop_steps)
@@ -310,7 +322,7 @@ def _add_dcgan_parsers(tasks: argparse._SubParsersAction) -> None:
     dc.add_argument("--beta2", type=float, default=defaults.beta2)
     dc.add_argument("--loss", choices=LOSSES, default=defaults.loss)
     dc.add_argument("--augment", default=defaults.augment,
-                    help=f"DiffAugment policies, comma-separated ({', '.join(AUGMENTS)}); '' for none")
+                    help=f"DiffAugment policies, comma-separated ({', '.join(AUGMENTS)}); 'none' (or '') for none")
     dc.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
                     help="moving average of the generator that samples and the export use")
     dc.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")

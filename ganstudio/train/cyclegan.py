@@ -33,7 +33,8 @@ from torch.utils.data import DataLoader, Dataset
 from ganstudio.imaging.color import resize
 from ganstudio.models.arch.cyclegan import MULTIPLE_OF, CycleGANGenerator
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.data import list_images, load_folder, resize_short_side, to_tensor
+from ganstudio.train.data import (AUGMENT_TEXT, augment, check_augment, list_images, load_folder, resize_short_side,
+                                  to_tensor)
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.engine import resolve_device
@@ -61,6 +62,9 @@ class CycleGANConfig:
     #: Photos are resized once so their short side is this, then randomly cropped (the paper: 286 then 256).
     load_size: int = 143
     crop: int = 128
+    #: Of the random crops (:data:`ganstudio.train.data.AUGMENTS`): left-right flips by default, as in the paper;
+    #: cats and dogs upside down are not the domain.
+    augment: str = "hflip"
     #: Train on crops shrunk to this size (the same view at a lower resolution) for the first steps; 0 = off.
     small_crop: int = 0
     small_crop_steps: int = 0
@@ -113,6 +117,7 @@ class CycleGANConfig:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.name_a == self.name_b:
             raise ValueError("the two domains need different names")
+        check_augment(self.augment)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> CycleGANConfig:
@@ -122,8 +127,8 @@ class CycleGANConfig:
 
 # What is being trained: on --resume these come from the checkpoint. Crop sizes, step counts and the data folders
 # may change between sessions (the generators are fully convolutional), e.g. to fine-tune at a larger crop.
-_RUN_DEFINING = ("name_a", "name_b", "ngf", "blocks", "ndf", "discriminator", "lr", "beta1", "lambda_cycle",
-                 "lambda_identity", "pool_size", "seed", "sample_images")
+_RUN_DEFINING = ("name_a", "name_b", "ngf", "blocks", "ndf", "discriminator", "augment", "lr", "beta1",
+                 "lambda_cycle", "lambda_identity", "pool_size", "seed", "sample_images")
 
 
 def lr_factor(step: int, steps: int) -> float:
@@ -136,16 +141,20 @@ def lr_factor(step: int, steps: int) -> float:
 
 
 class UnpairedCrops(Dataset):
-    """Random crops with horizontal flips from two image lists; item ``i`` pairs A[i] with a random B.
+    """Random crops, augmented as ``augment`` says (left-right flips by default), from two image lists; item ``i``
+    pairs A[i] with a random B.
 
     Set :attr:`out_size` below ``crop`` for the low-resolution phase: the same view, shrunk.
     """
 
-    def __init__(self, images_a: list[np.ndarray], images_b: list[np.ndarray], crop: int) -> None:
+    def __init__(self, images_a: list[np.ndarray], images_b: list[np.ndarray], crop: int,
+                 augment: str = "hflip") -> None:
         if not images_a or not images_b:
             raise ValueError("each domain needs at least one usable training image")
+        check_augment(augment)
         self.images_a, self.images_b = images_a, images_b
         self.crop = self.out_size = crop
+        self.augment = augment
 
     def __len__(self) -> int:
         return max(len(self.images_a), len(self.images_b))
@@ -154,9 +163,7 @@ class UnpairedCrops(Dataset):
         height, width = image.shape[:2]
         top = torch.randint(0, height - self.crop + 1, ()).item()
         left = torch.randint(0, width - self.crop + 1, ()).item()
-        crop = image[top : top + self.crop, left : left + self.crop]
-        if torch.randint(0, 2, ()).item():
-            crop = crop[:, ::-1]  # only left-right: cats and dogs upside down are not the domain
+        crop = augment(image[top : top + self.crop, left : left + self.crop], self.augment)
         if self.out_size != self.crop:
             crop = resize(np.ascontiguousarray(crop), (self.out_size, self.out_size), "area")
         return to_tensor(crop)
@@ -283,7 +290,7 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
 
     images_a, samples_a = _load_domain(cfg.domain_a, cfg, events)
     images_b, samples_b = _load_domain(cfg.domain_b, cfg, events)
-    dataset = UnpairedCrops(images_a, images_b, cfg.crop)
+    dataset = UnpairedCrops(images_a, images_b, cfg.crop, cfg.augment)
     loader = DataLoader(dataset, batch_size=cfg.batch, shuffle=True, drop_last=len(dataset) >= cfg.batch,
                         num_workers=0)
 
@@ -439,7 +446,7 @@ def build_card(cfg: CycleGANConfig, name: str, title: str, training: dict[str, A
         "training": {"losses": f"LSGAN + {cfg.lambda_cycle:g} x cycle L1 + {cfg.lambda_cycle * cfg.lambda_identity:g}"
                                " x identity L1", "discriminator": cfg.discriminator, "optimizer": "Adam",
                      "lr": cfg.lr, "beta1": cfg.beta1, "batch": cfg.batch, "crop": cfg.crop,
-                     "load_size": cfg.load_size, "small_crop": cfg.small_crop,
+                     "load_size": cfg.load_size, "augment": AUGMENT_TEXT[cfg.augment], "small_crop": cfg.small_crop,
                      "small_crop_steps": cfg.small_crop_steps, **training},
         "metrics": metrics or {},
     }

@@ -83,10 +83,40 @@ def random_augment(crop: np.ndarray) -> np.ndarray:
     return crop[:, ::-1] if flip else crop
 
 
+#: ``--augment`` of the photo loops: every flip and quarter turn (the dihedral group, for pictures without an up:
+#: landscapes, textures, aerial photos), left-right flips only (pictures with an up: faces, text, buildings), or
+#: the crops as they are.
+AUGMENTS = ("dihedral", "hflip", "none")
+#: What a model card says about each.
+AUGMENT_TEXT = {"dihedral": "random flips and 90° turns (dihedral group)", "hflip": "random left-right flips",
+                "none": "none"}
+
+
+def augment(crop: np.ndarray, kind: str) -> np.ndarray:
+    """``crop`` (square for ``dihedral``) augmented as ``kind`` says (:data:`AUGMENTS`), from torch's generator.
+
+    ``hflip`` draws one number and ``dihedral`` two, exactly as the loops did before they had a choice, so a run's
+    random stream (and a resumed run's) is what it was.
+    """
+    if kind == "dihedral":
+        return random_augment(crop)
+    if kind == "hflip":
+        return crop[:, ::-1] if torch.randint(0, 2, ()).item() else crop
+    if kind == "none":
+        return crop
+    raise ValueError(f"unknown augmentation {kind!r}: use {', '.join(AUGMENTS)}")
+
+
+def check_augment(kind: str) -> None:
+    if kind not in AUGMENTS:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}, not {kind!r}")
+
+
 class SRCropDataset(Dataset):
     """Random HR crops of cached images paired with their bicubic LR; item ``i`` draws from image ``i``."""
 
-    def __init__(self, images: list[np.ndarray], crop: int, scale: int, augment: bool = True) -> None:
+    def __init__(self, images: list[np.ndarray], crop: int, scale: int, augment: bool | str = True) -> None:
+        """``augment``: one of :data:`AUGMENTS`; ``True`` is ``dihedral`` and ``False`` ``none``."""
         if crop % scale:
             raise ValueError(f"crop {crop} must be a multiple of the scale {scale}")
         if not images:
@@ -94,7 +124,8 @@ class SRCropDataset(Dataset):
         self.images = images
         self.crop = crop
         self.scale = scale
-        self.augment = augment
+        self.augment = ("dihedral" if augment else "none") if isinstance(augment, bool) else augment
+        check_augment(self.augment)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -105,9 +136,7 @@ class SRCropDataset(Dataset):
         top = torch.randint(0, height - self.crop + 1, ()).item()
         left = torch.randint(0, width - self.crop + 1, ()).item()
         hr = image[top : top + self.crop, left : left + self.crop]
-        if self.augment:
-            hr = random_augment(hr)
-        hr = np.ascontiguousarray(hr)
+        hr = np.ascontiguousarray(augment(hr, self.augment))
         return to_tensor(bicubic_downscale(hr, self.scale)), to_tensor(hr)
 
 

@@ -62,7 +62,7 @@ class DCGANConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     loss: str = "hinge"
-    #: DiffAugment policies, comma-separated (color, translation, cutout); empty for none.
+    #: DiffAugment policies, comma-separated (color, translation, cutout); empty or ``none`` for none.
     augment: str = "color,translation"
     ema_decay: float = 0.999
     threads: int = 2
@@ -97,7 +97,7 @@ class DCGANConfig:
 
     @property
     def augment_policies(self) -> tuple[str, ...]:
-        return tuple(p.strip() for p in self.augment.split(",") if p.strip())
+        return tuple(p.strip() for p in self.augment.split(",") if p.strip() and p.strip() != "none")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DCGANConfig:
@@ -372,6 +372,7 @@ def build_card(cfg: DCGANConfig, name: str, title: str, training: dict[str, Any]
         "data": {"folder": cfg.data, "licence": data_licence(cfg.data)},
         "training": {"losses": f"{cfg.loss} GAN, spectral-norm discriminator, DiffAugment "
                                f"({', '.join(cfg.augment_policies) or 'off'})",
+                     "augment": f"DiffAugment ({', '.join(cfg.augment_policies) or 'off'}); random left-right flips",
                      "optimizer": f"Adam ({cfg.beta1:g}, {cfg.beta2:g})", "batch": cfg.batch, "lr": cfg.lr,
                      "disc_lr": cfg.disc_lr, "weights": f"moving average of the generator (decay {cfg.ema_decay:g})",
                      **training},

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ganstudio.models.arch.inpaint_gated import GatedInpaintNet
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.data import list_images, load_folder, random_augment, to_tensor
+from ganstudio.train.data import AUGMENT_TEXT, augment, check_augment, list_images, load_folder, to_tensor
 from ganstudio.train.discriminators import SNPatchGANDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.train.lpips import LPIPS, weights_path
@@ -55,6 +55,8 @@ class InpaintConfig:
     #: The source window is 1 to ``max_zoom`` times ``crop`` (limited by the photo) and resized to ``crop``, so
     #: the model sees textures at several scales, as it will in crops of photos larger than its working size.
     max_zoom: float = 1.5
+    #: Of the source windows (:data:`ganstudio.train.data.AUGMENTS`): flips and quarter turns by default.
+    augment: str = "dihedral"
     batch: int = 8
     steps: int = 50_000
     lr: float = 2e-4
@@ -96,6 +98,7 @@ class InpaintConfig:
             raise ValueError("max_zoom must be >= 1, sample_every and adv_start >= 0")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        check_augment(self.augment)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> InpaintConfig:
@@ -105,9 +108,9 @@ class InpaintConfig:
 
 # What defines the run; on --resume these come from the checkpoint, the rest (length, cadence, threads, data
 # folder) from the command line.
-_RUN_DEFINING = ("channels", "levels", "dilations", "disc_channels", "crop", "max_zoom", "batch", "lr", "disc_lr",
-                 "hole_weight", "l1_weight", "perceptual_weight", "adv_weight", "adv_start", "min_area", "max_area",
-                 "seed", "val_images")
+_RUN_DEFINING = ("channels", "levels", "dilations", "disc_channels", "crop", "max_zoom", "augment", "batch", "lr",
+                 "disc_lr", "hole_weight", "l1_weight", "perceptual_weight", "adv_weight", "adv_start", "min_area",
+                 "max_area", "seed", "val_images")
 
 
 def arch_params(cfg: InpaintConfig) -> dict[str, Any]:
@@ -208,7 +211,7 @@ class InpaintCropDataset(Dataset):
         side = int(torch.randint(low, high + 1, ()).item())
         top = int(torch.randint(0, height - side + 1, ()).item())
         left = int(torch.randint(0, width - side + 1, ()).item())
-        window = np.ascontiguousarray(random_augment(image[top : top + side, left : left + side]))
+        window = np.ascontiguousarray(augment(image[top : top + side, left : left + side], cfg.augment))
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
         mask = random_mask(cfg.crop, cfg.crop, rng, cfg.min_area, cfg.max_area)
         return to_tensor(_resize_square(window, cfg.crop)), torch.from_numpy(mask)[None].float()
@@ -458,7 +461,8 @@ def build_card(cfg: InpaintConfig, name: str, title: str, training: dict[str, An
         "training": {"losses": f"hole-weighted L1 (x{cfg.hole_weight} in the hole), LPIPS (AlexNet) x"
                                f"{cfg.perceptual_weight}, hinge SN-PatchGAN x{cfg.adv_weight} from step "
                                f"{cfg.adv_start}",
-                     "optimizer": "Adam (0.5, 0.999)", "batch": cfg.batch, "crop": cfg.crop, "lr": cfg.lr,
+                     "optimizer": "Adam (0.5, 0.999)", "batch": cfg.batch, "crop": cfg.crop,
+                     "augment": AUGMENT_TEXT[cfg.augment], "lr": cfg.lr,
                      "masks": f"free-form strokes and boxes, {cfg.min_area:.0%}-{cfg.max_area:.0%} of the area",
                      **training},
         "metrics": metrics or {},

@@ -57,9 +57,11 @@ class Machine:
 
 @dataclass
 class Settings:
-    """The Settings page's values. ``blocks`` and ``channels`` are the model-size knobs of each kind (see the
-    recipe's labels); ``crop`` is the training crop, or the picture size of a generator; ``precision`` one of
-    :data:`ganstudio.train.common.PRECISIONS` (autocast on a CUDA GPU; the CPU always trains in fp32)."""
+    """What a run is set up with. ``crop`` (the training crop, or the picture size of a generator) and ``augment``
+    (a key of the recipe's :attr:`Recipe.augments`; empty: the recipe's default) are chosen on the Data page, the
+    rest on the Settings page. ``blocks`` and ``channels`` are the model-size knobs of each kind (see the recipe's
+    labels); ``precision`` one of :data:`ganstudio.train.common.PRECISIONS` (autocast on a CUDA GPU; the CPU always
+    trains in fp32)."""
     steps: int
     batch: int
     crop: int
@@ -68,6 +70,7 @@ class Settings:
     channels: int
     checkpoint_every: int
     precision: str = "fp32"
+    augment: str = ""
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,26 @@ class Recipe:
     folders = 1
     data_hint = ("A folder of at least {min_images} photos of the kind you want (sub-folders count too). Nothing in "
                  "it is changed.")
-    crop_label = "Crop (px)"
+    crop_label = "Crop size"
+    #: What one training example is called: "8 crops of 96 px".
+    crop_noun = "crop"
     crop_step = 4
+    #: The Data page's crop choices, smallest first: multiples of what the loop needs (``crop_step``, and for
+    #: inpainting every resolution-stage count the Settings page allows).
+    crop_sizes: tuple[int, ...] = (48, 64, 96, 128, 192, 256)
+    #: What the crop is, under the choice.
+    crop_hint = ""
+    #: ``--augment`` choices: value -> (menu text, what it does), the default first.
+    augments: dict[str, tuple[str, str]] = {
+        "dihedral": ("Flips and 90° turns",
+                     "Each crop is flipped and turned at random (8 ways): the most variety from few photos. For "
+                     "pictures without an up: landscapes, textures, aerial photos, close-ups."),
+        "hflip": ("Left-right flips only",
+                  "Crops are mirrored left-right at random, never turned or turned upside down. For pictures with "
+                  "an up: faces, people, animals, buildings."),
+        "none": ("None", "Crops are used as they are: for pictures a mirror image would falsify, such as text, "
+                         "signs or maps."),
+    }
     #: Labels of the two model-size knobs; ``None`` hides the first.
     blocks_label: str | None = "Residual blocks"
     blocks_range = (1, 64)
@@ -165,8 +186,27 @@ class Recipe:
     #: The run keeps its best-validating weights apart, so the Finish page can offer the latest ones instead.
     has_best = True
     default_crop = 96
+    #: The default crop on a CUDA GPU, where larger crops cost little.
+    gpu_crop = 96
     #: The presets' precision on a CUDA GPU (the CPU always trains in fp32): the loop's own default.
     gpu_precision = "fp32"
+    #: The flags of ``ganstudio train <train_task>`` that name the data folder(s), in :attr:`folders` order.
+    data_flags: tuple[str, ...] = ("--data",)
+    #: Flags that turn off what a speed probe must not spend time on (validation, previews; see
+    #: :mod:`ganstudio.train.probe`).
+    probe_flags: tuple[str, ...] = ()
+
+    @property
+    def default_augment(self) -> str:
+        return next(iter(self.augments))
+
+    def crop_for(self, machine: Machine) -> int:
+        """The Data page's default crop on ``machine``."""
+        return self.gpu_crop if machine.cuda else self.default_crop
+
+    def crop_text(self, crop: int) -> str:
+        """A crop choice as the menu shows it."""
+        return f"{crop} px"
 
     def preset(self, preset: str, machine: Machine, from_base: bool) -> Settings:
         raise NotImplementedError
@@ -182,7 +222,12 @@ class Recipe:
         """What is wrong with ``settings`` for this kind, in a sentence; empty when they are fine."""
         if settings.crop % self.crop_step:
             return f"The crop must be a multiple of {self.crop_step}."
+        if settings.augment and settings.augment not in self.augments:
+            return f"Unknown augmentation {settings.augment!r}."
         return ""
+
+    def augment_args(self, settings: Settings) -> list[str]:
+        return ["--augment", settings.augment or self.default_augment]
 
     def base_models(self) -> list[ModelDescriptor]:
         """The shipped model(s) a run can start from; empty when there is none."""
@@ -228,9 +273,15 @@ class SuperResRecipe(Recipe):
     sample_hint = "Sample pictures (bicubic | model | original) appear here"
     sample_caption = "held-out photos: bicubic | model | original"
     base_label = "Start from the shipped “Faithful ×4” model (recommended)"
+    crop_hint = "Square pieces of your photos, at full size; the model learns to rebuild them from copies 4× " \
+                "smaller. Larger crops show it more at once but make each step slower."
+    probe_flags = ("--val-images", "0", "--sample-every", "0")
     #: The shipped model a fine-tune starts from.
     base_name = "srresnet-x4"
     scale = 4
+
+    def crop_text(self, crop: int) -> str:
+        return f"{crop} px (the model sees {crop // self.scale} px)"
 
     def preset(self, preset: str, machine: Machine, from_base: bool) -> Settings:
         level = PRESETS.index(preset)
@@ -242,8 +293,8 @@ class SuperResRecipe(Recipe):
             batch = (8, 8, 16)[level]
         blocks, channels = ((8, 32), (12, 48), (16, 64))[level]
         # Fine-tuning moves already-good weights: a lower rate keeps it from forgetting what it knew.
-        return Settings(steps, batch, self.default_crop, 5e-5 if from_base else 2e-4, blocks, channels,
-                        checkpoint_every(steps), self.precision(machine))
+        return Settings(steps, batch, self.crop_for(machine), 5e-5 if from_base else 2e-4, blocks, channels,
+                        checkpoint_every(steps), self.precision(machine), self.default_augment)
 
     def base_models(self) -> list[ModelDescriptor]:
         return [m for m in get_registry().for_task("superres") if m.name == self.base_name]
@@ -260,8 +311,8 @@ class SuperResRecipe(Recipe):
         data = folders[0]
         args = ["--data", str(data), "--out", str(run_dir), "--scale", str(self.scale),
                 "--steps", str(settings.steps), "--batch", str(settings.batch), "--crop", str(settings.crop),
-                "--lr", str(settings.lr), "--checkpoint-every", str(settings.checkpoint_every), *_threads(),
-                "--precision", settings.precision]
+                *self.augment_args(settings), "--lr", str(settings.lr),
+                "--checkpoint-every", str(settings.checkpoint_every), *_threads(), "--precision", settings.precision]
         if from_base:
             base = self.base_models()[0]
             params = base.arch_params
@@ -296,18 +347,25 @@ class InpaintRecipe(Recipe):
     sample_hint = "Sample fills (masked photo | fill | original) appear here"
     sample_caption = "held-out photos: masked photo | fill | original"
     base_label = "Start from the shipped inpainting model"
+    # multiples of 32: whole at every resolution-stage count the Settings page allows (1 to 5)
+    crop_sizes = (64, 96, 128, 192, 256, 384, 512)
+    crop_hint = "Square windows of your photos (up to 1.5× the crop, resized to it) with holes drawn in them. " \
+                "Larger crops give the model more surroundings to fill from but make each step slower."
     default_crop = 128
+    gpu_crop = 256
     gpu_precision = "bf16"
+    # the discriminator joins at once, so the probe times the steps of the run's last three quarters
+    probe_flags = ("--val-images", "0", "--sample-every", "0", "--adv-start", "0")
 
     def preset(self, preset: str, machine: Machine, from_base: bool) -> Settings:
         level = PRESETS.index(preset)
         if machine.cuda:
-            steps, batch, crop = (2_000, 10_000, 40_000)[level], (8, 16, 16)[level], 256
+            steps, batch = (2_000, 10_000, 40_000)[level], (8, 16, 16)[level]
         else:
-            steps, batch, crop = (300, 1_500, 5_000)[level], (4, 4, 8)[level], self.default_crop
+            steps, batch = (300, 1_500, 5_000)[level], (4, 4, 8)[level]
         channels = (12, 16, 24)[level]
-        return Settings(steps, batch, crop, 1e-4 if from_base else 2e-4, 3, channels, checkpoint_every(steps),
-                        self.precision(machine))
+        return Settings(steps, batch, self.crop_for(machine), 1e-4 if from_base else 2e-4, 3, channels,
+                        checkpoint_every(steps), self.precision(machine), self.default_augment)
 
     def min_side(self, crop: int) -> int:
         # the loop enlarges windows of photos down to half the crop, which costs little detail
@@ -317,7 +375,7 @@ class InpaintRecipe(Recipe):
         multiple = 2**settings.blocks
         if settings.crop % multiple:
             return f"The crop must be a multiple of {multiple} (2 to the power of the resolution stages)."
-        return ""
+        return super().settings_problem(settings)
 
     def base_models(self) -> list[ModelDescriptor]:
         return [m for m in get_registry().for_task("inpaint")
@@ -339,8 +397,9 @@ class InpaintRecipe(Recipe):
         data = folders[0]
         every = _every(settings.steps)
         args = ["--data", str(data), "--out", str(run_dir), "--steps", str(settings.steps),
-                "--batch", str(settings.batch), "--crop", str(settings.crop), "--lr", str(settings.lr),
-                "--disc-lr", str(settings.lr), "--checkpoint-every", str(settings.checkpoint_every), *_threads(),
+                "--batch", str(settings.batch), "--crop", str(settings.crop), *self.augment_args(settings),
+                "--lr", str(settings.lr), "--disc-lr", str(settings.lr),
+                "--checkpoint-every", str(settings.checkpoint_every), *_threads(),
                 "--precision", settings.precision,
                 # Pixel losses alone for the first quarter: a discriminator has nothing to teach before the
                 # colours are right (TRAINING.md).
@@ -379,19 +438,30 @@ class CycleGANRecipe(Recipe):
     sample_caption = "held-out photos: photo | translated | translated back"
     base_label = "Start from the shipped cat ↔ dog model"
     has_best = False
+    crop_sizes = (64, 96, 128, 192, 256)
+    crop_hint = "Your photos are resized so their short side is 1.12× the crop, then cut into random square " \
+                "crops. Larger crops keep more detail but make each step slower."
+    augments = {"hflip": Recipe.augments["hflip"], "dihedral": Recipe.augments["dihedral"],
+                "none": Recipe.augments["none"]}
     default_crop = 128
+    gpu_crop = 256
+    data_flags = ("--domain-a", "--domain-b")
+    probe_flags = ("--sample-images", "0", "--sample-every", "0")
     base_names = ("cat2dog", "dog2cat")
+
+    def crop_text(self, crop: int) -> str:
+        return f"{crop} px (photos resized to {self.load_size(crop)} px)"
 
     def preset(self, preset: str, machine: Machine, from_base: bool) -> Settings:
         level = PRESETS.index(preset)
         if machine.cuda:
-            steps, crop, (blocks, ngf) = (2_000, 10_000, 40_000)[level], 256, (9, 64)
+            steps, (blocks, ngf) = (2_000, 10_000, 40_000)[level], (9, 64)
         else:
             # TRAINING.md's light CycleGAN: about 1.5 s a step at 128 px on a 2-core CPU
-            steps, crop = (300, 1_500, 5_000)[level], self.default_crop
+            steps = (300, 1_500, 5_000)[level]
             blocks, ngf = ((6, 32), (6, 32), (9, 48))[level]
-        return Settings(steps, 1, crop, 1e-4 if from_base else 2e-4, blocks, ngf, checkpoint_every(steps),
-                        self.precision(machine))
+        return Settings(steps, 1, self.crop_for(machine), 1e-4 if from_base else 2e-4, blocks, ngf,
+                        checkpoint_every(steps), self.precision(machine), self.default_augment)
 
     @staticmethod
     def load_size(crop: int) -> int:
@@ -424,7 +494,8 @@ class CycleGANRecipe(Recipe):
         args = ["--domain-a", str(folders[0]), "--domain-b", str(folders[1]), "--name-a", names[0],
                 "--name-b", names[1], "--out", str(run_dir), "--steps", str(settings.steps),
                 "--batch", str(settings.batch), "--crop", str(settings.crop),
-                "--load-size", str(self.load_size(settings.crop)), "--lr", str(settings.lr),
+                "--load-size", str(self.load_size(settings.crop)), *self.augment_args(settings),
+                "--lr", str(settings.lr),
                 "--checkpoint-every", str(settings.checkpoint_every), *_threads(),
                 "--precision", settings.precision,
                 # ``usable`` is the smaller folder's count: hold out up to 4 of each for the sample grids
@@ -459,8 +530,26 @@ class DCGANRecipe(Recipe):
     explain = ("Trains a small generator (DCGAN, 64 px) that makes new pictures resembling yours; they open as new "
                "images in the editor.")
     where = "File ▸ Generate Images…"
-    crop_label = "Picture size (px)"
+    crop_label = "Picture size"
+    crop_noun = "picture"
     crop_step = 32
+    crop_sizes = (32, 64, 128)
+    crop_hint = "The size of the pictures the generator makes. Yours are resized to it (short side) and cut " \
+                "square; 128 px takes about four times as long as 64 px to learn."
+    # DiffAugment (Zhao et al. 2020) changes real and generated pictures alike before the discriminator sees them;
+    # the pictures themselves are also mirrored left-right at random, whatever is chosen here
+    augments = {
+        "color,translation": ("Colour and shift (DiffAugment)",
+                              "Real and generated pictures are shifted and their colour changed at random before "
+                              "the judging network sees them, so it cannot memorise a small folder. Pictures are "
+                              "also mirrored left-right."),
+        "color,translation,cutout": ("Colour, shift and cut-out (DiffAugment)",
+                                     "As colour and shift, and a square of each picture is blanked too: the "
+                                     "strongest, for folders of a few hundred pictures or fewer."),
+        "none": ("None (left-right flips only)",
+                 "Pictures are only mirrored left-right: for large folders (thousands of pictures)."),
+    }
+    probe_flags = ("--sample-every", "0")
     blocks_label = None
     channels_label = "Width"
     channels_range = (4, 128)
@@ -468,7 +557,7 @@ class DCGANRecipe(Recipe):
     sample_caption = "new pictures, from the same random seeds each time"
     has_best = False
     default_crop = 64
-    sizes = (32, 64, 128)
+    gpu_crop = 64
 
     def preset(self, preset: str, machine: Machine, from_base: bool) -> Settings:
         level = PRESETS.index(preset)
@@ -476,13 +565,14 @@ class DCGANRecipe(Recipe):
             steps, batch, width = (5_000, 20_000, 60_000)[level], 64, 64
         else:
             steps, batch, width = (500, 3_000, 10_000)[level], (16, 32, 32)[level], (32, 48, 64)[level]
-        return Settings(steps, batch, self.default_crop, 2e-4, 0, width, checkpoint_every(steps),
-                        self.precision(machine))
+        return Settings(steps, batch, self.crop_for(machine), 2e-4, 0, width, checkpoint_every(steps),
+                        self.precision(machine), self.default_augment)
 
     def settings_problem(self, settings: Settings) -> str:
-        if settings.crop not in self.sizes:
-            return f"The picture size must be {', '.join(map(str, self.sizes[:-1]))} or {self.sizes[-1]} px."
-        return ""
+        if settings.crop not in self.crop_sizes:
+            return f"The picture size must be {', '.join(map(str, self.crop_sizes[:-1]))} or " \
+                   f"{self.crop_sizes[-1]} px."
+        return super().settings_problem(settings)
 
     def run_name(self, folders: list[Path], names: list[str]) -> str:
         return f"{slug(folders[0].name, 'photos')}-generator"
@@ -491,6 +581,7 @@ class DCGANRecipe(Recipe):
                    names: list[str]) -> RunSpec:
         data = folders[0]
         args = ["--data", str(data), "--out", str(run_dir), "--size", str(settings.crop),
+                *self.augment_args(settings),
                 "--ngf", str(settings.channels), "--ndf", str(settings.channels), "--steps", str(settings.steps),
                 "--batch", str(settings.batch), "--lr", str(settings.lr), "--disc-lr", str(settings.lr),
                 "--checkpoint-every", str(settings.checkpoint_every), *_threads(),

@@ -26,7 +26,8 @@ from ganstudio.models.arch.srresnet import SRResNet
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.common import (BEST_WEIGHTS, PRECISIONS, LossWindow, Precision, StopRequest, data_licence,
                                     load_weights_for_export, open_run, save_grid, split_validation)
-from ganstudio.train.data import SRCropDataset, SRValidationSet, list_images, load_folder
+from ganstudio.train.data import (AUGMENT_TEXT, SRCropDataset, SRValidationSet, check_augment, list_images,
+                                  load_folder)
 from ganstudio.train.events import EventWriter
 from ganstudio.train.metrics import psnr_y
 
@@ -41,6 +42,8 @@ class SuperResConfig:
     channels: int = 64
     bicubic_residual: bool = False
     crop: int = 96
+    #: Of the training crops (:data:`ganstudio.train.data.AUGMENTS`): flips and quarter turns by default.
+    augment: str = "dihedral"
     batch: int = 16
     steps: int = 100_000
     lr: float = 2e-4
@@ -71,6 +74,7 @@ class SuperResConfig:
             raise ValueError("sample_every must be 0 (off) or more")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        check_augment(self.augment)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SuperResConfig:
@@ -80,8 +84,8 @@ class SuperResConfig:
 
 # Fields that define what is being trained; on --resume they come from the checkpoint, and the rest (how long,
 # how often, how many threads, where the data is) from the command line.
-_RUN_DEFINING = ("scale", "blocks", "channels", "bicubic_residual", "crop", "batch", "lr", "lr_schedule", "lr_min",
-                 "lr_step", "warmup", "seed", "val_images", "val_crop")
+_RUN_DEFINING = ("scale", "blocks", "channels", "bicubic_residual", "crop", "augment", "batch", "lr", "lr_schedule",
+                 "lr_min", "lr_step", "warmup", "seed", "val_images", "val_crop")
 
 
 def lr_factor(step: int, cfg: SuperResConfig) -> float:
@@ -153,7 +157,7 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
     val_images, val_skipped = load_folder(val_paths, min_side=cfg.scale * 8)
     for item in skipped + val_skipped:
         events.emit("warning", message=f"skipped {item.path}: {item.reason}")
-    dataset = SRCropDataset(train_images, cfg.crop, cfg.scale)
+    dataset = SRCropDataset(train_images, cfg.crop, cfg.scale, cfg.augment)
     val_pairs = SRValidationSet(val_images, cfg.val_crop, cfg.scale)
     loader = DataLoader(dataset, batch_size=cfg.batch, shuffle=True, drop_last=len(dataset) >= cfg.batch,
                         num_workers=0)
@@ -261,7 +265,7 @@ def build_card(cfg: SuperResConfig, name: str, title: str, training: dict[str, A
         "recipe": "training/superres/README.md",
         "data": {"folder": cfg.data, "licence": data_licence(cfg.data, cfg.init)},
         "training": {"loss": "L1", "optimizer": "Adam", "batch": cfg.batch, "hr_crop": cfg.crop,
-                     "lr": cfg.lr, "lr_schedule": cfg.lr_schedule, **training},
+                     "augment": AUGMENT_TEXT[cfg.augment], "lr": cfg.lr, "lr_schedule": cfg.lr_schedule, **training},
         "metrics": metrics or {},
     }
 

@@ -8,18 +8,25 @@ the editor down. Pause stops the child with SIGTERM (it checkpoints first); Resu
 ``--resume``. The run's command is saved in its folder and the folder is remembered in the config folder, so a
 stopped run can be continued after the app was closed. The Finish page runs the kind's export command into the
 user's model folder and rescans the registry, so the model is selectable at once.
+
+The Data page chooses the crop size (only those the folders' photos allow) and the augmentation with the photos;
+the Settings page's time estimate times a few steps of the run's own command in a child process as well
+(:mod:`ganstudio.train.probe`).
 """
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import sys
+import tempfile
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QProcess, QRunnable, Qt, QThreadPool, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QObject, QProcess, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QPalette, QPixmap
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton,
                                QRadioButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget, QWizard, QWizardPage)
@@ -35,6 +42,7 @@ __all__ = ["Machine", "RunSpec", "Settings", "TrainingWizard"]
 
 _ERROR_STYLE = "color: #e26a6a;"
 _OK_STYLE = "color: #6cc46c;"
+_WARNING_STYLE = "color: #e0a040;"
 _STDERR_LINES = 40
 #: Step events the speed and time left are averaged over: enough to span the validations, previews and checkpoints
 #: that make single steps slower.
@@ -99,6 +107,29 @@ def _note() -> QLabel:
     label = QLabel()
     label.setWordWrap(True)
     return label
+
+
+def _hint() -> QLabel:
+    """A wrapped explanation under a choice, quieter than the choices themselves."""
+    label = _note()
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    return label
+
+
+def _choice(combo: QComboBox, *notes: QLabel) -> QVBoxLayout:
+    """A menu at the width of its longest choice (not stretched across the page) with its notes close under it."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+    row = QHBoxLayout()
+    row.setContentsMargins(0, 0, 0, 0)
+    row.addWidget(combo)
+    row.addStretch(1)
+    column = QVBoxLayout()
+    column.setContentsMargins(0, 0, 0, 0)
+    column.setSpacing(3)
+    column.addLayout(row)
+    for note in notes:
+        column.addWidget(note)
+    return column
 
 
 # -- page 1 ------------------------------------------------------------------------------------------------------
@@ -309,12 +340,14 @@ class FolderField(QWidget):
 
 
 class DataPage(QWizardPage):
-    """The folder (or, to translate, the two folders and a short name for each) and their checks."""
+    """The folder (or, to translate, the two folders and a short name for each) and their checks; then the crop
+    size and the augmentation of the training pictures, whose choices follow the kind and the folders' sizes."""
 
     checked = Signal()
 
-    def __init__(self) -> None:
+    def __init__(self, machine: Machine) -> None:
         super().__init__()
+        self.machine = machine
         self.setTitle("Your photos")
         self.field_a = FolderField("Folder of photos")
         self.field_b = FolderField("Second folder of photos")
@@ -323,6 +356,7 @@ class DataPage(QWizardPage):
         self._names_typed = {self.name_a_edit: False, self.name_b_edit: False}
         for field, edit in ((self.field_a, self.name_a_edit), (self.field_b, self.name_b_edit)):
             field.check_started.connect(self.completeChanged)
+            field.check_started.connect(self._fit_fields)
             field.checked.connect(lambda f=field, e=edit: self._on_checked(f, e))
             edit.setPlaceholderText("e.g. cat")
             edit.setToolTip("A short name: lower-case letters, digits, - and _. The models are called "
@@ -334,7 +368,7 @@ class DataPage(QWizardPage):
         # Each folder's heading and short name show only when there are two: one folder needs neither.
         self.heading_a, self.heading_b = QLabel("First kind of picture"), QLabel("Second kind of picture")
         self.name_row_a, self.name_row_b = QWidget(), QWidget()
-        layout = QVBoxLayout(self)
+        self._layout = layout = QVBoxLayout(self)
         for heading, field, name_row, edit in ((self.heading_a, self.field_a, self.name_row_a, self.name_a_edit),
                                                (self.heading_b, self.field_b, self.name_row_b, self.name_b_edit)):
             font = heading.font()
@@ -348,6 +382,29 @@ class DataPage(QWizardPage):
             layout.addWidget(field, 1)
             layout.addWidget(name_row)
         layout.addWidget(self.names_problem)
+
+        # the training pictures: crop and augmentation, under the folder checks they depend on
+        self.crop_combo = QComboBox()
+        self.crop_combo.activated.connect(self._on_crop_chosen)
+        self.crop_hint = _hint()
+        self.crop_warning = _note()
+        self.crop_warning.setStyleSheet(_WARNING_STYLE)
+        self.augment_combo = QComboBox()
+        self.augment_combo.currentIndexChanged.connect(self._on_augment_changed)
+        self.augment_hint = _hint()
+        self.pictures_box = QGroupBox("Training pictures")
+        form = QFormLayout(self.pictures_box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.crop_row_label = QLabel("Crop size")
+        form.addRow(self.crop_row_label, _choice(self.crop_combo, self.crop_hint, self.crop_warning))
+        form.addRow("Augmentation", _choice(self.augment_combo, self.augment_hint))
+        layout.addWidget(self.pictures_box)
+        # what is left when no list of problems takes it: below everything, not between a folder and its choices
+        layout.addStretch(0)
+        #: The crop the user (or the kind's default) asks for; :attr:`crop` is it, or the largest smaller choice
+        #: that leaves enough photos when the folders' photos are too small for it.
+        self._crop_wanted = 0
+        self._kind_shown = ""
 
     # The single-folder kinds' view of the page, which is the first folder's.
     @property
@@ -396,16 +453,121 @@ class DataPage(QWizardPage):
         for widget in (self.heading_a, self.heading_b, self.field_b, self.name_row_a, self.name_row_b):
             widget.setVisible(two)
         self.field_a.folder_edit.setPlaceholderText("Folder of the first kind of photos" if two else "Folder of photos")
-        for field in (self.field_a, self.field_b):
-            field.set_min_side(recipe.min_side(recipe.default_crop))
+        if recipe.kind != self._kind_shown:  # back and forth keeps the choices; another kind starts from its own
+            self._kind_shown = recipe.kind
+            self._fill_choices(recipe)
+        self._update_crop_choices()
         self._on_names_changed()
+
+    # -- crop and augmentation
+    @property
+    def crop(self) -> int:
+        return int(self.crop_combo.currentData() or self.recipe.crop_for(self.machine))
+
+    @property
+    def augment(self) -> str:
+        return str(self.augment_combo.currentData() or self.recipe.default_augment)
+
+    def _fill_choices(self, recipe: Recipe) -> None:
+        default = recipe.crop_for(self.machine)
+        self.crop_row_label.setText(recipe.crop_label)
+        self.crop_combo.clear()
+        for size in recipe.crop_sizes:
+            self.crop_combo.addItem(recipe.crop_text(size) + (" · recommended" if size == default else ""), size)
+        self._crop_wanted = default
+        self.crop_hint.setText(recipe.crop_hint)
+        self.augment_combo.blockSignals(True)
+        self.augment_combo.clear()
+        for value, (text, explain) in recipe.augments.items():
+            self.augment_combo.addItem(text + (" · recommended" if value == recipe.default_augment else ""), value)
+            self.augment_combo.setItemData(self.augment_combo.count() - 1, explain, Qt.ItemDataRole.ToolTipRole)
+        self.augment_combo.setCurrentIndex(0)
+        self.augment_combo.blockSignals(False)
+        self._on_augment_changed()
+
+    def set_crop(self, crop: int) -> None:
+        """Choose ``crop`` as the user would (it must be one of the kind's choices, and enabled)."""
+        index = self.crop_combo.findData(crop)
+        if index < 0:
+            raise ValueError(f"{crop} px is not a crop choice of {self.recipe.kind}")
+        self.crop_combo.setCurrentIndex(index)
+        self._on_crop_chosen(index)
+
+    def set_augment(self, value: str) -> None:
+        self.augment_combo.setCurrentIndex(self.augment_combo.findData(value))
+
+    def _on_crop_chosen(self, index: int) -> None:
+        self._crop_wanted = int(self.crop_combo.itemData(index))
+        self._update_crop_choices()
+
+    def _on_augment_changed(self) -> None:
+        value = self.augment_combo.currentData()
+        self.augment_hint.setText(self.recipe.augments[value][1] if self.wizard() and value else "")
+
+    def usable_at(self, crop: int) -> int | None:
+        """Usable photos at ``crop`` (of the smaller folder when there are two); None before every check ended."""
+        reports = self.reports
+        if any(report is None for report in reports):
+            return None
+        min_side = self.recipe.min_side(crop)
+        return min(len(report.usable(min_side)) for report in reports)  # type: ignore[union-attr]
+
+    def _update_crop_choices(self) -> None:
+        """Enable the crops that leave enough photos, fall back from one that does not, and say what is left out."""
+        if not self.crop_combo.count():  # a check that ended before the page was first shown
+            return
+        recipe = self.recipe
+        model = self.crop_combo.model()
+        enabled: list[int] = []
+        for index in range(self.crop_combo.count()):
+            size = int(self.crop_combo.itemData(index))
+            usable = self.usable_at(size)
+            ok = usable is None or usable >= MIN_IMAGES
+            model.item(index).setEnabled(ok)
+            self.crop_combo.setItemData(index, None if ok else
+                                        f"Too large for these photos: {usable} would be usable, at least "
+                                        f"{MIN_IMAGES} are needed", Qt.ItemDataRole.ToolTipRole)
+            if ok:
+                enabled.append(size)
+        # the wanted crop if the photos allow it, else the largest smaller one that does (smaller crops never
+        # leave fewer photos); none at all: the wanted one, and the folder's verdict says why it is not enough
+        smaller = [size for size in enabled if size <= self._crop_wanted]
+        crop = self._crop_wanted if self._crop_wanted in enabled else max(smaller) if smaller else self._crop_wanted
+        self.crop_combo.setCurrentIndex(self.crop_combo.findData(crop))
+        min_side = recipe.min_side(crop)
+        for field in (self.field_a, self.field_b):
+            field.set_min_side(min_side)
+        warnings = []
+        what = recipe.crop_label.lower()
+        if crop != self._crop_wanted:
+            warnings.append(f"The photos are too small for a {what} of {self._crop_wanted} px: {crop} px is the "
+                            "largest that leaves enough of them.")
+        small = sum(len(report.too_small(min_side)) for report in self.reports if report is not None)
+        if small:
+            photos = "1 photo is" if small == 1 else f"{small} photos are"
+            warnings.append(f"{photos} smaller than {min_side} px and will be left out (listed above); a smaller "
+                            f"{what} keeps them.")
+        self.crop_warning.setText(" ".join(warnings))
+        self.crop_warning.setVisible(bool(warnings))
+        self.completeChanged.emit()
 
     def _on_checked(self, field: FolderField, edit: QLineEdit) -> None:
         # A name the user has not typed follows the folder: "Cats" gives "cats".
         if field.report is not None and not self._names_typed[edit]:
             edit.setText(slug(field.report.folder.name, "")[:24].strip("-"))
+        if self.wizard() is not None:
+            self._update_crop_choices()
+        self._fit_fields()
         self.completeChanged.emit()
         self.checked.emit()
+
+    def _fit_fields(self) -> None:
+        """A folder with a list of problems takes the page's spare height for it; a clean one only its lines."""
+        for field in (self.field_a, self.field_b):
+            listed = not field.problems.isHidden()
+            self._layout.setStretchFactor(field, 1 if listed else 0)
+            field.setSizePolicy(QSizePolicy.Policy.Preferred,
+                                QSizePolicy.Policy.Preferred if listed else QSizePolicy.Policy.Maximum)
 
     def names_problem_text(self) -> str:
         if self.recipe.folders != 2:
@@ -429,6 +591,115 @@ class DataPage(QWizardPage):
 
 
 # -- page 3 ------------------------------------------------------------------------------------------------------
+def _rough_duration(seconds: float) -> str:
+    """A training time as a person plans with it: "about 6 min", "about 2 h 10 min", "about 3 days"."""
+    minutes = seconds / 60
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return f"about {round(minutes)} min"
+    if minutes < 10 * 60:
+        hours, rest = divmod(round(minutes / 5) * 5, 60)
+        return f"about {hours} h {rest} min" if rest else f"about {hours} h"
+    if minutes < 48 * 60:
+        return f"about {round(minutes / 60)} h"
+    return f"about {round(minutes / 60 / 24)} days"
+
+
+def _step_time(seconds: float) -> str:
+    return f"{seconds:.2f} s a step" if seconds < 10 else f"{seconds:.0f} s a step"
+
+
+class SpeedProbe(QObject):
+    """Measures seconds per training step: ``python -m ganstudio.train.probe <kind> <args>`` (a few steps of the
+    run's own command on generated pictures; :mod:`ganstudio.train.probe`) as a child process, never in the UI
+    thread. Results are kept per key, so going back to a preset shows its estimate at once; a newer request
+    stops a probe still measuring an older one. ``measured(key, seconds, error)``: seconds is NaN on failure."""
+
+    measured = Signal(str, float, str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.results: dict[str, tuple[float, str]] = {}
+        self.process: QProcess | None = None
+        self.key = ""
+        self._output = b""
+        self._scratch = ""
+
+    def request(self, key: str, kind: str, args: list[str]) -> None:
+        """Measure for ``key`` unless known or being measured; a known result is emitted at once."""
+        if key in self.results:
+            self.measured.emit(key, *self.results[key])
+            return
+        if self.process is not None and key == self.key:
+            return
+        self.stop()
+        self.key = key
+        self._launch(key, kind, args)
+
+    def _launch(self, key: str, kind: str, args: list[str]) -> None:
+        self._output = b""
+        # the probe's pictures and run: removed here, as a probe stopped for a newer request is killed
+        self._scratch = tempfile.mkdtemp(prefix="ganstudio-probe-")
+        process = _python_process(self)
+        process.setArguments(["-m", "ganstudio.train.probe", "--scratch", self._scratch, kind, *args])
+        process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
+        process.readyRead.connect(lambda: setattr(self, "_output", self._output + process.readAll().data()))
+        process.finished.connect(lambda code, status: self._on_finished(process, key))
+        process.errorOccurred.connect(lambda error: self._on_error(process, key, error))
+        self.process = process
+        process.start()
+
+    def _on_error(self, process: QProcess, key: str, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart and process is self.process:
+            self.process = None
+            process.deleteLater()
+            self._remove_scratch()
+            self.finish(key, math.nan, f"could not start {sys.executable}")
+
+    def _on_finished(self, process: QProcess, key: str) -> None:
+        if process is not self.process:  # stopped for a newer request
+            return
+        self.process = None
+        self._output += process.readAll().data()
+        process.deleteLater()
+        self._remove_scratch()
+        seconds, error = math.nan, "the probe ended without a result"
+        for line in self._output.decode("utf-8", "replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("event") == "probe":
+                seconds, error = float(event["seconds_per_step"]), ""
+            elif isinstance(event, dict) and event.get("event") == "error":
+                error = str(event.get("message", error))
+        self.finish(key, seconds, error)
+
+    def finish(self, key: str, seconds: float, error: str = "") -> None:
+        """Keep and announce a result (what a finished probe calls)."""
+        self.results[key] = (seconds, error)
+        self.measured.emit(key, seconds, error)
+
+    def stop(self) -> None:
+        """Stop a running probe (its result is dropped)."""
+        process, self.process = self.process, None
+        if process is not None:
+            process.kill()
+            process.waitForFinished(2000)
+            process.deleteLater()
+        self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = ""
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None
+
+
 class SettingsPage(QWizardPage):
     def __init__(self, machine: Machine) -> None:
         super().__init__()
@@ -449,9 +720,6 @@ class SettingsPage(QWizardPage):
         self.steps_spin.setRange(1, 10_000_000)
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 512)
-        self.crop_spin = QSpinBox()
-        self.crop_spin.setRange(16, 1024)
-        self.crop_spin.valueChanged.connect(self._update_usable)
         self.lr_spin = QDoubleSpinBox()
         self.lr_spin.setDecimals(6)
         self.lr_spin.setRange(1e-6, 1e-2)
@@ -482,7 +750,6 @@ class SettingsPage(QWizardPage):
         self._form.addRow("Steps", self.steps_spin)
         self._form.addRow("Learning rate", self.lr_spin)
         self._form.addRow("Batch size", self.batch_spin)
-        self._form.addRow("Crop (px)", self.crop_spin)
         self._form.addRow("Checkpoint every (steps)", self.checkpoint_spin)
         self._form.addRow("Precision", precision_row)
         self._form.labelForField(precision_row).setToolTip(PRECISION_TIP)
@@ -491,8 +758,23 @@ class SettingsPage(QWizardPage):
         self._advanced_body.setVisible(False)
 
         self.summary_label = _note()
+        # the preset's time on this machine: its steps times the seconds a step took in a short measured run
+        self.estimate_label = QLabel()
+        self.estimate_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.probe = SpeedProbe(self)
+        self.probe.measured.connect(self._on_measured)
+        self._estimate_timer = QTimer(self)
+        self._estimate_timer.setSingleShot(True)
+        self._estimate_timer.setInterval(400)  # a spin box's arrows held down measure once, at the end
+        self._estimate_timer.timeout.connect(self._request_estimate)
+        preset_row = QHBoxLayout()
+        preset_row.setContentsMargins(0, 0, 0, 0)
+        self.preset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        preset_row.addWidget(self.preset_combo)
+        preset_row.addSpacing(12)
+        preset_row.addWidget(self.estimate_label, 1)
         top = QFormLayout()
-        top.addRow("Preset", self.preset_combo)
+        top.addRow("Preset", preset_row)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.base_box)
@@ -503,6 +785,10 @@ class SettingsPage(QWizardPage):
         layout.addStretch(1)
         for spin in (self.steps_spin, self.batch_spin, self.blocks_spin):
             spin.valueChanged.connect(self._update_usable)
+        self.steps_spin.valueChanged.connect(self._show_estimate)
+        for spin in (self.batch_spin, self.blocks_spin, self.channels_spin):
+            spin.valueChanged.connect(self._schedule_estimate)
+        self.precision_combo.currentIndexChanged.connect(self._schedule_estimate)
 
     def _show_advanced(self, shown: bool) -> None:
         self._advanced_body.setVisible(shown)
@@ -513,10 +799,6 @@ class SettingsPage(QWizardPage):
 
     def initializePage(self) -> None:
         recipe = self.recipe
-        self._form.labelForField(self.crop_spin).setText(recipe.crop_label)
-        self.crop_spin.setSingleStep(recipe.crop_step)
-        self.crop_spin.setToolTip(f"{recipe.crop_label}; photos smaller than {recipe.min_side(recipe.default_crop)} px "
-                                  f"at the default are left out")
         self._form.setRowVisible(self.blocks_spin, recipe.blocks_label is not None)
         if recipe.blocks_label is not None:
             self._form.labelForField(self.blocks_spin).setText(recipe.blocks_label)
@@ -541,7 +823,6 @@ class SettingsPage(QWizardPage):
         settings = recipe.preset(self.preset_combo.currentData(), self.machine, from_base)
         self.steps_spin.setValue(settings.steps)
         self.batch_spin.setValue(settings.batch)
-        self.crop_spin.setValue(settings.crop)
         self.lr_spin.setValue(settings.lr)
         self.blocks_spin.setValue(settings.blocks)
         self.channels_spin.setValue(settings.channels)
@@ -558,26 +839,25 @@ class SettingsPage(QWizardPage):
         self.blocks_spin.setToolTip(tip)
         self.channels_spin.setToolTip(tip)
         self._update_usable()
+        self._schedule_estimate()
 
     def settings(self) -> Settings:
-        return Settings(self.steps_spin.value(), self.batch_spin.value(), self.crop_spin.value(),
-                        self.lr_spin.value(), self.blocks_spin.value(), self.channels_spin.value(),
-                        self.checkpoint_spin.value(), self.precision_combo.currentData())
+        """The run's settings: this page's, with the crop and augmentation chosen on the Data page."""
+        data = self.wizard().data_page
+        return Settings(self.steps_spin.value(), self.batch_spin.value(), data.crop, self.lr_spin.value(),
+                        self.blocks_spin.value(), self.channels_spin.value(), self.checkpoint_spin.value(),
+                        self.precision_combo.currentData(), data.augment)
 
     def _usable(self) -> int | None:
-        """Usable photos at this crop: of the smaller folder when there are two; None before the data check."""
-        reports = self.wizard().data_page.reports if self.wizard() else []
-        if not reports or any(report is None for report in reports):
-            return None
-        min_side = self.recipe.min_side(self.crop_spin.value())
-        return min(len(report.usable(min_side)) for report in reports)
+        """Usable photos at the chosen crop: of the smaller folder when there are two; None before the data check."""
+        return self.wizard().data_page.usable_at(self.wizard().data_page.crop) if self.wizard() else None
 
     def _problem(self) -> str:
         reports = self.wizard().data_page.reports
         problem = self.recipe.settings_problem(self.settings())
         if problem or any(report is None for report in reports):
             return problem
-        min_side = self.recipe.min_side(self.crop_spin.value())
+        min_side = self.recipe.min_side(self.wizard().data_page.crop)
         return next((report.verdict(min_side).text for report in reports if not report.verdict(min_side).ok), "")
 
     def _update_usable(self) -> None:
@@ -587,12 +867,78 @@ class SettingsPage(QWizardPage):
         if problem:
             text = problem
         else:
+            data, recipe = self.wizard().data_page, self.recipe
             count = self._usable()
-            photos = f"{count} usable photos{' in the smaller folder' if self.recipe.folders == 2 else ''}"
-            text = f"Enough to train on: {photos}. {self.steps_spin.value():,} steps of {self.batch_spin.value()} crops."
+            photos = f"{count} usable photos{' in the smaller folder' if recipe.folders == 2 else ''}"
+            augment = recipe.augments[data.augment][0]
+            augment = augment[0].lower() + augment[1:]
+            batch = self.batch_spin.value()
+            text = f"Enough to train on: {photos}. {self.steps_spin.value():,} steps of {batch} " \
+                   f"{recipe.crop_noun}{'' if batch == 1 else 's'} of {data.crop} px, augmentation: {augment} " \
+                   "(set with your photos)."
         self.summary_label.setText(text)
         self.summary_label.setStyleSheet(_ERROR_STYLE if problem else "")
         self.completeChanged.emit()
+
+    # -- the time estimate
+    def _speed_key(self) -> str:
+        """What a step's time depends on: the model and its size, the batch, the crop and the precision."""
+        settings = self.settings()
+        return json.dumps([self.recipe.kind, self.base_box.isChecked(), settings.batch, settings.crop,
+                           settings.blocks, settings.channels, settings.precision])
+
+    def _schedule_estimate(self) -> None:
+        if self.wizard() is None or self.wizard().currentPage() is not self:
+            return
+        key = self._speed_key()
+        if key in self.probe.results:
+            self._show_estimate()
+        else:
+            self.estimate_label.setText(f"Measuring the speed on this {self._device_word}…")
+            self.estimate_label.setToolTip("A few training steps of this model run in the background to time them.")
+            self.estimate_label.setStyleSheet("")
+        self._estimate_timer.start()
+
+    def _request_estimate(self) -> None:
+        if self.wizard() is None or self.wizard().currentPage() is not self:
+            return
+        wizard: TrainingWizard = self.wizard()
+        data = wizard.data_page
+        # the run's own command line; the probe points it at generated pictures and a scratch folder
+        spec = self.recipe.build_spec(data.folders, self.settings(), self.base_box.isChecked(),
+                                      runs_dir() / "speed-probe", self._usable() or 0, data.names)
+        self.probe.request(self._speed_key(), self.recipe.kind, spec.args)
+
+    def _on_measured(self, key: str, seconds: float, error: str) -> None:
+        if self.wizard() is not None and key == self._speed_key():
+            self._show_estimate()
+
+    @property
+    def _device_word(self) -> str:
+        return "GPU" if self.machine.cuda else "CPU"
+
+    def _show_estimate(self) -> None:
+        """Steps times the measured seconds a step, once measured for these settings."""
+        if self.wizard() is None:
+            return
+        seconds, error = self.probe.results.get(self._speed_key(), (math.nan, "not measured yet"))
+        if math.isnan(seconds):
+            if not self.probe.running and error != "not measured yet":
+                self.estimate_label.setText("No time estimate: the speed could not be measured.")
+                self.estimate_label.setToolTip(error)
+                self.estimate_label.setStyleSheet(_WARNING_STYLE)
+            return
+        steps = self.steps_spin.value()
+        self.estimate_label.setText(f"{_rough_duration(steps * seconds).capitalize()} on this {self._device_word} "
+                                    f"({_step_time(seconds)}, measured)")
+        self.estimate_label.setToolTip(f"{steps:,} steps × {seconds:.2f} s a step, as measured on this machine with "
+                                       "these settings; validation, previews and checkpoints add a few per cent.")
+        self.estimate_label.setStyleSheet("")
+
+    def cleanupPage(self) -> None:
+        self._estimate_timer.stop()
+        self.probe.stop()
+        super().cleanupPage()
 
     def isComplete(self) -> bool:
         return self.wizard() is not None and self._usable() is not None and not self._problem()
@@ -605,6 +951,8 @@ class SettingsPage(QWizardPage):
         run_dir.mkdir(parents=True, exist_ok=True)
         usable = self._usable()
         assert usable is not None
+        self._estimate_timer.stop()
+        self.probe.stop()  # the run needs the machine to itself
         spec = recipe.build_spec(folders, self.settings(), self.base_box.isChecked(), run_dir, usable, names)
         spec.save()
         wizard.spec = spec
@@ -1029,7 +1377,7 @@ class TrainingWizard(QWizard):
         self.resume_next = False
         machine = machine or Machine.detect()
         self.kind_page = KindPage()
-        self.data_page = DataPage()
+        self.data_page = DataPage(machine)
         self.settings_page = SettingsPage(machine)
         self.train_page = TrainPage()
         self.finish_page = FinishPage(model_dir or default_model_dir, machine)
@@ -1056,6 +1404,7 @@ class TrainingWizard(QWizard):
 
     def shutdown(self, timeout_ms: int = 15000) -> bool:
         """For the app's exit: a running training is paused (checkpointed), so the wizard can resume it later."""
+        self.settings_page.probe.stop()
         return self.train_page.shutdown(timeout_ms)
 
     def accept(self) -> None:
@@ -1070,5 +1419,6 @@ class TrainingWizard(QWizard):
 
     def reject(self) -> None:
         # Closing the wizard pauses a run rather than losing it; it is offered again the next time.
+        self.settings_page.probe.stop()
         self.train_page.shutdown(15000)
         super().reject()
