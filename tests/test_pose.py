@@ -379,3 +379,21 @@ def test_loss_window_sends_means_every_n_steps_and_at_the_last() -> None:
     assert sent[4] == {"a": 5.0}, "the last step always reports, with the mean of its own window"
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [e["step"] for e in events] == [2, 4, 5] and all(e["it_per_s"] > 0 for e in events)
+
+
+def test_training_repose_swings_a_limb_and_moves_its_labels_with_it() -> None:
+    from ganstudio.train.pose import random_repose
+
+    pose = standing_pose()
+    image, mask = person_image(pose)
+    half_mask = cv2.resize(mask, (64, 100), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(5)
+    out, joints, new_mask = random_repose(image, pose.points.copy(), half_mask, rng)
+    moved = np.linalg.norm(joints - pose.points, axis=1) > 1.0
+    assert moved.any() and not moved[[JOINT_INDEX[n] for n in ("nose", "left_hip", "right_hip")]].any()
+    assert not np.array_equal(out, image) and out.shape == image.shape
+    assert new_mask.shape == half_mask.shape and not np.array_equal(new_mask, half_mask)
+    # the image changed where a moved joint went: pixels around it now belong to the person
+    for index in np.flatnonzero(moved):
+        x, y = np.clip(np.round(joints[index] / 2).astype(int), 0, [63, 99])
+        assert new_mask[y, x] > 64, f"the mask must follow {JOINTS[index]}"

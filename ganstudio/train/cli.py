@@ -278,6 +278,9 @@ def _add_pose_parsers(tasks: argparse._SubParsersAction) -> None:
     pose.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     pose.add_argument("--log-every", type=int, default=defaults.log_every)
     pose.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
+    pose.add_argument("--repose", type=float, default=defaults.repose,
+                      help="share of views whose arm or leg is first swung by the warp (teaches unusual poses)")
+    pose.add_argument("--init", default=defaults.init, help="start from these .safetensors weights; ignored on --resume")
     pose.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
 
     export = tasks.add_parser("pose-export", help="write a pose run's weights as .safetensors plus a model card")

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from safetensors.torch import load_file
+
 from ganstudio.engine import resolve_device
 from ganstudio.models.arch.posenet import PoseNet
 from ganstudio.pose.decode import (decode_heatmaps, fit_matrix, gaussian_heatmaps, halved, pck, similarity_matrix,
@@ -65,6 +67,12 @@ class PoseConfig:
     checkpoint_every: int = 250
     log_every: int = 25
     keep_checkpoints: int = 3
+    #: Share of training views whose person is first re-posed by our own warp (a random arm or leg swung to a new
+    #: angle, the labels moved with it). The photos are nearly all people standing; without these the detector
+    #: learns "arms hang down" and cannot find a limb a user has just moved.
+    repose: float = 0.0
+    #: .safetensors weights of the same architecture to start a fresh run from; ignored on resume.
+    init: str = ""
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
@@ -161,11 +169,47 @@ def random_view(sample: PersonSample, cfg: PoseConfig, rng: np.random.Generator)
     return image, joints, visible, mask
 
 
+#: Limbs a training edit swings, by the joint it turns about and the first joint that moves.
+_SWINGS = (("left_shoulder", "left_elbow"), ("right_shoulder", "right_elbow"), ("left_elbow", "left_wrist"),
+           ("right_elbow", "right_wrist"), ("left_hip", "left_knee"), ("right_hip", "right_knee"),
+           ("left_knee", "left_ankle"), ("right_knee", "right_ankle"))
+
+
+def random_repose(image: np.ndarray, joints: np.ndarray, mask: np.ndarray | None,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The view with one or two limbs swung to random angles by the editor's own warp; joints and mask follow."""
+    from ganstudio.pose.skeleton import JOINT_INDEX, Pose
+    from ganstudio.pose.warp import repose
+
+    height, width = image.shape[:2]
+    source = Pose(joints)
+    target = source
+    for _ in range(1 + int(rng.random() < 0.3)):
+        pivot, first = _SWINGS[rng.integers(len(_SWINGS))]
+        limit = 150.0 if "shoulder" in pivot or "elbow" in pivot else 60.0
+        angle = np.radians(rng.uniform(-limit, limit))
+        centre = target.points[JOINT_INDEX[pivot]]
+        offset = target.points[JOINT_INDEX[first]] - centre
+        turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        target = target.moved(first, tuple(centre + turn @ offset))
+    person = np.zeros((height, width), np.float32) if mask is None else cv2.resize(
+        mask.astype(np.float32) / 255.0, (width, height), interpolation=cv2.INTER_LINEAR)
+    result = repose(image, person, source, target,
+                    lambda pixels, hole: cv2.inpaint(pixels, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA))
+    new_mask = None
+    if mask is not None:
+        new_mask = (cv2.resize(result.person_alpha, (mask.shape[1], mask.shape[0]),
+                               interpolation=cv2.INTER_AREA) * 255).round().astype(np.uint8)
+    return result.image, target.points, new_mask
+
+
 def make_batch(samples: list[PersonSample], indices: np.ndarray, cfg: PoseConfig, rng: np.random.Generator):
     images, heatmaps, weights, masks, has_mask = [], [], [], [], []
     hh, hw = cfg.height // STRIDE, cfg.width // STRIDE
     for index in indices:
         image, joints, visible, mask = random_view(samples[index], cfg, rng)
+        if cfg.repose and rng.random() < cfg.repose:
+            image, joints, mask = random_repose(image, joints, mask, rng)
         images.append(image)
         heatmaps.append(gaussian_heatmaps(joints, hh, hw, STRIDE, cfg.sigma))
         # Guessed (low-visibility) landmarks still teach the rough place of a limb, at a tenth of the weight.
@@ -305,6 +349,8 @@ def train(cfg: PoseConfig, resume: bool = False, events: EventWriter | None = No
         step, wall_time, best = state["step"], state["wall_time_s"], state["best"]
         ckpt.set_rng_state(state["rng"])
         rng.bit_generator.state = state["data_rng"]
+    elif cfg.init:
+        model.load_state_dict(load_file(cfg.init), strict=True)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg), last_epoch=step - 1)
     (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
     events.emit("start", step=step, total=cfg.steps, train_images=len(train_samples), val_images=len(views),
