@@ -11,6 +11,18 @@ from ganstudio.train.events import EventWriter
 _DEFAULTS_NOTE = "(on --resume, the model and optimiser settings come from the checkpoint)"
 
 
+def _add_run_options(parser: argparse.ArgumentParser, defaults: object) -> None:
+    """The options every training loop shares: machine, cadence of events and checkpoints, resuming."""
+    parser.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
+    parser.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda", "cuda:1"')
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--sample-every", type=int, default=defaults.sample_every, help="sample grid every N steps")
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--log-every", type=int, default=defaults.log_every, help="a step event every N steps")
+    parser.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+
+
 def _add_precision(parser: argparse.ArgumentParser, default: str) -> None:
     from ganstudio.train.common import PRECISIONS
 
@@ -52,21 +64,14 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     sr.add_argument("--lr-min", type=float, default=defaults.lr_min)
     sr.add_argument("--lr-step", type=int, default=defaults.lr_step, help="halve the LR every N steps (step schedule)")
     sr.add_argument("--warmup", type=int, default=defaults.warmup)
-    sr.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
-    sr.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda", "cuda:1"')
     _add_precision(sr, defaults.precision)
-    sr.add_argument("--seed", type=int, default=defaults.seed)
     sr.add_argument("--val-images", type=int, default=defaults.val_images,
                     help="images held out of --data for validation PSNR")
     sr.add_argument("--val-crop", type=int, default=defaults.val_crop)
     sr.add_argument("--val-every", type=int, default=defaults.val_every)
-    sr.add_argument("--sample-every", type=int, default=defaults.sample_every)
-    sr.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    sr.add_argument("--log-every", type=int, default=defaults.log_every)
-    sr.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
     sr.add_argument("--init", default="", help="start from these .safetensors weights (same architecture: "
                                                "fine-tuning); ignored on --resume")
-    sr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    _add_run_options(sr, defaults)
 
     _add_inpaint_parser(tasks)
 
@@ -114,20 +119,13 @@ def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
     # the flags of earlier versions: --bf16 is the default, --no-bf16 is --precision fp32
     ip.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help=argparse.SUPPRESS)
     ip.add_argument("--no-bf16", dest="precision", action="store_const", const="fp32", help=argparse.SUPPRESS)
-    ip.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
     ip.add_argument("--workers", type=int, default=defaults.workers, help="data loader processes")
-    ip.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda", "cuda:1"')
-    ip.add_argument("--seed", type=int, default=defaults.seed)
     ip.add_argument("--val-images", type=int, default=defaults.val_images,
                     help="images held out of --data for validation")
     ip.add_argument("--val-every", type=int, default=defaults.val_every)
-    ip.add_argument("--sample-every", type=int, default=defaults.sample_every)
-    ip.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    ip.add_argument("--log-every", type=int, default=defaults.log_every)
-    ip.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
     ip.add_argument("--init", default="", help="start the generator from these .safetensors weights (same "
                                                "architecture: fine-tuning); ignored on --resume")
-    ip.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    _add_run_options(ip, defaults)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -210,20 +208,13 @@ def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
     cg.add_argument("--lambda-identity", type=float, default=defaults.lambda_identity,
                     help="identity loss weight as a fraction of --lambda-cycle")
     cg.add_argument("--pool-size", type=int, default=defaults.pool_size)
-    cg.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
-    cg.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda", "cuda:1"')
     _add_precision(cg, defaults.precision)
-    cg.add_argument("--seed", type=int, default=defaults.seed)
     cg.add_argument("--sample-images", type=int, default=defaults.sample_images,
                     help="photos held out of each folder for the sample grids")
-    cg.add_argument("--sample-every", type=int, default=defaults.sample_every)
-    cg.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    cg.add_argument("--log-every", type=int, default=defaults.log_every)
-    cg.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
     cg.add_argument("--init-ab", default="", help="start the A->B generator from these .safetensors weights (same "
                                                   "--ngf and --blocks), e.g. cat2dog; ignored on --resume")
     cg.add_argument("--init-ba", default="", help="start the B->A generator from these weights, e.g. dog2cat")
-    cg.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    _add_run_options(cg, defaults)
 
     export = tasks.add_parser("cyclegan-export", help="write both generators of a CycleGAN run as <a>2<b> and "
                                                       "<b>2<a> .safetensors plus model cards")
@@ -269,19 +260,12 @@ def _add_pose_parsers(tasks: argparse._SubParsersAction) -> None:
     pose.add_argument("--lr", type=float, default=defaults.lr)
     pose.add_argument("--warmup", type=int, default=defaults.warmup)
     pose.add_argument("--mask-weight", type=float, default=defaults.mask_weight)
-    pose.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
-    pose.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda"')
-    pose.add_argument("--seed", type=int, default=defaults.seed)
     pose.add_argument("--val-images", type=int, default=defaults.val_images, help="photos held out for PCK")
     pose.add_argument("--val-every", type=int, default=defaults.val_every)
-    pose.add_argument("--sample-every", type=int, default=defaults.sample_every)
-    pose.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    pose.add_argument("--log-every", type=int, default=defaults.log_every)
-    pose.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
     pose.add_argument("--repose", type=float, default=defaults.repose,
                       help="share of views whose arm or leg is first swung by the warp (teaches unusual poses)")
     pose.add_argument("--init", default=defaults.init, help="start from these .safetensors weights; ignored on --resume")
-    pose.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    _add_run_options(pose, defaults)
 
     export = tasks.add_parser("pose-export", help="write a pose run's weights as .safetensors plus a model card")
     export.add_argument("--run", required=True)
@@ -328,16 +312,9 @@ def _add_dcgan_parsers(tasks: argparse._SubParsersAction) -> None:
                     help=f"DiffAugment policies, comma-separated ({', '.join(AUGMENTS)}); 'none' (or '') for none")
     dc.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
                     help="moving average of the generator that samples and the export use")
-    dc.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
-    dc.add_argument("--device", default=defaults.device, help='"auto" (CUDA when present), "cpu", "cuda", "cuda:1"')
     _add_precision(dc, defaults.precision)
-    dc.add_argument("--seed", type=int, default=defaults.seed)
     dc.add_argument("--sample-count", type=int, default=defaults.sample_count, help="pictures per sample grid")
-    dc.add_argument("--sample-every", type=int, default=defaults.sample_every)
-    dc.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    dc.add_argument("--log-every", type=int, default=defaults.log_every)
-    dc.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
-    dc.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    _add_run_options(dc, defaults)
 
     export = tasks.add_parser("dcgan-export", help="write a DCGAN run's averaged generator as .safetensors plus a "
                                                    "model card (task generate)")
