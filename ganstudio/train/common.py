@@ -6,7 +6,7 @@ import contextlib
 import json
 import signal
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, ContextManager, Sequence, TypeVar
 
@@ -209,3 +209,25 @@ class LossWindow:
         self.events.step(step, self.total, means, lr, self._count / max(time.perf_counter() - self._start, 1e-9))
         self._sums, self._count, self._start = {}, 0, time.perf_counter()
         return means
+
+
+class RunConfig:
+    """What the loops' config dataclasses share: the checkpoint round trip and the common range checks."""
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Any:
+        """From a checkpoint's saved config; keys this version does not know are dropped."""
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})  # type: ignore[arg-type]
+
+    def require(self, at_least_one: Sequence[str] = (), at_least_zero: Sequence[str] = ()) -> None:
+        """Raise ValueError naming the first field out of range; ``precision``, when the config has it, must be
+        one of :data:`PRECISIONS`."""
+        for name in at_least_one:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in at_least_zero:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)}")
+        precision = getattr(self, "precision", None)
+        if precision is not None and precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")

@@ -19,7 +19,7 @@ import json
 import math
 import re
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from ganstudio.train.data import (AUGMENT_TEXT, augment, check_augment, list_ima
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.engine import resolve_device
-from ganstudio.train.common import (PRECISIONS, LossWindow, Precision, StopRequest, open_run, save_grid,
+from ganstudio.train.common import (LossWindow, Precision, RunConfig, StopRequest, open_run, save_grid,
                                     split_validation)
 
 DISCRIMINATORS = ("patch", "projected")
@@ -48,7 +48,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 @dataclass
-class CycleGANConfig:
+class CycleGANConfig(RunConfig):
     domain_a: str
     domain_b: str
     out: str
@@ -93,12 +93,8 @@ class CycleGANConfig:
     init_ba: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("ngf", "ndf", "crop", "batch", "steps", "checkpoint_every", "log_every", "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        for name in ("blocks", "small_crop", "small_crop_steps", "pool_size", "sample_images", "sample_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)}")
+        self.require(("ngf", "ndf", "crop", "batch", "steps", "checkpoint_every", "log_every", "keep_checkpoints"),
+                     ("blocks", "small_crop", "small_crop_steps", "pool_size", "sample_images", "sample_every"))
         for name in ("crop", "small_crop"):
             if getattr(self, name) % MULTIPLE_OF:
                 raise ValueError(f"{name} must be a multiple of {MULTIPLE_OF}, not {getattr(self, name)}")
@@ -113,16 +109,10 @@ class CycleGANConfig:
         for name in ("name_a", "name_b"):
             if not _NAME.match(getattr(self, name)):
                 raise ValueError(f"{name} {getattr(self, name)!r}: use lower-case letters, digits, - and _")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.name_a == self.name_b:
             raise ValueError("the two domains need different names")
         check_augment(self.augment)
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> CycleGANConfig:
-        """From a checkpoint's saved config; keys this version does not know are dropped."""
-        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
 # What is being trained: on --resume these come from the checkpoint. Crop sizes, step counts and the data folders

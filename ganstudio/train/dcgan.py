@@ -20,7 +20,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 from ganstudio.engine import resolve_device
 from ganstudio.models.arch.dcgan import DCGANGenerator, stage_count
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (PRECISIONS, LossWindow, Precision, StopRequest, data_licence, open_run,
-                                    save_grid)
+from ganstudio.train.common import (LossWindow, Precision, RunConfig, StopRequest, data_licence, open_run, save_grid)
 from ganstudio.train.data import list_images, load_folder, resize_short_side, to_tensor
 from ganstudio.train.discriminators import DCGANDiscriminator
 from ganstudio.train.events import EventWriter
@@ -46,7 +45,7 @@ AUGMENTS = ("color", "translation", "cutout")
 
 
 @dataclass
-class DCGANConfig:
+class DCGANConfig(RunConfig):
     data: str
     out: str
     #: Pictures are this many pixels square (4 x a power of 2; 64 is the wizard's).
@@ -78,12 +77,8 @@ class DCGANConfig:
     keep_checkpoints: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("latent_dim", "ngf", "ndf", "batch", "steps", "sample_count", "checkpoint_every", "log_every",
-                     "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.sample_every < 0:
-            raise ValueError("sample_every must be 0 (off) or more")
+        self.require(("latent_dim", "ngf", "ndf", "batch", "steps", "sample_count", "checkpoint_every", "log_every",
+                      "keep_checkpoints"), ("sample_every",))
         stage_count(self.size)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
@@ -92,17 +87,11 @@ class DCGANConfig:
             raise ValueError(f"unknown augmentation {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTS)})")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), not {self.ema_decay}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 
     @property
     def augment_policies(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.augment.split(",") if p.strip() and p.strip() != "none")
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> DCGANConfig:
-        """From a checkpoint's saved config; keys this version does not know are dropped."""
-        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
 # What is being trained: on --resume these come from the checkpoint; the length, cadence, threads and data folder

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from ganstudio.train.discriminators import SNPatchGANDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.train.lpips import LPIPS, weights_path
 from ganstudio.engine import resolve_device
-from ganstudio.train.common import (BEST_WEIGHTS, PRECISIONS, LossWindow, Precision, StopRequest, data_licence,
+from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunConfig, StopRequest, data_licence,
                                     load_weights_for_export, open_run, save_grid, split_validation)
 
 TASK = "inpaint"
@@ -44,7 +44,7 @@ WORKING_SIZE = 512
 
 
 @dataclass
-class InpaintConfig:
+class InpaintConfig(RunConfig):
     data: str
     out: str
     channels: int = 16
@@ -87,23 +87,15 @@ class InpaintConfig:
 
     def __post_init__(self) -> None:
         self.dilations = tuple(int(d) for d in self.dilations)
-        for name in ("steps", "batch", "crop", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        self.require(("steps", "batch", "crop", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"))
         if self.crop % 2**self.levels:
             raise ValueError(f"crop {self.crop} must be a multiple of {2 ** self.levels} (2 ** levels)")
         if not 0.0 < self.min_area <= self.max_area < 1.0:
             raise ValueError("need 0 < min_area <= max_area < 1")
         if self.max_zoom < 1.0 or self.sample_every < 0 or self.adv_start < 0:
             raise ValueError("max_zoom must be >= 1, sample_every and adv_start >= 0")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         check_augment(self.augment)
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> InpaintConfig:
-        """From a checkpoint's saved config; keys this version does not know are dropped."""
-        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
 # What defines the run; on --resume these come from the checkpoint, the rest (length, cadence, threads, data

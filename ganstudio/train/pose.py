@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,8 @@ from ganstudio.pose.decode import (decode_heatmaps, fit_matrix, gaussian_heatmap
                                    to_opencv)
 from ganstudio.pose.skeleton import FLIP_ORDER, JOINTS, MEDIAPIPE_TO_JOINTS
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, StopRequest, load_weights_for_export, open_run, save_grid,
-                                    split_validation)
+from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, RunConfig, StopRequest, load_weights_for_export, open_run,
+                                    save_grid, split_validation)
 from ganstudio.train.data import list_images, load_rgb
 from ganstudio.train.events import EventWriter
 
@@ -45,7 +45,7 @@ PEOPLE_LICENCE = ("Trained on the Clothing Co-Parsing dataset (Yang et al. 2014;
 
 
 @dataclass
-class PoseConfig:
+class PoseConfig(RunConfig):
     data: str  # the people folder: photos/, pose_landmarks.json, masks/
     out: str
     height: int = 192
@@ -79,13 +79,9 @@ class PoseConfig:
         multiple = 2 ** len(self.widths)
         if self.height % multiple or self.width % multiple:
             raise ValueError(f"height and width must be multiples of {multiple}")
-        for name in ("steps", "batch", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        self.require(("steps", "batch", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"),
+                     ("sample_every",))
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> PoseConfig:
-        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
 _RUN_DEFINING = ("height", "width", "widths", "decoder", "sigma", "batch", "lr", "warmup", "mask_weight", "seed",

@@ -10,7 +10,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from ganstudio.engine import resolve_device
 from ganstudio.models.arch.srresnet import SRResNet
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (BEST_WEIGHTS, PRECISIONS, LossWindow, Precision, StopRequest, data_licence,
+from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunConfig, StopRequest, data_licence,
                                     load_weights_for_export, open_run, save_grid, split_validation)
 from ganstudio.train.data import (AUGMENT_TEXT, SRCropDataset, SRValidationSet, check_augment, list_images,
                                   load_folder)
@@ -34,7 +34,7 @@ from ganstudio.train.metrics import psnr_y
 
 
 @dataclass
-class SuperResConfig:
+class SuperResConfig(RunConfig):
     data: str
     out: str
     scale: int = 4
@@ -67,19 +67,10 @@ class SuperResConfig:
     init: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch", "crop", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.sample_every < 0:
-            raise ValueError("sample_every must be 0 (off) or more")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        self.require(("steps", "batch", "crop", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"),
+                     ("sample_every",))
         check_augment(self.augment)
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SuperResConfig:
-        """From a checkpoint's saved config; keys this version does not know are dropped."""
-        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
 # Fields that define what is being trained; on --resume they come from the checkpoint, and the rest (how long,
