@@ -20,6 +20,24 @@ def isolated_user_folders(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def random_lpips_weights(tmp_path):
+    """An AlexNet/LPIPS ``.npz`` with random weights in the real file's layout, so training code that needs the
+    perceptual network or the projected discriminator is tested without ../shared."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    shapes = [(11, 11, 3, 64), (5, 5, 64, 192), (3, 3, 192, 384), (3, 3, 384, 256), (3, 3, 256, 256)]
+    arrays = {}
+    for index, shape in enumerate(shapes):
+        arrays[f"AlexNet_0/Conv_{index}/kernel"] = rng.normal(0, 0.05, shape).astype(np.float32)
+        arrays[f"AlexNet_0/Conv_{index}/bias"] = np.zeros(shape[-1], np.float32)
+        arrays[f"NetLinLayer_{index}/Conv_0/kernel"] = rng.uniform(0, 1, (1, 1, shape[-1], 1)).astype(np.float32)
+    path = tmp_path / "lpips_alexnet.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture
 def make_image(tmp_path):
     """Write a small random test image and return ``(path, pixels)``; pixels as read back are what the app sees."""
     import numpy as np

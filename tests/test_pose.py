@@ -397,3 +397,25 @@ def test_training_repose_swings_a_limb_and_moves_its_labels_with_it() -> None:
     for index in np.flatnonzero(moved):
         x, y = np.clip(np.round(joints[index] / 2).astype(int), 0, [63, 99])
         assert new_mask[y, x] > 64, f"the mask must follow {JOINTS[index]}"
+
+
+def test_a_known_person_matte_skips_detection_and_must_fit_the_image(tmp_path: Path, monkeypatch) -> None:
+    _install_tiny_pose_model(tmp_path / "models")
+    pose = standing_pose()
+    image, mask = person_image(pose)
+    target = pose.moved("left_knee", (pose["left_hip"][0] + 30, pose["left_hip"][1] + 15))
+    person = (mask > 127).astype(np.float32)
+
+    def no_detection(*args, **kwargs):
+        raise AssertionError("the matte was given: no detection")
+
+    monkeypatch.setattr(pose_tool, "detect", no_detection)
+    params = pose_tool.PoseParams(model="tiny-pose", source=pose, target=target, fill_model="opencv-telea",
+                                  person=person)
+    with_matte = pose_tool.run(image, params)
+    by_mask = pose_tool.run(image, pose_tool.PoseParams(model="tiny-pose", source=pose, target=target,
+                                                        fill_model="opencv-telea", use_mask=True), mask)
+    np.testing.assert_array_equal(with_matte, by_mask)
+    with pytest.raises(ValueError, match="detect the pose again"):
+        pose_tool.run(image, pose_tool.PoseParams(model="tiny-pose", source=pose, target=target,
+                                                  person=person[:-1]))

@@ -19,6 +19,8 @@ from ganstudio.train.events import EventWriter
 from ganstudio.train.superres import SuperResConfig, export, train
 
 TINY = dict(blocks=1, channels=8, crop=32, batch=2, val_images=2, val_crop=32, warmup=1, log_every=1)
+#: The perceptual losses' AlexNet needs larger crops.
+GAN_TINY = {**TINY, "crop": 40, "val_crop": 40}
 
 
 @pytest.mark.parametrize("scale", [2, 4])
@@ -167,3 +169,100 @@ def test_the_card_states_the_terms_of_the_data_it_was_trained_on(tmp_path):
     (tmp_path / "base.json").write_text('{"data": {"licence": "non-commercial research terms"}}')
     tuned = data_licence(str(tmp_path / "my photos"), str(init))
     assert "Fine-tuned from base.safetensors (non-commercial research terms)" in tuned
+
+
+@pytest.mark.parametrize("discriminator", ["projected", "srgan"])
+def test_srgan_phase_trains_a_discriminator_that_survives_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                 random_lpips_weights: Path,
+                                                                 discriminator: str) -> None:
+    data = _photos(tmp_path / "photos")
+    run = tmp_path / "run"
+    gan = dict(perceptual_weight=1.0, adv_weight=0.01, discriminator=discriminator, disc_channels=8,
+               lpips_weights=str(random_lpips_weights), val_every=2, sample_every=0)
+    config = SuperResConfig(data=str(data), out=str(run), steps=2, checkpoint_every=2, **gan, **GAN_TINY)
+    assert train(config, events=EventWriter()) == 0
+    events = _events(capsys)
+    steps = [e for e in events if e["event"] == "step"]
+    assert set(steps[-1]["losses"]) == {"l1", "lpips", "g_adv", "d"}
+    validation = next(e for e in events if e["event"] == "validation")
+    assert validation["lpips"] == validation["best_lpips"] > 0
+    saved = ckpt.load_checkpoint(ckpt.latest_checkpoint(run))
+    assert saved["discriminator"] and saved["disc_optimizer"]["state"]
+
+    loaded: dict[str, torch.Tensor] = {}
+    from ganstudio.train import superres
+
+    original = superres.Adversary.load_state
+
+    def spy(self: superres.Adversary, state: dict) -> None:
+        loaded.update(state["discriminator"])
+        original(self, state)
+
+    superres.Adversary.load_state = spy  # type: ignore[method-assign]
+    try:
+        resumed = SuperResConfig(data=str(data), out=str(run), steps=3, checkpoint_every=100, **gan, **GAN_TINY)
+        assert train(resumed, resume=True, events=EventWriter()) == 0
+    finally:
+        superres.Adversary.load_state = original  # type: ignore[method-assign]
+    assert loaded and all(torch.equal(loaded[k], v) for k, v in saved["discriminator"].items())
+    final = ckpt.load_checkpoint(ckpt.latest_checkpoint(run))
+    assert final["step"] == 3
+    assert any(not torch.equal(final["discriminator"][k], v) for k, v in saved["discriminator"].items())
+    capsys.readouterr()
+
+    card = json.loads(export(run, tmp_path / "sharp.safetensors", "sharp", "Sharp", machine="test").read_text())
+    assert "LPIPS" in card["training"]["loss"] and "GAN" in card["training"]["loss"]
+    assert card["training"]["validation_lpips"] == pytest.approx(final["best"]["lpips"])
+
+
+def test_perceptual_run_keeps_the_weights_that_look_closest_not_the_sharpest_psnr(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], random_lpips_weights: Path) -> None:
+    data = _photos(tmp_path / "photos")
+    config = SuperResConfig(data=str(data), out=str(tmp_path / "run"), steps=4, val_every=1, sample_every=0,
+                            perceptual_weight=1.0, lpips_weights=str(random_lpips_weights), **GAN_TINY)
+    assert train(config, events=EventWriter()) == 0
+    validations = [e for e in _events(capsys) if e["event"] == "validation"]
+    best = min(validations, key=lambda e: e["lpips"])
+    assert validations[-1]["best_step"] == best["step"]
+    assert validations[-1]["best_lpips"] == pytest.approx(best["lpips"])
+
+
+def test_srgan_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="discriminator"):
+        SuperResConfig(data="", out="", discriminator="vgg")
+    with pytest.raises(ValueError, match="at least one loss"):
+        SuperResConfig(data="", out="", l1_weight=0)
+    with pytest.raises(ValueError, match="0 or more"):
+        SuperResConfig(data="", out="", adv_weight=-1)
+    with pytest.raises(ValueError, match="at least 36 px"):
+        SuperResConfig(data="", out="", adv_weight=0.01, crop=32)
+
+
+def test_init_partial_takes_the_x4_body_for_a_x2_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ganstudio.train.common import load_matching
+
+    x4 = SRResNet(2, 8, 4, True)
+    x2 = SRResNet(2, 8, 2, True)
+    source = tmp_path / "x4.safetensors"
+    ckpt.save_weights(x4, source)
+    taken, fresh = load_matching(x2, source)
+    assert "body.0.conv1.weight" in taken and fresh == []
+    assert torch.equal(x2.body[1].conv2.weight, x4.body[1].conv2.weight)
+    assert torch.equal(next(x2.upsample[0].parameters()), next(x4.upsample[0].parameters()))
+
+    back = SRResNet(2, 8, 4, True)
+    x2_file = tmp_path / "x2.safetensors"
+    ckpt.save_weights(x2, x2_file)
+    taken, fresh = load_matching(back, x2_file)
+    assert fresh and all(name.startswith("upsample.1.") for name in fresh)
+
+    other = tmp_path / "other.safetensors"
+    ckpt.save_weights(torch.nn.Linear(3, 5), other)
+    with pytest.raises(ValueError, match="none of its tensors"):
+        load_matching(x2, other)
+
+    data = _photos(tmp_path / "photos")
+    config = SuperResConfig(data=str(data), out=str(tmp_path / "run"), steps=1, scale=2, bicubic_residual=True,
+                            init=str(source), init_partial=True, **{**TINY, "blocks": 2})
+    assert train(config, events=EventWriter()) == 0
+    assert any(e["event"] == "warning" and "--init-partial" in e["message"] for e in _events(capsys))

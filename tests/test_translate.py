@@ -291,16 +291,9 @@ def test_training_checkpoints_resumes_and_exports_loadable_models(tmp_path: Path
     assert out.shape == image.shape and not np.array_equal(out, image)
 
 
-def test_projected_discriminator_trains_on_frozen_features(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # random weights in the LPIPS AlexNet file's layout, so the test does not need ../shared
-    rng = np.random.default_rng(0)
-    shapes = [(11, 11, 3, 64), (5, 5, 64, 192), (3, 3, 192, 384), (3, 3, 384, 256), (3, 3, 256, 256)]
-    arrays = {}
-    for index, shape in enumerate(shapes):
-        arrays[f"AlexNet_0/Conv_{index}/kernel"] = rng.normal(0, 0.05, shape).astype(np.float32)
-        arrays[f"AlexNet_0/Conv_{index}/bias"] = np.zeros(shape[-1], np.float32)
-    weights = tmp_path / "alexnet.npz"
-    np.savez(weights, **arrays)
+def test_projected_discriminator_trains_on_frozen_features(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           random_lpips_weights: Path) -> None:
+    weights = random_lpips_weights
     cats, dogs = _folders(tmp_path)
     config = CycleGANConfig(domain_a=str(cats), domain_b=str(dogs), out=str(tmp_path / "run"), steps=2,
                             discriminator="projected", sample_every=0, small_crop=32, small_crop_steps=1,

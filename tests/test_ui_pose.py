@@ -424,3 +424,38 @@ def test_the_pose_tool_is_not_offered_for_batches(window):
     assert "Pose" in [spec.title for spec in TOOLS.values()]
     assert "Pose" not in titles and "Inpainting" in titles
     dialog.close()
+
+
+def test_apply_uses_the_person_found_by_detect_until_the_image_changes(pose_window, tmp_path, qtbot, monkeypatch):
+    from ganstudio.tools import pose as pose_tool
+
+    window = pose_window
+    path, _ = _person_image(tmp_path)
+    document = window.open_file(path)
+    page = window.tools_panel.pose_page
+    with qtbot.waitSignal(window.jobs.finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(page.detect_button, Qt.MouseButton.LeftButton)
+    model = page.params().model
+    found = document.person_for(model)
+    assert found is not None and found.shape == document.pixels.shape[:2]
+    assert document.person_for("another-detector") is None
+
+    detections = []
+    real_detect = pose_tool.detect
+
+    def counting_detect(*args, **kwargs):
+        detections.append(args)
+        return real_detect(*args, **kwargs)
+
+    monkeypatch.setattr(pose_tool, "detect", counting_detect)
+    page.editor("fill_model").setCurrentIndex(page.editor("fill_model").findData("opencv-telea"))
+    source = document.pose
+    document.set_pose(source, source.moved("right_wrist", (14, 28)), "Move right wrist")
+    assert page.params().person is found
+    with qtbot.waitSignal(window.jobs.finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(window.tools_panel.run_button, Qt.MouseButton.LeftButton)
+    assert detections == []  # Apply took Detect's matte
+    # the image has changed: that matte no longer belongs to it, until an undo brings the old image back
+    assert document.person_for(model) is None and page.params().person is None
+    window.undo_action.trigger()
+    assert document.person_for(model) is found

@@ -22,6 +22,9 @@ class ToolSpec:
     needs_mask: bool = False
     #: Whether the tool makes sense over a folder with one set of parameters (a pose edit is per photo).
     batchable: bool = True
+    #: Whether a run on a crop shows what the whole run gives there (super-resolution: yes; a tool that looks at
+    #: the whole picture or resizes it to a working size: no), so the panel can offer a preview of the view.
+    previewable: bool = False
 
     def uses_mask(self, params: Any) -> bool:
         """Whether a run with ``params`` takes the mask: always for inpainting, and for a tool with a ``use_mask``
@@ -60,6 +63,26 @@ def mask_bounds(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
     height, width = mask.shape
     return (slice(max(rows[0] - margin, 0), min(rows[-1] + margin + 1, height)),
             slice(max(cols[0] - margin, 0), min(cols[-1] + margin + 1, width)))
+
+
+def preview_region(shape: tuple[int, ...], visible: tuple[float, float, float, float],
+                   limit: int) -> tuple[slice, slice]:
+    """The rows and columns to preview: the visible part ``(x, y, width, height)`` of an image of ``shape``, cut to
+    at most ``limit`` pixels a side around its centre. Raises ValueError when none of the image is visible."""
+    height, width = shape[:2]
+    x, y, w, h = visible
+    left, top = max(int(np.floor(x)), 0), max(int(np.floor(y)), 0)
+    right, bottom = min(int(np.ceil(x + w)), width), min(int(np.ceil(y + h)), height)
+    if right <= left or bottom <= top:
+        raise ValueError("none of the image is in view: scroll it into view to preview")
+
+    def cut(start: int, stop: int) -> slice:
+        if stop - start <= limit:
+            return slice(start, stop)
+        begin = (start + stop) // 2 - limit // 2
+        return slice(begin, begin + limit)
+
+    return cut(top, bottom), cut(left, right)
 
 
 def find_model(name: str, task: str) -> ModelDescriptor:

@@ -5,7 +5,7 @@ them at the size it was trained at, so a small figure in a large photo is found 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -52,6 +52,9 @@ class PoseParams:
     fill_model: str = "auto"
     #: Take the painted mask as the person, instead of the network's.
     use_mask: bool = False
+    #: The person's matte (H x W float in [0, 1]) that a detection already found on this very image, so Apply does
+    #: not run the network again; None detects it.
+    person: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def _as_rgb8(image: np.ndarray) -> np.ndarray:
@@ -161,13 +164,19 @@ def run(
         raise ValueError("no target pose: drag a joint, or load a pose file")
     height, width = image.shape[:2]
     runtime = runtime or Runtime()
+    if params.person is not None and params.person.shape != (height, width):
+        raise ValueError(f"the person's matte is {params.person.shape[1]}x{params.person.shape[0]} but the image is "
+                         f"{width}x{height}: detect the pose again")
     report(progress, 0.0, "finding the person")
     detection = None
-    if params.source is None or not params.use_mask:
+    if params.source is None or not (params.use_mask or params.person is not None):
         detection = detect(image, params.model, runtime, cancel)
     source = params.source.fitted_to(width, height) if params.source is not None else detection.pose
     target = params.target.fitted_to(width, height)
-    person = boolean_mask(mask, image).astype(np.float32) if params.use_mask else detection.person
+    if params.use_mask:
+        person = boolean_mask(mask, image).astype(np.float32)
+    else:
+        person = params.person if params.person is not None else detection.person
     check(cancel)
     report(progress, 0.3, "moving the person")
     fill_model = best_fill_model() if params.fill_model == "auto" else params.fill_model

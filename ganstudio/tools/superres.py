@@ -53,4 +53,5 @@ def run(
     return result
 
 
-TOOL = ToolSpec("superres", "Super-resolution", "superres", SuperResParams, run)
+# A tiled model gives the same pixels on a crop as on the whole image (away from the crop's own border).
+TOOL = ToolSpec("superres", "Super-resolution", "superres", SuperResParams, run, previewable=True)

@@ -41,13 +41,13 @@ def _add_augment(parser: argparse.ArgumentParser, default: str) -> None:
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ganstudio.train.superres import SuperResConfig
+    from ganstudio.train.superres import SR_DISCRIMINATORS, SuperResConfig
 
     defaults = SuperResConfig(data="", out="")
     train = subparsers.add_parser("train", help="train a model; progress as JSON lines on stdout")
     tasks = train.add_subparsers(dest="train_task", required=True)
 
-    sr = tasks.add_parser("superres", help=f"SRResNet with an L1 loss {_DEFAULTS_NOTE}")
+    sr = tasks.add_parser("superres", help=f"SRResNet (L1) or its SRGAN fine-tune {_DEFAULTS_NOTE}")
     sr.add_argument("--data", required=True, help="folder of training photos (searched recursively)")
     sr.add_argument("--out", required=True, help="run folder: checkpoints, samples, best weights")
     sr.add_argument("--scale", type=int, choices=(2, 4), default=defaults.scale)
@@ -71,6 +71,20 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     sr.add_argument("--val-every", type=int, default=defaults.val_every)
     sr.add_argument("--init", default="", help="start from these .safetensors weights (same architecture: "
                                                "fine-tuning); ignored on --resume")
+    sr.add_argument("--init-partial", action="store_true",
+                    help="take only the --init tensors that fit, e.g. a ×4 model's body for a ×2 model")
+    gan = sr.add_argument_group("SRGAN phase", "an adversarial fine-tune when --adv-weight > 0 (start it from the "
+                                                "pixel-loss model with --init)")
+    gan.add_argument("--l1-weight", type=float, default=defaults.l1_weight)
+    gan.add_argument("--perceptual-weight", type=float, default=defaults.perceptual_weight,
+                     help="weight of the LPIPS (AlexNet) loss")
+    gan.add_argument("--adv-weight", type=float, default=defaults.adv_weight, help="weight of the GAN loss")
+    gan.add_argument("--discriminator", choices=SR_DISCRIMINATORS, default=defaults.discriminator,
+                     help="srgan: the paper's VGG-style D on pixels; projected: heads on frozen AlexNet features")
+    gan.add_argument("--disc-channels", type=int, default=defaults.disc_channels)
+    gan.add_argument("--disc-lr", type=float, default=defaults.disc_lr)
+    gan.add_argument("--lpips-weights", default=defaults.lpips_weights,
+                     help="AlexNet/LPIPS .npz (default ../shared/weights/lpips_alexnet.npz)")
     _add_run_options(sr, defaults)
 
     _add_inpaint_parser(tasks)

@@ -177,6 +177,19 @@ def data_licence(data: str | Sequence[str], init: str | Sequence[str] = "") -> s
     return text
 
 
+def load_matching(model: nn.Module, path: str | Path) -> tuple[list[str], list[str]]:
+    """Start ``model`` from the tensors of ``path`` whose name and shape match (a ×4 model's body for a ×2 model,
+    say); the rest keep their fresh initialisation. Returns (taken, fresh) parameter names. Raises ValueError when
+    nothing matches, which means the file is for another architecture altogether."""
+    source = load_file(str(path))
+    own = model.state_dict()
+    taken = {name: tensor for name, tensor in source.items() if name in own and own[name].shape == tensor.shape}
+    if not taken:
+        raise ValueError(f"{path}: none of its tensors fit this model")
+    model.load_state_dict(taken, strict=False)
+    return sorted(taken), sorted(set(own) - set(taken))
+
+
 def load_weights_for_export(model: nn.Module, run_dir: Path, state: dict[str, Any], key: str, use_best: bool) -> bool:
     """Load the run's best-validating weights into ``model`` when asked and present, else the checkpoint's
     ``state[key]``; True when the best ones were used."""

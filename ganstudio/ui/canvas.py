@@ -132,6 +132,11 @@ class Canvas(QGraphicsView):
     def zoom(self) -> float:
         return self.transform().m11()
 
+    def visible_rect(self) -> tuple[float, float, float, float]:
+        """The part of the scene in view as (x, y, width, height), in image pixels (the scene's unit)."""
+        rect = self.mapToScene(self.viewport().rect()).boundingRect()
+        return rect.x(), rect.y(), rect.width(), rect.height()
+
     @property
     def tool(self) -> CanvasTool:
         return self._tool

@@ -63,6 +63,8 @@ class Document(QObject):
         self._pose_source: Pose | None = None
         self._pose: Pose | None = None
         self._selected_joint: str | None = None
+        #: (the pixels it was found on, the detector's name, the person's matte) of the last detection
+        self._person: tuple[np.ndarray, str, np.ndarray] | None = None
 
     # -- image -----------------------------------------------------------------------------------------------
     @property
@@ -134,6 +136,17 @@ class Document(QObject):
         if self._pose is None or self._pose_source is None:
             return False
         return bool(np.abs(self._pose.points - self._pose_source.points).max() > 1e-6)
+
+    def remember_person(self, pixels: np.ndarray, model: str, person: np.ndarray) -> None:
+        """Keep the person's matte a detection with ``model`` found on ``pixels``, if those are still the image."""
+        if pixels is self._pixels:
+            self._person = (pixels, model, person)
+
+    def person_for(self, model: str) -> np.ndarray | None:
+        """The matte found by ``model`` on the image as it is now (undo back to it counts), else None."""
+        if self._person is not None and self._person[0] is self._pixels and self._person[1] == model:
+            return self._person[2]
+        return None
 
     def set_pose(self, source: Pose | None, target: Pose | None, text: str) -> None:
         """Set both poses as one undoable step."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -23,6 +24,7 @@ from ganstudio.imaging import READ_SUFFIXES, SAVE_FORMATS, ImageError, read_imag
 from ganstudio.models import configure_registry
 from ganstudio.pose import Pose
 from ganstudio.tools import TOOLS
+from ganstudio.tools.base import preview_region
 from ganstudio.tools.pose import Detection, PoseParams
 from ganstudio.ui.batch_dialog import BatchDialog
 from ganstudio.ui.canvas import Canvas, CanvasTool
@@ -31,8 +33,9 @@ from ganstudio.ui.generate_dialog import GenerateDialog, ImageGenerator
 from ganstudio.ui.mask_tools import MaskOptions, MaskSettings
 from ganstudio.ui.pose_page import detect_job
 from ganstudio.ui.preferences_dialog import PreferencesDialog
+from ganstudio.ui.preview_dialog import PreviewDialog
 from ganstudio.ui.resources import app_icon
-from ganstudio.ui.tools_panel import ToolsPanel
+from ganstudio.ui.tools_panel import PREVIEW_SIDE, ToolsPanel
 from ganstudio.ui.train_wizard import TrainingWizard
 from ganstudio.ui.worker import Job, JobQueue
 
@@ -44,6 +47,24 @@ _CHANNEL_NAMES = {1: "Grey", 2: "Grey + alpha", 3: "RGB", 4: "RGBA"}
 _LOSSY = {"JPEG", "WEBP"}
 #: Errors that mean "this file could not be read or written", shown to the user as they are.
 _FILE_ERRORS = (ImageError, OSError, ValueError)
+#: Pixels of context around a preview's area: more than the receptive-field radius of our tiled models.
+_PREVIEW_CONTEXT = 16
+
+
+@dataclass(frozen=True)
+class _Preview:
+    """A preview job: what to run again on the whole image, and which part of its result to show."""
+
+    tool: str
+    params: object
+    #: the previewed area as it was when the preview started
+    before: np.ndarray
+    #: the crop the job runs on: the area with its context margin
+    crop_shape: tuple[int, ...]
+    #: the area's rows and columns inside the crop
+    inner: tuple[slice, slice]
+    #: words for the area, for the dialog
+    region: str
 
 
 def _suffix_filters() -> list[tuple[str, list[str]]]:
@@ -90,6 +111,12 @@ class MainWindow(QMainWindow):
         self._job_started_at: dict[int, float] = {}
         #: job id -> the pose a pose edit puts the person in, which the result's image carries on with
         self._job_poses: dict[int, Pose | None] = {}
+        self._job_previews: dict[int, _Preview] = {}
+        #: detection job id -> (the pixels it runs on, the detector), to keep the person's matte for Apply
+        self._detections: dict[int, tuple[np.ndarray, str]] = {}
+        #: previews whose job has just ended, handed from _job_done to the finished handler
+        self._finished_previews: dict[int, _Preview] = {}
+        self._preview_dialog: PreviewDialog | None = None
         self._shut_down = False
         self._batch_dialog: BatchDialog | None = None
         self._train_wizard: TrainingWizard | None = None
@@ -125,6 +152,7 @@ class MainWindow(QMainWindow):
     def _build_docks(self) -> None:
         self.tools_panel = ToolsPanel()
         self.tools_panel.run_requested.connect(self.run_tool)
+        self.tools_panel.preview_requested.connect(self.preview_tool)
         self.tools_panel.detect_requested.connect(self.detect_pose)
         self.tools_panel.tool_changed.connect(self._on_tool_changed)
         mask_box = QGroupBox("Mask")
@@ -623,9 +651,64 @@ class MainWindow(QMainWindow):
         self.current_canvas.setFocus()
         return job.id
 
+    def preview_tool(self, tool: str, params: object) -> int | None:
+        """Run ``tool`` on the part of the current image in view (at most PREVIEW_SIDE pixels a side) and show
+        the result beside the original; the image is not changed."""
+        document, canvas = self.current_document, self.current_canvas
+        if document is None or canvas is None or document.busy or self._shut_down:
+            return None
+        try:
+            rows, cols = preview_region(document.pixels.shape, canvas.visible_rect(), PREVIEW_SIDE)
+        except ValueError as error:
+            self.show_error(str(error))
+            return None
+        # The crop carries a margin of context, cut off the result again, so the preview shows the pixels the
+        # whole run gives there rather than the crop's own border effects.
+        height, width = document.pixels.shape[:2]
+        top, left = max(rows.start - _PREVIEW_CONTEXT, 0), max(cols.start - _PREVIEW_CONTEXT, 0)
+        bottom, right = min(rows.stop + _PREVIEW_CONTEXT, height), min(cols.stop + _PREVIEW_CONTEXT, width)
+        crop = document.pixels[top:bottom, left:right]
+        spec = TOOLS[tool]
+        model = getattr(params, "model", "")
+        title = spec.title + (f" ×{params.scale}" if getattr(params, "scale", None) else "") + (
+            f" ({model})" if model else "")
+        job = Job(tool, params, crop, None, self._runtime())
+        inner = (slice(rows.start - top, rows.stop - top), slice(cols.start - left, cols.stop - left))
+        region = (f"the {cols.stop - cols.start}×{rows.stop - rows.start} pixels in view "
+                  f"(from x {cols.start}, y {rows.start})")
+        self._job_previews[job.id] = _Preview(tool, params, crop[inner].copy(), crop.shape[:2], inner, region)
+        self._job_documents[job.id] = (document, f"Preview: {title}", False)
+        document.job_id = self.jobs.submit(job)
+        self._update_job_widgets()
+        return job.id
+
+    def _show_preview(self, job_id: int, document: Document, text: str, result: np.ndarray, seconds: float) -> None:
+        preview = self._finished_previews.pop(job_id)
+        # the result covers the crop with its context margin, at the tool's scale
+        scale_y = result.shape[0] / preview.crop_shape[0]
+        scale_x = result.shape[1] / preview.crop_shape[1]
+        rows, cols = preview.inner
+        shown = result[round(rows.start * scale_y):round(rows.stop * scale_y),
+                       round(cols.start * scale_x):round(cols.stop * scale_x)]
+        details = (f"{text.removeprefix('Preview: ')} on {preview.region}, in {seconds:.1f} s, shown at 100 %. "
+                   "Apply to the whole image with the same settings, or close and change them.")
+        dialog = PreviewDialog(preview.before, shown, text.removeprefix("Preview: "), details, self)
+        dialog.apply_requested.connect(lambda: self._apply_previewed(document, preview.tool, preview.params))
+        dialog.show()
+        self._preview_dialog = dialog
+
+    def _apply_previewed(self, document: Document, tool: str, params: object) -> None:
+        if document in self.documents:
+            self.tabs.setCurrentIndex(self.documents.index(document))
+            self.run_tool(tool, params)
+
     def detect_pose(self, model: str) -> int | None:
         """Find the person's skeleton on the current image, in the worker."""
-        return self.run_tool("pose", PoseParams(model=model), function=detect_job, text="Detect pose")
+        document = self.current_document
+        job_id = self.run_tool("pose", PoseParams(model=model), function=detect_job, text="Detect pose")
+        if job_id is not None and document is not None:
+            self._detections[job_id] = (document.pixels, model)
+        return job_id
 
     def _on_tool_changed(self, tool: str) -> None:
         for canvas in self.canvases:
@@ -696,6 +779,10 @@ class MainWindow(QMainWindow):
         """Forget the job; its document and undo text, or ``None`` if that document was closed meanwhile."""
         entry = self._job_documents.pop(job_id, None)
         self._job_poses.pop(job_id, None)
+        self._detections.pop(job_id, None)
+        preview = self._job_previews.pop(job_id, None)
+        if preview is not None and entry is not None:
+            self._finished_previews[job_id] = preview
         self._update_job_widgets()
         if entry is None or entry[0] not in self.documents:
             return None
@@ -716,11 +803,17 @@ class MainWindow(QMainWindow):
     def _on_job_finished(self, job_id: int, result: np.ndarray | Detection) -> None:
         seconds = time.monotonic() - self._job_started_at.pop(job_id, time.monotonic())
         pose = self._job_poses.get(job_id)
+        detected_on = self._detections.pop(job_id, None)
         entry = self._job_done(job_id)
         if entry is None:
             return
         document, text, used_mask = entry
+        if job_id in self._finished_previews:
+            self._show_preview(job_id, document, text, result, seconds)
+            return
         if isinstance(result, Detection):
+            if detected_on is not None:
+                document.remember_person(detected_on[0], detected_on[1], result.person)
             document.set_pose(result.pose, result.pose.copy(), text)
             self.statusBar().showMessage("Pose found: drag the joints to the new pose, then Apply.", 8000)
             return
@@ -732,12 +825,15 @@ class MainWindow(QMainWindow):
     def _on_job_failed(self, job_id: int, message: str) -> None:
         self._job_started_at.pop(job_id, None)
         entry = self._job_done(job_id)
+        self._finished_previews.pop(job_id, None)
         if entry is not None:
             self.show_error(f"{entry[1]} failed: {message}")
 
     def _on_job_cancelled(self, job_id: int) -> None:
         self._job_started_at.pop(job_id, None)
-        if self._job_done(job_id) is not None:
+        entry = self._job_done(job_id)
+        self._finished_previews.pop(job_id, None)
+        if entry is not None:
             self.statusBar().showMessage("Cancelled; the image is unchanged.", 5000)
 
     def _update_job_widgets(self) -> None:

@@ -119,10 +119,11 @@ class PosePage(QWidget):
 
     def params(self) -> PoseParams:
         document = self._document
-        return PoseParams(model=self._model.currentData() or DEFAULT_MODEL,
-                          target=document.pose if document else None,
+        model = self._model.currentData() or DEFAULT_MODEL
+        return PoseParams(model=model, target=document.pose if document else None,
                           source=document.pose_source if document else None,
-                          fill_model=self._fill.currentData() or AUTO_FILL, use_mask=self._use_mask.isChecked())
+                          fill_model=self._fill.currentData() or AUTO_FILL, use_mask=self._use_mask.isChecked(),
+                          person=document.person_for(model) if document else None)
 
     def editor(self, name: str) -> QWidget:
         return {"model": self._model, "fill_model": self._fill, "use_mask": self._use_mask}[name]

@@ -15,6 +15,9 @@ from ganstudio.tools.translate import MAX_WORKING_SIZE, MIN_WORKING_SIZE
 from ganstudio.ui.document import Document
 from ganstudio.ui.pose_page import PosePage
 
+#: The largest side, in image pixels, of the area a preview runs on: a few seconds on a CPU at ×4.
+PREVIEW_SIDE = 256
+
 #: Parameters offered as a fixed list rather than a free number.
 _CHOICES: dict[str, tuple[Any, ...]] = {"scale": SCALES}
 #: Ranges and steps for numeric parameters, by field name (the spin box default of 0..99 fits none of them).
@@ -132,6 +135,8 @@ class ToolsPanel(QWidget):
     """Emits ``run_requested(tool_name, params)``; the main window turns it into a job on the current image."""
 
     run_requested = Signal(str, object)
+    #: The same, for a preview of the part of the image in view (tools whose spec is ``previewable``).
+    preview_requested = Signal(str, object)
     #: The Pose page's Detect, with the pose model's name.
     detect_requested = Signal(str)
     #: The name of the tool now picked, so the canvas can show what belongs to it (the Pose tool's skeleton).
@@ -154,14 +159,19 @@ class ToolsPanel(QWidget):
         self._run = QPushButton("Run")
         self._run.setDefault(True)
         self._run.setMinimumHeight(30)
+        self._preview = QPushButton("Preview Visible Area")
+        self._preview.setToolTip("Run the tool on the part of the image in view (up to "
+                                 f"{PREVIEW_SIDE}×{PREVIEW_SIDE} pixels) and show it beside the original at 100 %")
         layout = QVBoxLayout(self)
         layout.addWidget(self._tool)
         layout.addSpacing(4)
         layout.addWidget(self._pages)
         layout.addWidget(self._hint)
         layout.addWidget(self._run)
+        layout.addWidget(self._preview)
         self._tool.currentIndexChanged.connect(self._show_page)
         self._run.clicked.connect(self._on_run)
+        self._preview.clicked.connect(self._on_preview)
         self._has_document = self._busy = False
         self._mask_empty = True
         self._show_page(0)
@@ -182,6 +192,10 @@ class ToolsPanel(QWidget):
     @property
     def run_button(self) -> QPushButton:
         return self._run
+
+    @property
+    def preview_button(self) -> QPushButton:
+        return self._preview
 
     def select_tool(self, name: str) -> None:
         self._tool.setCurrentIndex(self._tool.findData(name))
@@ -228,7 +242,13 @@ class ToolsPanel(QWidget):
         self._hint.setText(hint)
         self._hint.setVisible(bool(hint))
         self._run.setEnabled(not hint)
+        self._preview.setVisible(page.spec.previewable)
+        self._preview.setEnabled(not hint)
 
     def _on_run(self) -> None:
         page = self.current_page
         self.run_requested.emit(page.spec.name, page.params())
+
+    def _on_preview(self) -> None:
+        page = self.current_page
+        self.preview_requested.emit(page.spec.name, page.params())
