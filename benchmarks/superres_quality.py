@@ -116,6 +116,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--eval-root", type=Path, default=DEFAULT_EVAL)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the figures here, keyed by model then set")
+    parser.add_argument("--card-metrics", type=Path, metavar="DIR",
+                        help="write DIR/<model>.json, each model's figures with bicubic's, for its card (--metrics)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -145,6 +147,17 @@ def main(argv: list[str]) -> int:
         print(f"{name:32} {row}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if args.card_metrics:
+        args.card_metrics.mkdir(parents=True, exist_ok=True)
+        method = (f"benchmarks/superres_quality.py: ×{args.scale}, PSNR/SSIM on Y (MATLAB rgb2ycbcr), LPIPS "
+                  f"(AlexNet) on RGB, {args.scale} px border cropped, output rounded to 8 bit, "
+                  f"LR_x{args.scale} -> HR of ../shared/eval/sr")
+        for path in args.model:
+            card = {"method": method, **{k: {m: v for m, v in figures.items() if m != "seconds"}
+                                         for k, figures in results[path.name].items()},
+                    "bicubic": {k: {m: v for m, v in figures.items() if m != "seconds"}
+                                for k, figures in results["bicubic"].items()}}
+            (args.card_metrics / f"{path.stem}.json").write_text(json.dumps(card, indent=2) + "\n")
     return 0
 
 

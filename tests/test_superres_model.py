@@ -1,4 +1,4 @@
-"""The shipped super-resolution model through the tool: loading, sizes, alpha, grey, 16-bit and colour fidelity."""
+"""The shipped super-resolution models through the tool: loading, sizes, alpha, grey, 16-bit and colour fidelity."""
 import numpy as np
 import pytest
 
@@ -19,17 +19,26 @@ def photo(size=48, channels=3, dtype=np.uint8):
     return (image.clip(0, 1) * np.iinfo(dtype).max).round().astype(dtype)
 
 
-def test_the_shipped_model_is_registered_from_its_card():
-    model = get_registry().get("srresnet-x4", "superres")
-    assert model.source == "pretrained" and model.scale == 4
+#: Every super-resolution model in pretrained/, with its scale.
+SHIPPED = {name: scale for name, scale in (("srresnet-x4", 4), ("srgan-x4", 4), ("srresnet-x2", 2))
+           if (pretrained_dir() / f"{name}.safetensors").exists()}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_shipped_model_is_registered_from_its_card(name):
+    model = get_registry().get(name, "superres")
+    assert model.source == "pretrained" and model.scale == SHIPPED[name]
     assert model.card["data"]["licence"] and model.card["training"]["steps"] > 0
+    assert set(model.card["metrics"]) >= {"Set5", "Set14", "BSD100"}
 
 
-def test_colour_stays_within_one_percent_of_bicubic():
+@pytest.mark.parametrize("name", SHIPPED)
+def test_colour_stays_within_one_percent_of_bicubic(name):
     image = photo()
-    out = run(image, SuperResParams("srresnet-x4", 4))
-    bicubic = run(image, SuperResParams("bicubic", 4))
-    assert out.shape == (192, 192, 3)
+    scale = SHIPPED[name]
+    out = run(image, SuperResParams(name, scale))
+    bicubic = run(image, SuperResParams("bicubic", scale))
+    assert out.shape == (48 * scale, 48 * scale, 3)
     means, reference = out.reshape(-1, 3).mean(0), bicubic.reshape(-1, 3).mean(0)
     assert np.all(np.abs(means - reference) <= 0.01 * reference)
 
@@ -51,3 +60,17 @@ def test_grey_and_16_bit_keep_their_layout(channels, dtype):
 
 def test_a_x4_model_asked_for_x2_gives_x2():
     assert run(photo(32), SuperResParams("srresnet-x4", 2)).shape == (64, 64, 3)
+
+
+@pytest.mark.skipif("srresnet-x2" not in SHIPPED, reason="srresnet-x2 is not shipped in this checkout")
+def test_the_x2_model_runs_at_its_own_scale_not_x4_then_down(monkeypatch):
+    import ganstudio.tools.superres as superres_tool
+
+    def no_resample(*args, **kwargs):
+        raise AssertionError("a ×2 model asked for ×2 must not resample its output")
+
+    image = photo(32)
+    out = run(image, SuperResParams("srresnet-x2", 2))
+    assert out.shape == (64, 64, 3)
+    monkeypatch.setattr(superres_tool, "resize", no_resample)
+    assert np.array_equal(run(image, SuperResParams("srresnet-x2", 2)), out)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -171,7 +172,7 @@ def test_the_card_states_the_terms_of_the_data_it_was_trained_on(tmp_path):
     assert "Fine-tuned from base.safetensors (non-commercial research terms)" in tuned
 
 
-@pytest.mark.parametrize("discriminator", ["projected", "srgan"])
+@pytest.mark.parametrize("discriminator", ["projected", "srgan", "patch"])
 def test_srgan_phase_trains_a_discriminator_that_survives_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                  random_lpips_weights: Path,
                                                                  discriminator: str) -> None:
@@ -266,3 +267,22 @@ def test_init_partial_takes_the_x4_body_for_a_x2_model(tmp_path: Path, capsys: p
                             init=str(source), init_partial=True, **{**TINY, "blocks": 2})
     assert train(config, events=EventWriter()) == 0
     assert any(e["event"] == "warning" and "--init-partial" in e["message"] for e in _events(capsys))
+
+
+def test_perceptual_views_share_one_offset_and_the_blur_removes_the_aliasing_period() -> None:
+    from ganstudio.train.superres import perceptual_views
+
+    torch.manual_seed(0)
+    sr, hr = torch.rand(2, 3, 40, 40), torch.rand(2, 3, 40, 40)
+    a, b = perceptual_views(sr, hr, blur=0.0)
+    assert a.shape == b.shape and 37 <= a.shape[-1] <= 40
+    offset = 40 - a.shape[-1]
+    assert torch.equal(a, sr[..., 40 - a.shape[-2]:, offset:]) and torch.equal(b, hr[..., 40 - b.shape[-2]:, offset:])
+
+    x = torch.arange(64, dtype=torch.float32)
+    mesh = (torch.sin(2 * math.pi * x / 4)[None, :] * torch.ones(64, 1)).expand(1, 3, 64, 64)
+    broad = (torch.sin(2 * math.pi * x / 16)[None, :] * torch.ones(64, 1)).expand(1, 3, 64, 64)
+    inner = (..., slice(8, -8), slice(8, -8))
+    mesh_left = perceptual_views(mesh, mesh, blur=1.5)[0][inner].abs().max()
+    broad_left = perceptual_views(broad, broad, blur=1.5)[0][inner].abs().max()
+    assert mesh_left < 0.1 and broad_left > 0.6

@@ -56,11 +56,19 @@ def test_preview_shows_the_whole_runs_pixels_there_and_applies_on_request(window
 
     whole = get_tool("superres").run(original, SuperResParams(model="bicubic", scale=2))
     expected = whole[rows.start * 2:rows.stop * 2, cols.start * 2:cols.stop * 2]
-    shown = dialog.image_labels[1].pixmap().toImage()
+    assert dialog.showing == "after"
+    shown = dialog.image_label.pixmap().toImage()
     assert (shown.width(), shown.height()) == (expected.shape[1], expected.shape[0])
-    after = dialog._displays[1].buffer[:, :, 2::-1]  # BGRA -> RGB
+    after = dialog._displays["after"].buffer[:, :, 2::-1]  # BGRA -> RGB
     np.testing.assert_array_equal(after, expected)
-    assert "×2" in dialog.windowTitle() and "in view" in dialog.details.text()
+    # Space flips to the same area before, enlarged the plain way, and back
+    qtbot.keyClick(dialog, Qt.Key.Key_Space)
+    assert dialog.showing == "before" and dialog.before_button.isChecked()
+    before = dialog._displays["before"].buffer[:, :, 2::-1]
+    assert before.shape == expected.shape and not np.array_equal(before, expected)
+    qtbot.keyClick(dialog, Qt.Key.Key_Space)
+    assert dialog.showing == "after"
+    assert "×2" in dialog.windowTitle() and "view (from x" in dialog.details.text()
 
     with qtbot.waitSignal(window.jobs.finished, timeout=TIMEOUT_MS):
         qtbot.mouseClick(dialog.apply_button, Qt.MouseButton.LeftButton)

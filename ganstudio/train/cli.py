@@ -79,8 +79,11 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     gan.add_argument("--perceptual-weight", type=float, default=defaults.perceptual_weight,
                      help="weight of the LPIPS (AlexNet) loss")
     gan.add_argument("--adv-weight", type=float, default=defaults.adv_weight, help="weight of the GAN loss")
+    gan.add_argument("--perceptual-blur", type=float, default=defaults.perceptual_blur,
+                     help="Gaussian sigma (px) applied before the AlexNet-based losses, against mesh artifacts")
     gan.add_argument("--discriminator", choices=SR_DISCRIMINATORS, default=defaults.discriminator,
-                     help="srgan: the paper's VGG-style D on pixels; projected: heads on frozen AlexNet features")
+                     help="srgan: the paper's VGG-style D on pixels; patch: 70x70 PatchGAN on pixels; "
+                          "projected: heads on frozen AlexNet features")
     gan.add_argument("--disc-channels", type=int, default=defaults.disc_channels)
     gan.add_argument("--disc-lr", type=float, default=defaults.disc_lr)
     gan.add_argument("--lpips-weights", default=defaults.lpips_weights,

@@ -173,7 +173,8 @@ def data_licence(data: str | Sequence[str], init: str | Sequence[str] = "") -> s
             init_terms = json.loads(init_card.read_text(encoding="utf-8"))["data"]["licence"]
         except (OSError, ValueError, KeyError, TypeError):
             init_terms = "see its model card"
-        text += f" Fine-tuned from {Path(start).name} ({init_terms})"
+        same = init_terms == text.split(" Fine-tuned from ")[0]
+        text += f" Fine-tuned from {Path(start).name} ({'the same terms' if same else init_terms})"
     return text
 
 

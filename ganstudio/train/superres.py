@@ -29,15 +29,15 @@ from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunConf
                                     load_matching, load_weights_for_export, open_run, save_grid, split_validation)
 from ganstudio.train.data import (AUGMENT_TEXT, SRCropDataset, SRValidationSet, check_augment, list_images,
                                   load_folder)
-from ganstudio.train.discriminators import ProjectedDiscriminator, SRGANDiscriminator
+from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator, SRGANDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.train.lpips import LPIPS
 from ganstudio.train.metrics import psnr_y
 
-#: AlexNet's smallest input (32 px) plus the up to 3 pixels :func:`phase_jitter` cuts off.
+#: AlexNet's smallest input (32 px) plus the up to 3 pixels :func:`perceptual_views` cuts off.
 PERCEPTUAL_MIN_CROP = 36
 #: ``--discriminator`` of the adversarial phase.
-SR_DISCRIMINATORS = ("srgan", "projected")
+SR_DISCRIMINATORS = ("srgan", "patch", "projected")
 
 
 
@@ -81,7 +81,11 @@ class SuperResConfig(RunConfig):
     #: LPIPS (AlexNet) stands in for the paper's VGG content loss: its weights are already in ../shared/weights.
     perceptual_weight: float = 0.0
     adv_weight: float = 0.0
-    #: "srgan": the paper's VGG-style D on pixels; "projected": small heads on the LPIPS AlexNet's features (cheap).
+    #: Sigma in pixels of the low-pass before the AlexNet-based losses (:func:`perceptual_views`); 0 = none.
+    perceptual_blur: float = 0.0
+    #: "srgan": the paper's VGG-style D on pixels; "patch": a 70x70 PatchGAN on pixels (a quarter of its cost at
+    #: 32 channels); "projected": small heads on the LPIPS AlexNet's features (cheapest, but blind to what
+    #: AlexNet's stride-4 first layer aliases).
     discriminator: str = "srgan"
     disc_channels: int = 64
     disc_lr: float = 1e-4
@@ -112,7 +116,7 @@ class SuperResConfig(RunConfig):
 # how often, how many threads, where the data is) from the command line.
 _RUN_DEFINING = ("scale", "blocks", "channels", "bicubic_residual", "crop", "augment", "batch", "lr", "lr_schedule",
                  "lr_min", "lr_step", "warmup", "seed", "val_images", "val_crop", "l1_weight", "perceptual_weight",
-                 "adv_weight", "discriminator", "disc_channels", "disc_lr")
+                 "adv_weight", "perceptual_blur", "discriminator", "disc_channels", "disc_lr")
 
 
 def lr_factor(step: int, cfg: SuperResConfig) -> float:
@@ -165,16 +169,31 @@ def validate(model: nn.Module, pairs: SRValidationSet, scale: int, lpips: LPIPS 
     return scores
 
 
-def phase_jitter(sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same random 0-3 pixel offset cut off both batches' top and left edges.
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A separable Gaussian low-pass of an N x C x H x W batch, edges reflected."""
+    radius = max(1, int(math.ceil(3 * sigma)))
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype) / sigma) ** 2)
+    taps = taps / taps.sum()
+    channels = images.shape[1]
+    out = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    out = F.conv2d(out, taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1).contiguous(), groups=channels)
+    return F.conv2d(out, taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1).contiguous(), groups=channels)
 
-    AlexNet's first conv has stride 4, so the perceptual loss and the projected discriminator see the image on a
-    fixed 4-pixel grid; without a new phase each step the generator learns a texture on that grid which lowers
-    the training loss and looks like a fine mesh (seen in the first run's sample grids, with validation LPIPS
-    rising from 0.196 to 0.204 over 300 steps).
+
+def perceptual_views(sr: torch.Tensor, hr: torch.Tensor, blur: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the AlexNet-based losses compare: both batches with the same random 0-3 pixel offset cut off their top
+    and left edges and, with ``blur`` > 0, low-passed by a Gaussian of that sigma.
+
+    AlexNet's first conv has stride 4: it sees the image on a 4-pixel grid, and patterns near that period alias into
+    its features as if they were texture. Without either measure the generator learns such a mesh: it lowers the
+    training loss and shows on skin and sky (the sample grids of the first runs). A new phase each step stops it
+    from fitting one grid; the blur removes the frequencies that alias, leaving them to the L1 loss.
     """
     dy, dx = (int(v) for v in torch.randint(0, 4, (2,)))
-    return sr[..., dy:, dx:], hr[..., dy:, dx:]
+    sr, hr = sr[..., dy:, dx:], hr[..., dy:, dx:]
+    if blur > 0:
+        sr, hr = gaussian_blur(sr, blur), gaussian_blur(hr, blur)
+    return sr, hr
 
 
 class Adversary:
@@ -189,6 +208,8 @@ class Adversary:
         self.net: nn.Module
         if cfg.discriminator == "projected":
             self.net = ProjectedDiscriminator(width=cfg.disc_channels)
+        elif cfg.discriminator == "patch":
+            self.net = PatchGANDiscriminator(cfg.disc_channels)
         else:
             self.net = SRGANDiscriminator(cfg.disc_channels)
         self.net.to(device, memory_format=torch.channels_last).train()
@@ -329,7 +350,7 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
                         loss = cfg.l1_weight * l1
                         losses["l1"] = l1.item()
                         if cfg.perceptual:
-                            sr_view, hr_view = phase_jitter(sr_batch, hr_batch)
+                            sr_view, hr_view = perceptual_views(sr_batch, hr_batch, cfg.perceptual_blur)
                         if cfg.perceptual_weight > 0 and lpips is not None:
                             distance = lpips(sr_view, hr_view).mean()
                             loss = loss + cfg.perceptual_weight * distance
@@ -386,8 +407,9 @@ def loss_text(cfg: SuperResConfig) -> str:
     if cfg.perceptual_weight:
         terms.append(f"{cfg.perceptual_weight:g} × LPIPS (AlexNet)")
     if cfg.adv_weight:
-        kind = ("heads on frozen AlexNet features" if cfg.discriminator == "projected"
-                else f"SRGAN VGG-style, {cfg.disc_channels} ch, spectral norm")
+        kind = {"projected": "heads on frozen AlexNet features",
+                "patch": f"70×70 PatchGAN on pixels, {cfg.disc_channels} ch",
+                "srgan": f"SRGAN VGG-style, {cfg.disc_channels} ch, spectral norm"}[cfg.discriminator]
         terms.append(f"{cfg.adv_weight:g} × non-saturating GAN loss (discriminator: {kind})")
     return " + ".join(terms)
 

@@ -674,8 +674,10 @@ class MainWindow(QMainWindow):
             f" ({model})" if model else "")
         job = Job(tool, params, crop, None, self._runtime())
         inner = (slice(rows.start - top, rows.stop - top), slice(cols.start - left, cols.stop - left))
-        region = (f"the {cols.stop - cols.start}×{rows.stop - rows.start} pixels in view "
-                  f"(from x {cols.start}, y {rows.start})")
+        size = f"{cols.stop - cols.start}×{rows.stop - rows.start} pixels"
+        whole_view = rows.stop - rows.start < PREVIEW_SIDE and cols.stop - cols.start < PREVIEW_SIDE
+        region = (f"the {size} in view" if whole_view else f"{size} at the centre of the view") + (
+            f" (from x {cols.start}, y {rows.start})")
         self._job_previews[job.id] = _Preview(tool, params, crop[inner].copy(), crop.shape[:2], inner, region)
         self._job_documents[job.id] = (document, f"Preview: {title}", False)
         document.job_id = self.jobs.submit(job)

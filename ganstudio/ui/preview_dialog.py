@@ -1,18 +1,20 @@
-"""A tool's result on the part of the image in view, beside the same part before, at 100 %: what the whole run will
+"""A tool's result on the part of the image in view, and the same part before, at 100 %: what the whole run will
 give there, in a fraction of its time."""
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QGridLayout, QLabel, QPushButton, QScrollArea,
-                               QVBoxLayout, QWidget)
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPushButton,
+                               QScrollArea, QVBoxLayout, QWidget)
 
 from ganstudio.imaging.color import resize
 from ganstudio.ui.qimage import DisplayImage
 
 
 class PreviewDialog(QDialog):
-    """Before | after of one preview; "Apply to Whole Image" asks for the full run with the same settings."""
+    """Before or after of one preview, in the same place so that flipping between them (Space) shows what changed;
+    "Apply to Whole Image" asks for the full run with the same settings."""
 
     apply_requested = Signal()
 
@@ -25,26 +27,29 @@ class PreviewDialog(QDialog):
         if enlarged:
             # Bicubic, the classic upscale: what the model has to beat, at the same size on screen.
             before = resize(before, (after.shape[1], after.shape[0]), "bicubic")
-        self._displays = [DisplayImage(before), DisplayImage(after)]
+        self._displays = {"before": DisplayImage(before), "after": DisplayImage(after)}
 
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(8)
-        captions = ("Before (bicubic, same size)" if enlarged else "Before", "After")
-        self.image_labels: list[QLabel] = []
-        for column, (caption, display) in enumerate(zip(captions, self._displays)):
-            heading = QLabel(caption)
-            heading.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            image = QLabel()
-            image.setPixmap(display.pixmap)
-            image.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
-            grid.addWidget(heading, 0, column)
-            grid.addWidget(image, 1, column)
-            self.image_labels.append(image)
-        content = QWidget()
-        content.setLayout(grid)
+        self.image_label = QLabel()
+        self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         scroll = QScrollArea()
-        scroll.setWidget(content)
+        scroll.setWidget(self.image_label)
         scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+        self.before_button = QPushButton("Before (bicubic)" if enlarged else "Before")
+        self.after_button = QPushButton("After")
+        group = QButtonGroup(self)
+        toggles = QHBoxLayout()
+        toggles.addWidget(QLabel("Show:"))
+        for button in (self.before_button, self.after_button):
+            button.setCheckable(True)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            group.addButton(button)
+            toggles.addWidget(button)
+        toggles.addWidget(QLabel("(Space flips between them)"))
+        toggles.addStretch(1)
+        self.before_button.toggled.connect(lambda on: on and self._show("before"))
+        self.after_button.toggled.connect(lambda on: on and self._show("after"))
 
         self.details = QLabel(details)
         self.details.setWordWrap(True)
@@ -56,10 +61,23 @@ class PreviewDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.details)
+        layout.addLayout(toggles)
         layout.addWidget(scroll, 1)
         layout.addWidget(buttons)
-        hint = content.sizeHint()
-        self.resize(min(hint.width() + 48, 1400), min(hint.height() + 120, 900))
+        self.showing = ""
+        self.after_button.setChecked(True)
+        self.image_label.adjustSize()
+        self.resize(min(after.shape[1] + 60, 1300), min(after.shape[0] + 150, 900))
+
+    def _show(self, which: str) -> None:
+        self.showing = which
+        self.image_label.setPixmap(self._displays[which].pixmap)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            (self.before_button if self.showing == "after" else self.after_button).setChecked(True)
+            return
+        super().keyPressEvent(event)
 
     def _apply(self) -> None:
         self.apply_requested.emit()
