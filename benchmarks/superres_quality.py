@@ -26,6 +26,7 @@ import torch.nn as nn
 from PIL import Image
 from safetensors.torch import load_file
 
+from ganstudio.imaging.color import resize
 from ganstudio.models.arch import build_arch
 from ganstudio.train.checkpoint import load_checkpoint
 from ganstudio.train.lpips import LPIPS, weights_path
@@ -99,10 +100,14 @@ def bicubic(lr: Image.Image, scale: int) -> torch.Tensor:
 def model_upscaler(model: nn.Module) -> Upscaler:
     @torch.no_grad()
     def upscale(lr: Image.Image, scale: int) -> torch.Tensor:
-        if model.scale != scale:
-            raise SystemExit(f"a ×{model.scale} model cannot be measured at ×{scale}: pass --scale {model.scale}")
         x = _tensor(lr)[None].contiguous(memory_format=torch.channels_last)
-        return model(x)[0].clamp(0.0, 1.0)
+        out = model(x)[0].clamp(0.0, 1.0)
+        if model.scale != scale:
+            # as the tool runs a model of another scale: at its own, then resampled (area down, Lanczos up)
+            pixels = out.mul(255).round().byte().permute(1, 2, 0).numpy()
+            method = "area" if model.scale > scale else "lanczos"
+            out = _tensor(Image.fromarray(resize(pixels, (lr.width * scale, lr.height * scale), method)))
+        return out
 
     return upscale
 
