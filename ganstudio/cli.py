@@ -45,7 +45,7 @@ def _build_parser() -> argparse.ArgumentParser:
     apply.add_argument("-o", "--output", type=Path, required=True)
     apply.add_argument("--model", help="model name (see `ganstudio models list`)")
     apply.add_argument("--mask", type=Path, help="mask image: white = the area the tool changes")
-    apply.add_argument("--scale", type=int, help="superres: 2, 3 or 4 (default 4)")
+    apply.add_argument("--scale", type=int, help="superres: 2, 3 or 4 (default: the model's own scale, 4 for bicubic/lanczos)")
     apply.add_argument("--radius", type=int, help="inpaint: neighbourhood radius of the classic methods")
     apply.add_argument("--strength", type=float, help="translate: 0-1 blend with the original (default 1)")
     apply.add_argument("--working-size", type=int, help="translate: short side the model runs at (default 256)")
@@ -135,10 +135,23 @@ def _tool_params(tool, args: argparse.Namespace):
         given.update(_pose_params(tool, args))
     if args.mask is not None and "use_mask" in known:
         given["use_mask"] = True  # for a tool that works with or without a mask, giving one means: use it
+    if tool.name == "superres" and "scale" not in given and "model" in given:
+        given["scale"] = _model_scale(given["model"], tool.task)
     unused = set(given) - known
     if unused:
         raise CliError(f"{tool.name} takes no {', '.join('--' + u.replace('_', '-') for u in sorted(unused))}")
     return tool.params_type(**given)
+
+
+def _model_scale(name: str, task: str) -> int:
+    """The scale a model was trained for (a ×2 model upscales ×2 unless --scale says otherwise); 4 for the
+    classic resamplers, which take any."""
+    from .models import get_registry
+
+    try:
+        return get_registry().get(name, task).scale or 4
+    except KeyError:
+        return 4  # the tool reports the unknown model with the list of known ones
 
 
 def _pose_params(tool, args: argparse.Namespace) -> dict:

@@ -74,3 +74,40 @@ def test_the_x2_model_runs_at_its_own_scale_not_x4_then_down(monkeypatch):
     assert out.shape == (64, 64, 3)
     monkeypatch.setattr(superres_tool, "resize", no_resample)
     assert np.array_equal(run(image, SuperResParams("srresnet-x2", 2)), out)
+
+
+@pytest.mark.skipif("srresnet-x2" not in SHIPPED, reason="srresnet-x2 is not shipped in this checkout")
+def test_the_cli_upscales_by_the_models_own_scale_unless_told(tmp_path):
+    from PIL import Image
+
+    from ganstudio.cli import main
+
+    source = tmp_path / "in.png"
+    Image.fromarray(photo(24)).save(source)
+    for extra, side in (([], 48), (["--scale", "4"], 96)):
+        out = tmp_path / f"out{side}.png"
+        assert main(["apply", "superres", str(source), "-o", str(out), "--model", "srresnet-x2", "-q", *extra]) == 0
+        with Image.open(out) as written:
+            assert written.size == (side, side)
+    out = tmp_path / "bicubic.png"
+    assert main(["apply", "superres", str(source), "-o", str(out), "--model", "bicubic", "-q"]) == 0
+    with Image.open(out) as written:
+        assert written.size == (96, 96)
+
+
+@pytest.mark.skipif("srresnet-x2" not in SHIPPED, reason="srresnet-x2 is not shipped in this checkout")
+def test_picking_a_fixed_scale_model_in_the_panel_picks_its_scale(window):
+    panel = window.tools_panel
+    panel.select_tool("superres")
+    page = panel.current_page
+    model, scale = page.editor("model"), page.editor("scale")
+    model.setCurrentIndex(model.findData("srresnet-x2"))
+    assert page.params().scale == 2
+    model.setCurrentIndex(model.findData("srresnet-x4"))
+    assert page.params().scale == 4
+    model.setCurrentIndex(model.findData("bicubic"))  # any scale: the choice stays
+    assert page.params().scale == 4
+    model.setCurrentIndex(model.findData("srresnet-x2"))
+    scale.setCurrentIndex(scale.findData(4))  # the user may still ask a ×2 model for ×4
+    page.refresh_models()
+    assert page.params() == type(page.params())("srresnet-x2", 4)

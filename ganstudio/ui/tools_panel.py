@@ -38,6 +38,7 @@ class ToolPage(QWidget):
         self.spec = spec
         self._editors: dict[str, QWidget] = {}
         self._model: QComboBox | None = None
+        self._refreshing = False
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -48,6 +49,23 @@ class ToolPage(QWidget):
             self._editors[field.name] = editor
             _value_signal(editor).connect(self.changed)
             form.addRow(field.name.replace("_", " ").capitalize(), editor)
+        if self._model is not None and "scale" in self._editors:
+            self._model.currentIndexChanged.connect(self._scale_follows_model)
+
+    def _scale_follows_model(self) -> None:
+        """Picking a fixed-scale model picks its scale (a ×2 model at ×4 would be a ×2 run enlarged by Lanczos);
+        the user can still choose another scale afterwards."""
+        name = self._model.currentData()
+        if not name or self._refreshing:
+            return
+        try:
+            scale = get_registry().get(name, self.spec.task).scale
+        except KeyError:
+            return
+        combo = self._editors["scale"]
+        index = combo.findData(scale) if scale else -1
+        if index >= 0:
+            combo.setCurrentIndex(index)
 
     def _model_combo(self, default: str) -> QComboBox:
         self._model = QComboBox()
@@ -61,6 +79,7 @@ class ToolPage(QWidget):
         if self._model is None:
             return
         keep = keep if keep is not None else self._model.currentData()
+        self._refreshing = True  # re-reading the list is not the user picking a model
         self._model.clear()
         models = get_registry().for_task(self.spec.task)
         titles = [model.title for model in models]
@@ -71,6 +90,7 @@ class ToolPage(QWidget):
                                     Qt.ItemDataRole.ToolTipRole)
         index = self._model.findData(keep)
         self._model.setCurrentIndex(max(index, 0))
+        self._refreshing = False
 
     def params(self) -> Any:
         return self.spec.params_type(**{name: _value_of(editor) for name, editor in self._editors.items()})
