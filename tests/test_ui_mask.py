@@ -1,8 +1,9 @@
-"""The mask on the canvas: brush strokes, erase, undo, clear/invert, save/load, and the inpaint tool's gate."""
+"""The mask on the canvas: brush and eraser strokes, rectangle and lasso, undo, clear/invert, save/load, and the
+inpaint tool's gate."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtWidgets import QFileDialog
 
 from ganstudio.ui.canvas import CanvasTool
@@ -187,3 +188,175 @@ def test_the_mask_shows_as_a_red_overlay_of_adjustable_strength(window, make_ima
     window.mask_settings.opacity = 0.5
     window.show_mask_action.trigger()
     assert not window.mask_settings.visible and shown(40, 30) == (128, 128, 128)
+
+
+def _open_with_tool(window, make_image, action, tool):
+    """An 80 x 60 image at 100 %, so a view point maps to one whole image pixel, with ``action``'s tool chosen."""
+    path, _ = make_image(height=60, width=80)
+    document = window.open_file(path)
+    action.trigger()
+    canvas = window.current_canvas
+    assert canvas.tool == tool
+    canvas.set_zoom(1.0)
+    assert canvas.mapToScene(_view_point(canvas, 10, 20)) == QPointF(10, 20)
+    return document, canvas
+
+
+def _drag(qtbot, canvas, start, end, button=Qt.MouseButton.LeftButton, release_modifier=Qt.KeyboardModifier.NoModifier):
+    viewport = canvas.viewport()
+    qtbot.mousePress(viewport, button, pos=_view_point(canvas, *start))
+    qtbot.mouseMove(viewport, _view_point(canvas, *end))
+    qtbot.mouseRelease(viewport, button, release_modifier, _view_point(canvas, *end))
+
+
+def _box(shape, x0, y0, x1, y1) -> np.ndarray:
+    expected = np.zeros(shape, np.uint8)
+    expected[y0:y1, x0:x1] = 255
+    return expected
+
+
+def test_an_eraser_stroke_clears_and_right_drag_paints(window, make_image, qtbot):
+    document, canvas = _open_with_brush(window, make_image, size=12)
+    _stroke(qtbot, canvas, [(10, 30), (50, 30)])
+    painted = document.mask.copy()
+    window.eraser_action.trigger()
+    assert canvas.tool == CanvasTool.ERASER
+    _stroke(qtbot, canvas, [(30, 20), (30, 40)])
+    assert document.mask[30, 15] == 255 and document.mask[30, 30] == 0
+    assert document.undo_stack.count() == 2 and document.undo_stack.text(1) == "Erase mask"
+    window.undo_action.trigger()
+    np.testing.assert_array_equal(document.mask, painted)
+    window.redo_action.trigger()
+    # with the eraser, right-drag is the inverse: it paints
+    _stroke(qtbot, canvas, [(70, 5), (70, 15)], button=Qt.MouseButton.RightButton)
+    assert document.mask[10, 70] == 255
+    assert document.undo_stack.text(document.undo_stack.count() - 1) == "Paint mask"
+
+
+def test_a_rectangle_drag_fills_exactly_that_rectangle_and_right_drag_clears_one(window, make_image, qtbot):
+    document, canvas = _open_with_tool(window, make_image, window.rectangle_action, CanvasTool.RECTANGLE)
+    _drag(qtbot, canvas, (50, 40), (10, 20))  # any direction
+    filled = _box(document.mask.shape, 10, 20, 50, 40)
+    np.testing.assert_array_equal(document.mask, filled)
+    assert document.undo_stack.count() == 1 and document.undo_stack.text(0) == "Mask rectangle"
+    _drag(qtbot, canvas, (20, 25), (30, 35), button=Qt.MouseButton.RightButton)
+    cleared = filled.copy()
+    cleared[25:35, 20:30] = 0
+    np.testing.assert_array_equal(document.mask, cleared)
+    assert document.undo_stack.count() == 2 and document.undo_stack.text(1) == "Clear rectangle"
+    window.undo_action.trigger()
+    np.testing.assert_array_equal(document.mask, filled)
+    window.undo_action.trigger()
+    assert not document.mask.any()
+    window.redo_action.trigger()
+    window.redo_action.trigger()
+    np.testing.assert_array_equal(document.mask, cleared)
+
+
+def test_a_rectangle_is_clipped_to_the_image_and_a_click_does_nothing(window, make_image, qtbot):
+    document, canvas = _open_with_tool(window, make_image, window.rectangle_action, CanvasTool.RECTANGLE)
+    _drag(qtbot, canvas, (30, 30), (30, 30))
+    assert not document.mask.any() and document.undo_stack.count() == 0
+    _drag(qtbot, canvas, (60, 50), (95, 70))  # past the bottom-right corner of the 80 x 60 image
+    np.testing.assert_array_equal(document.mask, _box(document.mask.shape, 60, 50, 80, 60))
+    assert document.undo_stack.count() == 1
+
+
+def test_alt_drag_clears_a_rectangle(window, make_image, qtbot):
+    document, canvas = _open_with_tool(window, make_image, window.rectangle_action, CanvasTool.RECTANGLE)
+    document.set_mask(np.full_like(document.mask, 255), "Load mask")
+    viewport = canvas.viewport()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.AltModifier, _view_point(canvas, 5, 5))
+    qtbot.mouseMove(viewport, _view_point(canvas, 15, 10))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.AltModifier,
+                       _view_point(canvas, 15, 10))
+    np.testing.assert_array_equal(document.mask, 255 - _box(document.mask.shape, 5, 5, 15, 10))
+    assert document.undo_stack.text(document.undo_stack.count() - 1) == "Clear rectangle"
+
+
+def test_shift_makes_the_rectangle_a_square(window, make_image, qtbot):
+    document, canvas = _open_with_tool(window, make_image, window.rectangle_action, CanvasTool.RECTANGLE)
+    _drag(qtbot, canvas, (40, 45), (10, 30), release_modifier=Qt.KeyboardModifier.ShiftModifier)
+    # 30 wide and 15 high: the longer side wins, towards where the mouse went (up and to the left)
+    np.testing.assert_array_equal(document.mask, _box(document.mask.shape, 10, 15, 40, 45))
+
+
+def test_the_rectangle_outline_shows_while_dragging_and_escape_cancels(window, make_image, qtbot):
+    document, canvas = _open_with_tool(window, make_image, window.rectangle_action, CanvasTool.RECTANGLE)
+    document.set_mask(_box(document.mask.shape, 0, 0, 5, 5), "Load mask")
+    before = document.mask.copy()
+    outline = canvas._shapes[CanvasTool.RECTANGLE].outline
+    viewport = canvas.viewport()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=_view_point(canvas, 10, 10))
+    qtbot.mouseMove(viewport, _view_point(canvas, 40, 30))
+    assert outline.isVisible() and outline.path().boundingRect() == QRectF(10, 10, 30, 20)
+    qtbot.keyClick(canvas, Qt.Key.Key_Escape)
+    assert not outline.isVisible()
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=_view_point(canvas, 40, 30))
+    np.testing.assert_array_equal(document.mask, before)
+    assert document.undo_stack.count() == 1  # only the loaded mask
+    # the next drag works as usual
+    _drag(qtbot, canvas, (10, 10), (20, 20))
+    assert document.mask[15, 15] == 255 and document.undo_stack.count() == 2
+
+
+def test_a_lasso_fills_the_inside_of_the_outline(window, make_image, qtbot):
+    document, canvas = _open_with_tool(window, make_image, window.lasso_action, CanvasTool.LASSO)
+    outline = canvas._shapes[CanvasTool.LASSO].outline
+    viewport = canvas.viewport()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=_view_point(canvas, 10, 10))
+    qtbot.mouseMove(viewport, _view_point(canvas, 60, 10))
+    qtbot.mouseMove(viewport, _view_point(canvas, 10, 50))
+    assert outline.isVisible() and outline.path().elementCount() == 3
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=_view_point(canvas, 10, 50))
+    assert not outline.isVisible()
+    mask = document.mask
+    assert mask[20, 20] == 255 and mask[11, 58] == 255 and mask[48, 11] == 255  # inside, also near the corners
+    assert mask[40, 50] == 0  # inside the bounding box, beyond the long edge
+    assert mask[:10].max() == 0 and mask[:, :10].max() == 0 and mask[51:].max() == 0 and mask[:, 61:].max() == 0
+    assert document.undo_stack.count() == 1 and document.undo_stack.text(0) == "Mask lasso"
+    painted = mask.copy()
+    # right-drag clears what a lasso encloses
+    _stroke(qtbot, canvas, [(12, 12), (30, 12), (12, 30)], button=Qt.MouseButton.RightButton)
+    assert document.mask[15, 15] == 0 and document.mask[40, 12] == 255
+    assert document.undo_stack.text(1) == "Clear lasso"
+    window.undo_action.trigger()
+    np.testing.assert_array_equal(document.mask, painted)
+
+
+def test_a_lasso_of_fewer_than_three_points_does_nothing(window, make_image, qtbot):
+    document, canvas = _open_with_tool(window, make_image, window.lasso_action, CanvasTool.LASSO)
+    _stroke(qtbot, canvas, [(10, 10), (40, 30), (40, 30), (10, 10)])
+    _stroke(qtbot, canvas, [(10, 10), (20, 20), (30, 30)])  # three points on one line enclose nothing either
+    assert not document.mask.any() and document.undo_stack.count() == 0
+
+
+def test_tool_shortcuts(window, make_image, qtbot):
+    path, _ = make_image()
+    window.open_file(path)
+    window.activateWindow()
+    qtbot.waitActive(window)
+    canvas = window.current_canvas
+    canvas.setFocus()
+    for key, action, tool in ((Qt.Key.Key_E, window.eraser_action, CanvasTool.ERASER),
+                              (Qt.Key.Key_M, window.rectangle_action, CanvasTool.RECTANGLE),
+                              (Qt.Key.Key_L, window.lasso_action, CanvasTool.LASSO),
+                              (Qt.Key.Key_B, window.brush_action, CanvasTool.BRUSH),
+                              (Qt.Key.Key_H, window.hand_action, CanvasTool.HAND)):
+        qtbot.keyClick(canvas, key)
+        assert action.isChecked() and canvas.tool == tool
+    # a canvas opened later starts with the chosen tool
+    window.lasso_action.trigger()
+    window.open_file(make_image()[0])
+    assert window.current_canvas.tool == CanvasTool.LASSO
+
+
+def test_mask_tools_win_over_joints_in_pose_mode(window, make_image, qtbot):
+    path, _ = make_image()
+    window.open_file(path)
+    canvas = window.current_canvas
+    canvas.set_pose_mode(True)
+    for action, grabs in ((window.hand_action, True), (window.eraser_action, False),
+                          (window.rectangle_action, False), (window.lasso_action, False)):
+        action.trigger()
+        assert canvas._grabs_joints() == grabs

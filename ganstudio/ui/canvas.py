@@ -1,5 +1,5 @@
-"""The image view of one document: zoom, pan, before/after compare, mask overlay, mask painting and the pose
-skeleton's draggable joints."""
+"""The image view of one document: zoom, pan, before/after compare, mask overlay, the mask tools (brush, eraser,
+rectangle, lasso) and the pose skeleton's draggable joints."""
 from __future__ import annotations
 
 import bisect
@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QFrame, QGraphicsEllipseItem, QGraphicsItem, QGra
 
 from ganstudio.pose import JOINT_INDEX, Pose
 from ganstudio.ui.document import Document, Region
-from ganstudio.ui.mask_tools import MaskBrush, MaskOverlay, MaskSettings
+from ganstudio.ui.mask_tools import MaskBrush, MaskLasso, MaskOverlay, MaskRectangle, MaskSettings, MaskShape
 from ganstudio.ui.pose_overlay import HIT_RADIUS, PoseOverlay, joint_label, nearest_joint
 from ganstudio.ui.qimage import DisplayImage, has_alpha
 from ganstudio.ui.resources import CANVAS_BACKGROUND
@@ -32,6 +32,17 @@ DIVIDER_GRAB_PX = 8
 class CanvasTool(Enum):
     HAND = "hand"
     BRUSH = "brush"
+    ERASER = "eraser"
+    RECTANGLE = "rectangle"
+    LASSO = "lasso"
+
+    @property
+    def edits_mask(self) -> bool:
+        return self is not CanvasTool.HAND
+
+    @property
+    def shows_brush(self) -> bool:
+        return self in (CanvasTool.BRUSH, CanvasTool.ERASER)
 
 
 def _checkerboard() -> QBrush:
@@ -52,6 +63,10 @@ class Canvas(QGraphicsView):
         self._document = document
         self._mask_settings = mask_settings
         self._brush = MaskBrush(mask_settings)
+        self._shapes: dict[CanvasTool, MaskShape] = {CanvasTool.RECTANGLE: MaskRectangle(),
+                                                     CanvasTool.LASSO: MaskLasso()}
+        #: The mask tool between press and release, and the button that began it.
+        self._mask_stroke: tuple[MaskBrush | MaskShape, Qt.MouseButton] | None = None
         self._tool = CanvasTool.HAND
         self._checker = _checkerboard()
 
@@ -85,6 +100,9 @@ class Canvas(QGraphicsView):
         for item in (self._image_item, self._before_clip, self._overlay, self._pose_overlay, self._cursor_outer,
                      self._cursor_inner):
             scene.addItem(item)
+        for shape in self._shapes.values():
+            shape.outline.setZValue(3)
+            scene.addItem(shape.outline)
         self._pose_mode = False
         #: While a joint is dragged: its name, the pose when the drag began, and the grab point's offset from
         #: the joint (so the joint does not jump to the cursor); the pose shown so far.
@@ -295,9 +313,9 @@ class Canvas(QGraphicsView):
         return nearest_joint(pose, scene_pos.x(), scene_pos.y(), HIT_RADIUS / self.zoom)
 
     def _grabs_joints(self) -> bool:
-        # With the mask brush, painting the person wins: a stroke over the body must not catch a joint. While a
-        # pose edit runs, its result will replace the pose, so edits made meanwhile would only be lost.
-        return (self._pose_mode and self._tool != CanvasTool.BRUSH and not self._space_held
+        # With a mask tool, masking the person wins: a stroke or outline over the body must not catch a joint.
+        # While a pose edit runs, its result will replace the pose, so edits made meanwhile would only be lost.
+        return (self._pose_mode and not self._tool.edits_mask and not self._space_held
                 and not self._document.busy)
 
     def _begin_joint_drag(self, joint: str, pos: QPoint) -> None:
@@ -400,7 +418,7 @@ class Canvas(QGraphicsView):
         self._update_brush_cursor()
 
     def _update_brush_cursor(self, scene_pos: QPointF | None = None) -> None:
-        visible = self._tool == CanvasTool.BRUSH and not self._space_held and self.underMouse()
+        visible = self._tool.shows_brush and not self._space_held and self.underMouse()
         if scene_pos is None:
             scene_pos = self.mapToScene(self.viewport().mapFromGlobal(QCursor.pos()))
         size = self._mask_settings.brush_size
@@ -434,8 +452,29 @@ class Canvas(QGraphicsView):
             self.set_zoom(self.zoom * WHEEL_STEP ** steps, event.position().toPoint())
         event.accept()
 
+    def _cancellable(self) -> MaskShape | None:
+        """The rectangle or lasso being dragged, which Escape cancels."""
+        tool = self._mask_stroke[0] if self._mask_stroke is not None else None
+        return tool if isinstance(tool, MaskShape) else None
+
+    def event(self, event: QEvent) -> bool:
+        # Escape is also the window's Cancel shortcut; while an outline is dragged it belongs to the canvas.
+        if (event.type() == QEvent.Type.ShortcutOverride and event.key() == Qt.Key.Key_Escape
+                and self._cancellable() is not None):
+            event.accept()
+            return True
+        return super().event(event)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Backslash and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+        shape = self._cancellable()
+        if event.key() == Qt.Key.Key_Escape and shape is not None:
+            shape.cancel()
+            self._mask_stroke = None
+            event.accept()
+        elif event.key() == Qt.Key.Key_Shift and shape is not None:
+            shape.constrain(True)
+            super().keyPressEvent(event)
+        elif event.key() == Qt.Key.Key_Backslash and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
             if not event.isAutoRepeat():
                 self.set_compare_held(True)
             event.accept()
@@ -448,8 +487,12 @@ class Canvas(QGraphicsView):
             super().keyPressEvent(event)
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        shape = self._cancellable()
         if event.isAutoRepeat():
             event.accept()
+        elif event.key() == Qt.Key.Key_Shift and shape is not None:
+            shape.constrain(False)
+            super().keyReleaseEvent(event)
         elif event.key() == Qt.Key.Key_Backslash:
             self.set_compare_held(False)
         elif event.key() == Qt.Key.Key_Space:
@@ -469,7 +512,9 @@ class Canvas(QGraphicsView):
         pos = event.position().toPoint()
         button = event.button()
         joint = self._joint_at(pos) if button == Qt.MouseButton.LeftButton and self._grabs_joints() else None
-        if joint is not None and not self._near_divider(pos):
+        if self._mask_stroke is not None:
+            pass  # another button during a stroke neither restarts nor ends it, nor pans
+        elif joint is not None and not self._near_divider(pos):
             self._begin_joint_drag(joint, pos)
         elif button == Qt.MouseButton.MiddleButton or (
                 button == Qt.MouseButton.LeftButton and (self._space_held or self._tool == CanvasTool.HAND)
@@ -478,9 +523,12 @@ class Canvas(QGraphicsView):
             self._update_cursor()
         elif button == Qt.MouseButton.LeftButton and self._near_divider(pos):
             self._dragging_divider = True
-        elif self._tool == CanvasTool.BRUSH and button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
-            erase = button == Qt.MouseButton.RightButton or bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
-            self._brush.begin(self._document, self.mapToScene(pos), erase)
+        elif self._tool.edits_mask and button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            # Right-drag or Alt does the opposite: erase with the brush, paint with the eraser, clear a shape.
+            inverse = button == Qt.MouseButton.RightButton or bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+            tool = self._shapes.get(self._tool, self._brush)
+            tool.begin(self._document, self.mapToScene(pos), inverse != (self._tool == CanvasTool.ERASER))
+            self._mask_stroke = (tool, button)
         else:
             super().mousePressEvent(event)
             return
@@ -498,8 +546,8 @@ class Canvas(QGraphicsView):
             self._drag_joint(pos, alone=bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
         elif self._dragging_divider:
             self.set_split_position(scene_pos.x() / self._document.width)
-        elif self._brush.active:
-            self._brush.extend(scene_pos)
+        elif self._mask_stroke is not None:
+            self._mask_stroke[0].extend(scene_pos, bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
         elif self._near_divider(pos):
             self.viewport().setCursor(Qt.CursorShape.SplitHCursor)
         else:
@@ -515,8 +563,13 @@ class Canvas(QGraphicsView):
             self._end_joint_drag(commit=True)
         elif self._dragging_divider:
             self._dragging_divider = False
-        elif self._brush.active:
-            self._brush.finish()
+        elif self._mask_stroke is not None:
+            tool, button = self._mask_stroke
+            if event.button() == button:
+                self._mask_stroke = None
+                tool.extend(self.mapToScene(event.position().toPoint()),
+                            bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
+                tool.finish()
         else:
             super().mouseReleaseEvent(event)
             return

@@ -251,14 +251,31 @@ class MainWindow(QMainWindow):
         self.fit_action.setIconText("Fit")
 
         self.hand_action = self._action("&Hand", lambda: self.set_canvas_tool(CanvasTool.HAND), "H",
-                                        checkable=True, tip="Drag to pan (also: Space-drag, middle mouse)")
+                                        checkable=True, tip="Drag to pan (H; also: Space-drag, middle mouse)")
         self.brush_action = self._action("Mask &Brush", lambda: self.set_canvas_tool(CanvasTool.BRUSH), "B",
                                          checkable=True,
-                                         tip="Paint the mask; right-drag or Alt-drag erases; [ and ] resize")
+                                         tip="Paint the mask (B); right-drag or Alt-drag erases; [ and ] resize")
+        self.eraser_action = self._action("Mask &Eraser", lambda: self.set_canvas_tool(CanvasTool.ERASER), "E",
+                                          checkable=True,
+                                          tip="Erase the mask (E); right-drag or Alt-drag paints; [ and ] resize")
+        self.rectangle_action = self._action("&Rectangle Mask", lambda: self.set_canvas_tool(CanvasTool.RECTANGLE),
+                                             "M", checkable=True,
+                                             tip="Drag a rectangle to mask (M); right-drag or Alt-drag clears it; "
+                                                 "Shift makes a square; Esc cancels")
+        self.lasso_action = self._action("L&asso Mask", lambda: self.set_canvas_tool(CanvasTool.LASSO), "L",
+                                         checkable=True,
+                                         tip="Draw round an area to mask it (L); right-drag or Alt-drag clears it; "
+                                             "Esc cancels")
+        self.eraser_action.setIconText("Eraser")
+        self.rectangle_action.setIconText("Rectangle")
+        self.lasso_action.setIconText("Lasso")
+        self._tool_actions = {CanvasTool.HAND: self.hand_action, CanvasTool.BRUSH: self.brush_action,
+                              CanvasTool.ERASER: self.eraser_action, CanvasTool.RECTANGLE: self.rectangle_action,
+                              CanvasTool.LASSO: self.lasso_action}
         self.hand_action.setChecked(True)
         tool_group = QActionGroup(self)
-        tool_group.addAction(self.hand_action)
-        tool_group.addAction(self.brush_action)
+        for action in self._tool_actions.values():
+            tool_group.addAction(action)
         self.smaller_brush_action = self._action("S&maller Brush", self.mask_settings.shrink_brush, "[")
         self.larger_brush_action = self._action("&Larger Brush", self.mask_settings.grow_brush, "]")
         self.show_mask_action = self._action("Show Mask &Overlay", self._toggle_mask_overlay, checkable=True)
@@ -307,8 +324,9 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.history_dock.toggleViewAction())
 
         mask_menu = menus.addMenu("&Mask")
-        mask_menu.addActions([self.hand_action, self.brush_action, self.smaller_brush_action,
-                              self.larger_brush_action])
+        mask_menu.addActions(list(self._tool_actions.values()))
+        mask_menu.addSeparator()
+        mask_menu.addActions([self.smaller_brush_action, self.larger_brush_action])
         mask_menu.addSeparator()
         mask_menu.addActions([self.clear_mask_action, self.invert_mask_action, self.show_mask_action])
         mask_menu.addSeparator()
@@ -330,7 +348,7 @@ class MainWindow(QMainWindow):
             action.changed.connect(lambda a=action: a.setToolTip(a.text().replace("&", "")))
             toolbar.addAction(action)
         toolbar.addSeparator()
-        toolbar.addActions([self.hand_action, self.brush_action])
+        toolbar.addActions(list(self._tool_actions.values()))
         toolbar.addSeparator()
         toolbar.addActions([self.zoom_out_action, self.fit_action, self.actual_size_action, self.zoom_in_action])
         toolbar.addSeparator()
@@ -401,7 +419,8 @@ class MainWindow(QMainWindow):
 
     def add_document(self, document: Document) -> Canvas:
         canvas = Canvas(document, self.mask_settings)
-        canvas.set_tool(CanvasTool.BRUSH if self.brush_action.isChecked() else CanvasTool.HAND)
+        canvas.set_tool(next((tool for tool, action in self._tool_actions.items() if action.isChecked()),
+                             CanvasTool.HAND))
         canvas.set_pose_mode(self.tools_panel.current_tool == "pose")
         canvas.zoom_changed.connect(lambda _: self._update_zoom_label())
         document.dirty_changed.connect(lambda _: self._update_tab_title(document))
@@ -571,7 +590,7 @@ class MainWindow(QMainWindow):
 
     # -- mask ------------------------------------------------------------------------------------------------
     def set_canvas_tool(self, tool: CanvasTool) -> None:
-        (self.brush_action if tool == CanvasTool.BRUSH else self.hand_action).setChecked(True)
+        self._tool_actions[tool].setChecked(True)
         for canvas in self.canvases:
             canvas.set_tool(tool)
 

@@ -1,17 +1,21 @@
-"""Mask painting on the canvas: the shared tool settings, the red overlay, the brush, and their options panel.
+"""Mask painting on the canvas: the shared tool settings, the red overlay, the mask tools (brush, rectangle,
+lasso), and the options panel.
 
-The mask is H x W uint8 with 255 = "fill here". Tools paint straight into ``Document.mask`` while the mouse moves
-(for instant feedback) and push one :class:`EditMask` covering the stroke's bounding box when it ends, so a stroke
-is one undo step and costs only the pixels it touched.
+The mask is H x W uint8 with 255 = "fill here". The brush paints straight into ``Document.mask`` while the mouse
+moves (for instant feedback); the rectangle and lasso show an outline while dragging and fill what it encloses on
+release. Either way one press-to-release operation pushes one :class:`EditMask` covering its bounding box, so it is
+one undo step and costs only the pixels it touched.
 """
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QImage, QPainter
-from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGraphicsItem, QSlider, QSpinBox, QStyleOptionGraphicsItem,
-                               QWidget)
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGraphicsItem, QGraphicsPathItem, QSlider, QSpinBox,
+                               QStyleOptionGraphicsItem, QWidget)
 
 from ganstudio.ui.document import Document, EditMask
 
@@ -125,30 +129,58 @@ class MaskOverlay(QGraphicsItem):
             painter.drawImage(exposed, self._image, exposed)
 
 
-class MaskBrush:
-    """A round hard brush; ``erase`` clears instead of filling. One press-to-release stroke is one undo step."""
+class _MaskTool:
+    """What every mask tool shares: the document it works on, whether it fills (255) or clears (0), and pushing
+    the operation as one :class:`EditMask`."""
 
-    def __init__(self, settings: MaskSettings) -> None:
-        self._settings = settings
+    def __init__(self) -> None:
         self._document: Document | None = None
-        self._before: np.ndarray | None = None
         self._value = 255
-        self._last: tuple[int, int] = (0, 0)
-        self._bounds: list[int] | None = None
+        self._mask_shape: tuple[int, ...] = (0, 0)
 
     @property
     def active(self) -> bool:
         return self._document is not None
 
-    def begin(self, document: Document, point: QPointF, erase: bool) -> None:
+    def _start(self, document: Document, erase: bool) -> None:
         self._document = document
-        self._before = document.mask.copy()
         self._value = 0 if erase else 255
+        self._mask_shape = document.mask.shape
+
+    def _stop(self) -> Document | None:
+        """End the operation; the document to commit to, or None when there is nothing to commit."""
+        document, self._document = self._document, None
+        # A tool result that resized the image meanwhile replaced the mask; the operation is then moot.
+        if document is None or document.mask.shape != self._mask_shape:
+            return None
+        return document
+
+    @staticmethod
+    def _push(document: Document, region: tuple[int, int, int, int], old: np.ndarray, new: np.ndarray,
+              text: str) -> None:
+        if not np.array_equal(old, new):
+            document.undo_stack.push(EditMask(document, region, old, new, text))
+
+
+class MaskBrush(_MaskTool):
+    """A round hard brush; ``erase`` clears instead of filling. One press-to-release stroke is one undo step."""
+
+    def __init__(self, settings: MaskSettings) -> None:
+        super().__init__()
+        self._settings = settings
+        self._before: np.ndarray | None = None
+        self._last: tuple[int, int] = (0, 0)
+        self._bounds: list[int] | None = None
+
+    def begin(self, document: Document, point: QPointF, erase: bool) -> None:
+        self._start(document, erase)
+        self._before = document.mask.copy()
         self._bounds = None
         self._last = (round(point.x()), round(point.y()))
         self._paint(self._last, self._last)
 
-    def extend(self, point: QPointF) -> None:
+    def extend(self, point: QPointF, constrained: bool = False) -> None:
+        """Paint on to ``point``; ``constrained`` (Shift) means nothing to the brush."""
         if self._document is None:
             return
         current = (round(point.x()), round(point.y()))
@@ -157,17 +189,14 @@ class MaskBrush:
             self._last = current
 
     def finish(self) -> None:
-        document, before, bounds = self._document, self._before, self._bounds
-        self._document = self._before = self._bounds = None
-        # A tool result that resized the image mid-stroke replaced the mask; the stroke is then moot.
-        if document is None or bounds is None or before.shape != document.mask.shape:
+        before, bounds = self._before, self._bounds
+        self._before = self._bounds = None
+        document = self._stop()
+        if document is None or bounds is None:
             return
         x0, y0, x1, y1 = bounds
         old, new = before[y0:y1, x0:x1].copy(), document.mask[y0:y1, x0:x1].copy()
-        if np.array_equal(old, new):
-            return
-        text = "Erase mask" if self._value == 0 else "Paint mask"
-        document.undo_stack.push(EditMask(document, (x0, y0, x1, y1), old, new, text))
+        self._push(document, (x0, y0, x1, y1), old, new, "Erase mask" if self._value == 0 else "Paint mask")
 
     def _paint(self, start: tuple[int, int], end: tuple[int, int]) -> None:
         mask = self._document.mask
@@ -188,6 +217,178 @@ class MaskBrush:
             b = self._bounds
             self._bounds = [min(b[0], x0), min(b[1], y0), max(b[2], x1), max(b[3], y1)]
         self._document.mask_changed.emit((x0, y0, x1, y1))
+
+
+class MaskOutline(QGraphicsPathItem):
+    """The outline of a shape being dragged: white dashes over a black line, one screen pixel wide at any zoom, so
+    it shows on every image."""
+
+    def __init__(self, parent: QGraphicsItem | None = None) -> None:
+        super().__init__(parent)
+        self._under = QPen(QColor(0, 0, 0, 200), 1)
+        self._under.setCosmetic(True)
+        self._dashes = QPen(QColor(255, 255, 255, 230), 1, Qt.PenStyle.DashLine)
+        self._dashes.setCosmetic(True)
+        self.setPen(self._under)
+        self.setVisible(False)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        for pen in (self._under, self._dashes):
+            painter.setPen(pen)
+            painter.drawPath(self.path())
+
+
+class MaskShape(_MaskTool):
+    """A tool that drags an outline and, on release, fills (or with ``erase`` clears) the pixels it encloses, as
+    one undo step. The canvas puts :attr:`outline` in its scene. Subclasses say what the drag draws."""
+
+    fill_text = clear_text = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outline = MaskOutline()
+        self._constrained = False
+
+    def begin(self, document: Document, point: QPointF, erase: bool) -> None:
+        self._start(document, erase)
+        self._constrained = False
+        self._begin(point)
+        self._show()
+
+    def extend(self, point: QPointF, constrained: bool = False) -> None:
+        if self._document is not None:
+            self._constrained = constrained
+            self._extend(point)
+            self._show()
+
+    def constrain(self, constrained: bool) -> None:
+        """Shift pressed or released while dragging, without the mouse moving."""
+        if self._document is not None and constrained != self._constrained:
+            self._constrained = constrained
+            self._show()
+
+    def cancel(self) -> None:
+        self._document = None
+        self.outline.setVisible(False)
+
+    def finish(self) -> None:
+        self.outline.setVisible(False)
+        document = self._stop()
+        if document is None:
+            return
+        selection = self._selection(*document.mask.shape)
+        if selection is None:
+            return
+        region, inside = selection
+        x0, y0, x1, y1 = region
+        old = document.mask[y0:y1, x0:x1].copy()
+        new = old.copy()
+        new[inside] = self._value
+        self._push(document, region, old, new, self.clear_text if self._value == 0 else self.fill_text)
+
+    def _show(self) -> None:
+        self.outline.setPath(self._path())
+        self.outline.setVisible(True)
+
+    def _begin(self, point: QPointF) -> None:
+        raise NotImplementedError
+
+    def _extend(self, point: QPointF) -> None:
+        raise NotImplementedError
+
+    def _path(self) -> QPainterPath:
+        raise NotImplementedError
+
+    def _selection(self, height: int, width: int) -> tuple[tuple[int, int, int, int], np.ndarray | slice] | None:
+        """The region (x0, y0, x1, y1) clipped to the image and which of its pixels the shape covers, or None
+        when it covers none."""
+        raise NotImplementedError
+
+
+def _snap(value: float) -> int:
+    """The nearest pixel edge (halves go up, as Qt rounds, not to even)."""
+    return math.floor(value + 0.5)
+
+
+class MaskRectangle(MaskShape):
+    """A rectangle from the press to the release point, its edges snapped to pixel edges; constrained (Shift) it
+    is a square on the longer side."""
+
+    fill_text, clear_text = "Mask rectangle", "Clear rectangle"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._anchor = self._corner = QPointF()
+
+    def _begin(self, point: QPointF) -> None:
+        self._anchor = self._corner = QPointF(point)
+
+    def _extend(self, point: QPointF) -> None:
+        self._corner = QPointF(point)
+
+    def edges(self) -> tuple[int, int, int, int]:
+        """Left, top, right, bottom in image pixels (right and bottom exclusive), before clipping to the image."""
+        ax, ay = _snap(self._anchor.x()), _snap(self._anchor.y())
+        dx, dy = _snap(self._corner.x()) - ax, _snap(self._corner.y()) - ay
+        if self._constrained:
+            side = max(abs(dx), abs(dy))
+            dx, dy = (side if dx >= 0 else -side), (side if dy >= 0 else -side)
+        return min(ax, ax + dx), min(ay, ay + dy), max(ax, ax + dx), max(ay, ay + dy)
+
+    def _path(self) -> QPainterPath:
+        x0, y0, x1, y1 = self.edges()
+        path = QPainterPath()
+        path.addRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        return path
+
+    def _selection(self, height: int, width: int) -> tuple[tuple[int, int, int, int], slice] | None:
+        x0, y0, x1, y1 = self.edges()
+        x0, x1 = max(x0, 0), min(x1, width)
+        y0, y1 = max(y0, 0), min(y1, height)
+        if x0 >= x1 or y0 >= y1:
+            return None
+        return (x0, y0, x1, y1), slice(None)
+
+
+class MaskLasso(MaskShape):
+    """A freehand outline, closed from the release point back to the press point; the pixels whose centres it
+    encloses are filled (no anti-aliasing, as a hard mask wants)."""
+
+    fill_text, clear_text = "Mask lasso", "Clear lasso"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._points: list[tuple[float, float]] = []
+        self._drawn = QPainterPath()
+
+    def _begin(self, point: QPointF) -> None:
+        self._points = [(point.x(), point.y())]
+        self._drawn = QPainterPath(point)
+
+    def _extend(self, point: QPointF) -> None:
+        if (point.x(), point.y()) != self._points[-1]:
+            self._points.append((point.x(), point.y()))
+            self._drawn.lineTo(point)
+
+    def _path(self) -> QPainterPath:
+        return self._drawn
+
+    def _selection(self, height: int, width: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        points = np.array(self._points, np.float64)
+        # Fewer than three distinct points, or all on one line, enclose nothing.
+        if len(points) < 3 or np.linalg.matrix_rank(points - points[0]) < 2:
+            return None
+        x0, y0 = (max(math.floor(v), 0) for v in points.min(axis=0))
+        x1, y1 = min(math.ceil(points[:, 0].max()), width), min(math.ceil(points[:, 1].max()), height)
+        if x0 >= x1 or y0 >= y1:
+            return None
+        # Pixel (i, j) has its centre at (i + 0.5, j + 0.5); cv2 takes the vertices with 8 fractional bits.
+        vertices = np.round((points - (x0 + 0.5, y0 + 0.5)) * 256).astype(np.int32)
+        inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(inside, [vertices], 255, cv2.LINE_8, 8)
+        if not inside.any():
+            return None
+        return (x0, y0, x1, y1), inside > 0
 
 
 class MaskOptions(QWidget):
