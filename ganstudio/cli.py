@@ -277,10 +277,10 @@ def _models(args: argparse.Namespace) -> int:
         return EXIT_OK
     registry = configure_registry(model_dir)
     models = registry.for_task(args.task) if args.task else registry.all()
-    print(f"{'name':<24} {'task':<10} {'scale':<6} {'source':<11} title")
+    print(f"{'name':<24} {'task':<12} {'scale':<6} {'source':<11} title")
     for model in models:
         scale = "any" if model.scale == 0 else f"x{model.scale}"
-        print(f"{model.name:<24} {model.task:<10} {scale:<6} {model.source:<11} {model.title}")
+        print(f"{model.name:<24} {model.task:<12} {scale:<6} {model.source:<11} {model.title}")
     for problem in registry.problems:
         print(f"skipped: {problem}", file=sys.stderr)
     return EXIT_OK

@@ -2,6 +2,8 @@
 
 Detection runs our pose network twice: once on the whole photo (shrunk) to find the person, then on a crop around
 them at the size it was trained at, so a small figure in a large photo is found as precisely as a portrait.
+When a refiner (task ``pose_refine``) is installed, it then cleans up seams and stretched areas inside the region
+the edit changed; without one the edit is the warp and fill alone.
 """
 from __future__ import annotations
 
@@ -11,16 +13,18 @@ import cv2
 import numpy as np
 import torch
 
-from ..engine import CancelToken, ProgressCallback, Runtime
+from ..engine import CancelToken, ProgressCallback, Runtime, run_tiled
 from ..engine.cancel import check, report
-from ..imaging.color import split_alpha, to_rgb
-from ..models import get_registry
+from ..engine.pipeline import to_array, to_tensor
+from ..imaging.color import from_float, from_rgb, merge_alpha, split_alpha, to_float, to_rgb
+from ..models import ModelDescriptor, get_registry
 from ..pose.decode import decode_heatmaps, halved, similarity_matrix, to_opencv
 from ..pose.matte import refine_mask
+from ..pose.refine import edit_region
 from ..pose.skeleton import JOINTS, Pose
 from ..pose.warp import repose
 from . import inpaint
-from .base import ToolSpec, boolean_mask, check_image, find_model, load_module
+from .base import ToolSpec, boolean_mask, check_image, find_model, load_module, mask_bounds
 
 DEFAULT_MODEL = "pose-net"
 #: Long side of the first, whole-photo pass.
@@ -32,6 +36,12 @@ CONFIDENT = 0.2
 #: Guided-filter window, in heatmap cells as they land on the photo: the mask edge may move about this far onto
 #: the photo's own edges (measured on held-out photos in training/pose/README.md).
 MATTE_CELLS = 2.2
+#: The registry task of the refiners that clean up an edit.
+REFINE_TASK = "pose_refine"
+#: Long side a refiner works at unless its card says otherwise (``working_size``).
+REFINE_WORKING_SIZE = 512
+#: Context (pixels) around the edited region that the refiner sees but does not change.
+REFINE_CONTEXT = 16
 
 
 @dataclass
@@ -52,6 +62,8 @@ class PoseParams:
     fill_model: str = "auto"
     #: Take the painted mask as the person, instead of the network's.
     use_mask: bool = False
+    #: Clean up the edited region with the installed refiner (task ``pose_refine``), when there is one.
+    refine: bool = True
     #: The person's matte (H x W float in [0, 1]) that a detection already found on this very image, so Apply does
     #: not run the network again; None detects it.
     person: np.ndarray | None = field(default=None, compare=False, repr=False)
@@ -150,6 +162,53 @@ def best_fill_model() -> str:
     return (shipped or learned)[0].name if learned else "opencv-telea"
 
 
+def best_refiner() -> ModelDescriptor | None:
+    """The installed pose refiner, a shipped one first; None when there is none."""
+    found = get_registry().for_task(REFINE_TASK)
+    shipped = [m for m in found if m.source == "pretrained"]
+    return (shipped or found or [None])[0]
+
+
+def refine(image: np.ndarray, region: np.ndarray, model: ModelDescriptor, runtime: Runtime | None = None,
+           cancel: CancelToken | None = None) -> np.ndarray:
+    """Run the refiner on a crop around ``region`` (H x W float in [0, 1], from
+    :func:`ganstudio.pose.refine.edit_region`) and paste its correction back where ``region`` > 0; every other
+    pixel, and the alpha channel, is returned unchanged. A crop longer than the model's working size is shrunk for
+    the model and its correction enlarged back."""
+    inside = region > 0
+    bounds = mask_bounds(inside, margin=REFINE_CONTEXT)
+    if bounds is None:
+        return image.copy()
+    module, device, dtype = load_module(model, runtime or Runtime())
+    module.eval()
+    crop, weight = image[bounds], region[bounds].astype(np.float32)
+    colour, alpha = split_alpha(crop)
+    rgb = to_rgb(to_float(colour))
+    height, width = weight.shape
+    working = int(model.card.get("working_size", REFINE_WORKING_SIZE))
+    factor = min(1.0, working / max(height, width))
+    if factor < 1.0:
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        small_weight = cv2.resize(weight, size, interpolation=cv2.INTER_LINEAR)
+    else:
+        small_rgb, small_weight = rgb, weight
+    inputs = np.concatenate([small_rgb, small_weight[..., None]], axis=2, dtype=np.float32)
+    multiple = max(model.multiple_of, 1)
+    tile = -(-max(inputs.shape[:2]) // multiple) * multiple  # one tile: a tile edge through a seam would add one
+    out = to_array(run_tiled(module, to_tensor(inputs), tile=tile, multiple_of=multiple, device=device, dtype=dtype,
+                             cancel=cancel))
+    correction = out - small_rgb
+    if factor < 1.0:
+        correction = cv2.resize(correction, (width, height), interpolation=cv2.INTER_CUBIC)
+    crop_inside = inside[bounds]
+    refined = np.clip(rgb + correction * crop_inside[..., None], 0.0, 1.0)
+    refined = merge_alpha(from_float(from_rgb(refined, colour.shape[2]), image.dtype), alpha)
+    result = image.copy()
+    result[bounds] = np.where(crop_inside[..., None], refined, crop)
+    return result
+
+
 def run(
     image: np.ndarray,
     params: PoseParams,
@@ -188,10 +247,15 @@ def run(
 
     result = repose(image, person, source, target, fill)
     check(cancel)
+    edited = result.image
+    refiner = best_refiner() if params.refine and result.changed.any() else None
+    if refiner is not None:
+        report(progress, 0.8, "refining the edit")
+        edited = refine(edited, edit_region(result.changed), refiner, runtime, cancel)
     report(progress, 1.0, "done")
-    return result.image
+    return edited
 
 
 TOOL = ToolSpec("pose", "Pose", "pose", PoseParams, run, batchable=False)
 
-__all__ = ["JOINTS", "Detection", "PoseParams", "TOOL", "best_fill_model", "detect", "run"]
+__all__ = ["JOINTS", "Detection", "PoseParams", "TOOL", "best_fill_model", "best_refiner", "detect", "refine", "run"]

@@ -92,7 +92,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
 
     _add_inpaint_parser(tasks)
 
-    export = tasks.add_parser("export", help="write a run's weights as .safetensors plus a JSON model card")
+    export = tasks.add_parser("export", help="write a superres, inpaint or pose-refiner run's weights as "
+                                             ".safetensors plus a JSON model card")
     export.add_argument("--run", required=True, help="run folder (as given to --out)")
     export.add_argument("--output", required=True, help="<name>.safetensors; the card goes beside it as <name>.json")
     export.add_argument("--name", help="model name (default: the output file's stem)")
@@ -102,6 +103,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--metrics", help="JSON file of measured metrics to put in the card")
     _add_cyclegan_parsers(tasks)
     _add_pose_parsers(tasks)
+    _add_pose_refiner_parser(tasks)
     _add_dcgan_parsers(tasks)
 
 
@@ -160,9 +162,11 @@ def run_train(args: argparse.Namespace) -> int:
             config = InpaintConfig(**{name: getattr(args, name) for name in InpaintConfig.__dataclass_fields__})
             return train_inpaint(config, resume=args.resume, events=events)
         if args.train_task == "export":
-            from ganstudio.train import inpaint, superres
+            from ganstudio.train import inpaint, pose_refiner, superres
+            from ganstudio.train.common import run_task
 
-            export = inpaint.export if inpaint.is_inpaint_run(Path(args.run)) else superres.export
+            exports = {inpaint.TASK: inpaint.export, pose_refiner.TASK: pose_refiner.export}
+            export = exports.get(run_task(Path(args.run)), superres.export)
             output = Path(args.output)
             metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
             card = export(Path(args.run), output, args.name or output.stem, args.title, args.machine,
@@ -173,6 +177,12 @@ def run_train(args: argparse.Namespace) -> int:
             return _run_cyclegan(args, events)
         if args.train_task in ("pose", "pose-export"):
             return _run_pose(args, events)
+        if args.train_task == "pose-refiner":
+            from ganstudio.train import pose_refiner
+
+            config = pose_refiner.RefinerConfig(**{name: getattr(args, name)
+                                                   for name in pose_refiner.RefinerConfig.__dataclass_fields__})
+            return pose_refiner.train(config, resume=args.resume, events=events)
         if args.train_task in ("dcgan", "dcgan-export"):
             return _run_dcgan(args, events)
         raise ValueError(f"unknown training task {args.train_task!r}")
@@ -291,6 +301,45 @@ def _add_pose_parsers(tasks: argparse._SubParsersAction) -> None:
     export.add_argument("--machine", required=True, help="what it was trained on, for the card")
     export.add_argument("--latest", action="store_true", help="export the latest weights, not the best-validating")
     export.add_argument("--metrics", help="JSON file of measured metrics to put in the card")
+
+
+def _add_pose_refiner_parser(tasks: argparse._SubParsersAction) -> None:
+    from ganstudio.train.pose_refiner import RefinerConfig
+
+    defaults = RefinerConfig(data="", out="")
+    pr = tasks.add_parser("pose-refiner", help="the pose edit's refiner, self-supervised: warp each person to a "
+                                               f"nearby pose and back, learn to remove the artifacts {_DEFAULTS_NOTE}")
+    pr.add_argument("--data", required=True, help="people folder: photos/, pose_landmarks.json, masks/")
+    pr.add_argument("--out", required=True, help="run folder: checkpoints, samples, best weights")
+    pr.add_argument("--channels", type=int, default=defaults.channels, help="full-resolution width of the U-Net")
+    pr.add_argument("--levels", type=int, default=defaults.levels, help="stride-2 stages of the U-Net")
+    pr.add_argument("--bottleneck", type=int, default=defaults.bottleneck,
+                    help="residual blocks at the lowest resolution")
+    pr.add_argument("--disc-channels", type=int, default=defaults.disc_channels, help="PatchGAN width")
+    pr.add_argument("--crop", type=int, default=defaults.crop, help="training crop around the edited region")
+    pr.add_argument("--min-scale", type=float, default=defaults.min_scale,
+                    help="photos are shrunk by a random factor from this to 1 before the round trip")
+    pr.add_argument("--reach", type=float, default=defaults.reach,
+                    help="swing angles as a fraction of the detector's re-posing (arms 150, legs 60 degrees)")
+    pr.add_argument("--max-lost", type=float, default=defaults.max_lost,
+                    help="share of a masked person a round trip may lose (a dropped limb) before it is redrawn")
+    pr.add_argument("--batch", type=int, default=defaults.batch)
+    pr.add_argument("--steps", type=int, default=defaults.steps)
+    pr.add_argument("--lr", type=float, default=defaults.lr)
+    pr.add_argument("--disc-lr", type=float, default=defaults.disc_lr)
+    pr.add_argument("--l1-weight", type=float, default=defaults.l1_weight)
+    pr.add_argument("--perceptual-weight", type=float, default=defaults.perceptual_weight,
+                    help="weight of the LPIPS (AlexNet) loss")
+    pr.add_argument("--adv-weight", type=float, default=defaults.adv_weight, help="weight of the PatchGAN loss")
+    pr.add_argument("--adv-start", type=int, default=defaults.adv_start, help="pixel losses only before this step")
+    _add_precision(pr, defaults.precision)
+    pr.add_argument("--workers", type=int, default=defaults.workers,
+                    help="data loader processes (each view is two warps: use several on a GPU)")
+    pr.add_argument("--val-images", type=int, default=defaults.val_images,
+                    help="photos held out for validation (200: every 10th, as the detector)")
+    pr.add_argument("--val-every", type=int, default=defaults.val_every)
+    pr.add_argument("--init", default=defaults.init, help="start from these .safetensors weights; ignored on --resume")
+    _add_run_options(pr, defaults)
 
 
 def _run_pose(args: argparse.Namespace, events: EventWriter) -> int:

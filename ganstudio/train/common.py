@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import signal
 import time
 from dataclasses import fields, replace
@@ -18,6 +19,7 @@ from safetensors.torch import load_file
 from ganstudio.imaging import write_image
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.events import EventWriter
+from ganstudio.train.lpips import LPIPS, weights_path
 
 #: The best-validating weights of a run, kept beside its checkpoints for export.
 BEST_WEIGHTS = "best.safetensors"
@@ -133,6 +135,35 @@ class Precision:
     def load_state(self, state: dict[str, Any]) -> None:
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+
+
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two RGB tensors in [0, 1] (all channels; capped at 100 dB for identical images)."""
+    mse = (a.float() - b.float()).pow(2).mean().item()
+    return 10 * math.log10(1 / max(mse, 1e-10))
+
+
+def load_lpips(events: EventWriter, device: torch.device) -> LPIPS | None:
+    """The LPIPS network for a perceptual loss and validation, or None (with a warning event) when its weights
+    are not there: a loop then trains on its pixel losses alone."""
+    path = weights_path()
+    if not path.is_file():
+        events.emit("warning", message=f"{path} not found: training without the perceptual loss and "
+                                       "validating without LPIPS")
+        return None
+    return LPIPS(path).to(device)
+
+
+def run_task(run_dir: Path) -> str | None:
+    """The ``task`` a run's ``config.json`` names (the loops that write one), or None."""
+    try:
+        return json.loads((Path(run_dir) / "config.json").read_text()).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def split_validation(paths: list[Path], count: int) -> tuple[list[Path], list[Path]]:

@@ -35,7 +35,7 @@ from ganstudio.models.arch.dcgan import DCGANGenerator, stage_count
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.common import (LossWindow, Precision, RunConfig, StopRequest, data_licence, open_run, save_grid)
 from ganstudio.train.data import list_images, load_folder, resize_short_side, to_tensor
-from ganstudio.train.discriminators import DCGANDiscriminator
+from ganstudio.train.discriminators import DCGANDiscriminator, hinge_d_loss, hinge_g_loss
 from ganstudio.train.events import EventWriter
 
 TASK = "generate"
@@ -162,12 +162,12 @@ def diff_augment(x: torch.Tensor, policies: tuple[str, ...]) -> torch.Tensor:
 
 def discriminator_loss(real: torch.Tensor, fake: torch.Tensor, loss: str) -> torch.Tensor:
     if loss == "hinge":
-        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+        return hinge_d_loss(real, fake)
     return F.softplus(-real).mean() + F.softplus(fake).mean()
 
 
 def generator_loss(fake: torch.Tensor, loss: str) -> torch.Tensor:
-    return -fake.mean() if loss == "hinge" else F.softplus(-fake).mean()
+    return hinge_g_loss(fake) if loss == "hinge" else F.softplus(-fake).mean()
 
 
 # ------------------------------------------------------------------------------------------------------ data

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ganstudio.models.arch.dcgan import BASE_SIZE, stage_count
@@ -128,3 +129,21 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten(1).squeeze(1)
+
+
+def _weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    if weight is None:
+        return values.mean()
+    weight = weight.expand_as(values)
+    return (values * weight).sum() / weight.sum().clamp_min(1e-6)
+
+
+def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The discriminator's hinge loss on its logits (maps or one per image); ``weight`` (broadcastable to the
+    logits) counts some patches more, e.g. only those over an edited region."""
+    return _weighted_mean(F.relu(1 - real), weight) + _weighted_mean(F.relu(1 + fake), weight)
+
+
+def hinge_g_loss(fake: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The generator's side of the hinge loss: raise the discriminator's logits on its output."""
+    return -_weighted_mean(fake, weight)

@@ -23,19 +23,19 @@ import cv2
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset
 
 from ganstudio.models.arch.inpaint_gated import GatedInpaintNet
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.data import AUGMENT_TEXT, augment, check_augment, list_images, load_folder, to_tensor
-from ganstudio.train.discriminators import SNPatchGANDiscriminator
+from ganstudio.train.discriminators import SNPatchGANDiscriminator, hinge_d_loss, hinge_g_loss
 from ganstudio.train.events import EventWriter
-from ganstudio.train.lpips import LPIPS, weights_path
+from ganstudio.train.lpips import LPIPS
 from ganstudio.engine import resolve_device
 from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunConfig, StopRequest, data_licence,
-                                    load_weights_for_export, open_run, save_grid, split_validation)
+                                    device_of, load_lpips, load_weights_for_export, open_run, psnr, save_grid,
+                                    split_validation)
 
 TASK = "inpaint"
 ARCH = "inpaint_gated"
@@ -237,24 +237,19 @@ def hole_weighted_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     return ((pred - target).abs() * (1 + (hole_weight - 1) * mask)).mean()
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 @torch.no_grad()
 def validate(generator: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]],
              lpips: LPIPS | None) -> dict[str, float]:
     """Mean L1 inside the holes, PSNR of the composite and, when available, its LPIPS distance to the original."""
     generator.eval()
-    device = _device_of(generator)
+    device = device_of(generator)
     l1s, psnrs, distances = [], [], []
     for image, mask in pairs:
         image, mask = image[None].to(device), mask[None].to(device)
         pred = generator(generator_input(image, mask).contiguous(memory_format=torch.channels_last)).float()
         composite = pred * mask + image * (1 - mask)
         l1s.append(((composite - image).abs().sum() / (3 * mask.sum()).clamp_min(1)).item())
-        mse = (composite - image).pow(2).mean().item()
-        psnrs.append(10 * math.log10(1 / max(mse, 1e-10)))
+        psnrs.append(psnr(composite, image))
         if lpips is not None:
             distances.append(lpips(composite, image).item())
     generator.train()
@@ -269,7 +264,7 @@ def save_sample_grid(generator: nn.Module, pairs: list[tuple[torch.Tensor, torch
                      rows: int = 4) -> Path:
     """Rows of masked input (hole in grey) | result | original, for the eye: a blurry or seamed fill shows here."""
     generator.eval()
-    device = _device_of(generator)
+    device = device_of(generator)
     tiles = []
     for image, mask in pairs[:rows]:
         pred = generator(generator_input(image[None], mask[None]).to(device))[0].float().cpu()
@@ -278,15 +273,6 @@ def save_sample_grid(generator: nn.Module, pairs: list[tuple[torch.Tensor, torch
         tiles.append(torch.cat([shown, composite, image], dim=2))
     generator.train()
     return save_grid(torch.cat(tiles, dim=1), path)
-
-
-def _load_lpips(events: EventWriter, device: torch.device) -> LPIPS | None:
-    path = weights_path()
-    if not path.is_file():
-        events.emit("warning", message=f"{path} not found: training without the perceptual loss and "
-                                       "validating without LPIPS")
-        return None
-    return LPIPS(path).to(device)
 
 
 def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None = None) -> int:
@@ -313,7 +299,7 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
     # beta1 0.5 as in most GAN recipes (DeepFill v2 among them): momentum slows the reaction to a moving target.
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
-    lpips = _load_lpips(events, device)
+    lpips = load_lpips(events, device)
     precision = Precision(cfg.precision, device, events)
     step, wall_time, best = 0, 0.0, {"score": math.inf, "step": 0, "metric": ""}
     if state is not None:
@@ -375,7 +361,7 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
                         with precision.autocast():
                             real = discriminator(torch.cat([images, masks], dim=1)).float()
                             fake = discriminator(torch.cat([composite.detach(), masks], dim=1)).float()
-                        d_loss = F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+                        d_loss = hinge_d_loss(real, fake)
                         opt_d.zero_grad(set_to_none=True)
                         precision.backward(d_loss)
                         precision.step(opt_d)
@@ -390,7 +376,7 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
                     if adversarial:
                         # the discriminator's weights get gradients here too, but only opt_g steps them away
                         with precision.autocast():
-                            losses["g_adv"] = -discriminator(torch.cat([composite, masks], dim=1)).float().mean()
+                            losses["g_adv"] = hinge_g_loss(discriminator(torch.cat([composite, masks], dim=1)).float())
                         g_loss = g_loss + cfg.adv_weight * losses["g_adv"]
                     opt_g.zero_grad(set_to_none=True)
                     precision.backward(g_loss)
@@ -424,15 +410,6 @@ def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None =
     events.emit("done", step=step, total=cfg.steps, stopped=stopped, wall_time_s=wall_time,
                 best_metric=best["metric"], best_score=best["score"], best_step=best["step"])
     return 0
-
-
-def is_inpaint_run(run_dir: Path) -> bool:
-    """Whether ``run_dir`` was written by this loop (its ``config.json`` names the task)."""
-    config = Path(run_dir) / "config.json"
-    try:
-        return json.loads(config.read_text()).get("task") == TASK
-    except (OSError, ValueError):
-        return False
 
 
 def build_card(cfg: InpaintConfig, name: str, title: str, training: dict[str, Any],

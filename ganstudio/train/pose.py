@@ -26,7 +26,8 @@ from ganstudio.engine import resolve_device
 from ganstudio.models.arch.posenet import PoseNet
 from ganstudio.pose.decode import (decode_heatmaps, fit_matrix, gaussian_heatmaps, halved, pck, similarity_matrix,
                                    to_opencv)
-from ganstudio.pose.skeleton import FLIP_ORDER, JOINTS, MEDIAPIPE_TO_JOINTS
+from ganstudio.pose.skeleton import FLIP_ORDER, JOINT_INDEX, JOINTS, MEDIAPIPE_TO_JOINTS, Pose
+from ganstudio.pose.warp import repose
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, RunConfig, StopRequest, load_weights_for_export, open_run,
                                     save_grid, split_validation)
@@ -171,27 +172,41 @@ _SWINGS = (("left_shoulder", "left_elbow"), ("right_shoulder", "right_elbow"), (
            ("left_knee", "left_ankle"), ("right_knee", "right_ankle"))
 
 
-def random_repose(image: np.ndarray, joints: np.ndarray, mask: np.ndarray | None,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The view with one or two limbs swung to random angles by the editor's own warp; joints and mask follow."""
-    from ganstudio.pose.skeleton import JOINT_INDEX, Pose
-    from ganstudio.pose.warp import repose
-
-    height, width = image.shape[:2]
-    source = Pose(joints)
+def random_swing(source: Pose, rng: np.random.Generator, reach: float = 1.0) -> Pose:
+    """``source`` with one limb (two, three times in ten) swung about its joint by a random angle: up to
+    ``reach`` x 150 degrees for an arm, ``reach`` x 60 for a leg."""
     target = source
     for _ in range(1 + int(rng.random() < 0.3)):
         pivot, first = _SWINGS[rng.integers(len(_SWINGS))]
-        limit = 150.0 if "shoulder" in pivot or "elbow" in pivot else 60.0
+        limit = reach * (150.0 if "shoulder" in pivot or "elbow" in pivot else 60.0)
         angle = np.radians(rng.uniform(-limit, limit))
         centre = target.points[JOINT_INDEX[pivot]]
         offset = target.points[JOINT_INDEX[first]] - centre
         turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         target = target.moved(first, tuple(centre + turn @ offset))
-    person = np.zeros((height, width), np.float32) if mask is None else cv2.resize(
-        mask.astype(np.float32) / 255.0, (width, height), interpolation=cv2.INTER_LINEAR)
-    result = repose(image, person, source, target,
-                    lambda pixels, hole: cv2.inpaint(pixels, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA))
+    return target
+
+
+def telea_fill(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The warp's ``fill`` in training: OpenCV Telea, what the tool uses until a learned inpainting model exists."""
+    return cv2.inpaint(pixels, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
+
+
+def person_weight(mask: np.ndarray | None, height: int, width: int) -> np.ndarray:
+    """The person mask (any size, 0-255) as the warp's H x W float person layer; zeros when there is none (the
+    warp then moves the limbs' capsules only)."""
+    if mask is None:
+        return np.zeros((height, width), np.float32)
+    return cv2.resize(mask.astype(np.float32) / 255.0, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def random_repose(image: np.ndarray, joints: np.ndarray, mask: np.ndarray | None,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The view with one or two limbs swung to random angles by the editor's own warp; joints and mask follow."""
+    height, width = image.shape[:2]
+    source = Pose(joints)
+    target = random_swing(source, rng)
+    result = repose(image, person_weight(mask, height, width), source, target, telea_fill)
     new_mask = None
     if mask is not None:
         new_mask = (cv2.resize(result.person_alpha, (mask.shape[1], mask.shape[0]),

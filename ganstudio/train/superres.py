@@ -26,7 +26,8 @@ from ganstudio.engine import resolve_device
 from ganstudio.models.arch.srresnet import SRResNet
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunConfig, StopRequest, data_licence,
-                                    load_matching, load_weights_for_export, open_run, save_grid, split_validation)
+                                    device_of, load_matching, load_weights_for_export, open_run, save_grid,
+                                    split_validation)
 from ganstudio.train.data import (AUGMENT_TEXT, SRCropDataset, SRValidationSet, check_augment, list_images,
                                   load_folder)
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator, SRGANDiscriminator
@@ -147,21 +148,17 @@ def bicubic_psnr(pairs: SRValidationSet, scale: int) -> float:
     return float(np.mean(scores)) if scores else math.nan
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 @torch.no_grad()
 def validate(model: nn.Module, pairs: SRValidationSet, scale: int, lpips: LPIPS | None = None) -> dict[str, float]:
     """Mean PSNR-Y of the held-out crops and, given ``lpips``, their mean LPIPS (8-bit rounded, as shipped)."""
     model.eval()
     psnrs, distances = [], []
     for lr, hr in pairs:
-        sr = model(lr[None].to(_device_of(model), memory_format=torch.channels_last))[0].cpu()
+        sr = model(lr[None].to(device_of(model), memory_format=torch.channels_last))[0].cpu()
         psnrs.append(psnr_y(sr, hr, border=scale))
         if lpips is not None:
             rounded = sr.clamp(0, 1).mul(255).round().div(255)
-            distances.append(lpips(rounded[None].to(_device_of(lpips)), hr[None].to(_device_of(lpips))).item())
+            distances.append(lpips(rounded[None].to(device_of(lpips)), hr[None].to(device_of(lpips))).item())
     model.train()
     scores = {"psnr": float(np.mean(psnrs))}
     if distances:
@@ -249,7 +246,7 @@ def save_sample_grid(model: nn.Module, pairs: SRValidationSet, scale: int, path:
     model.eval()
     tiles = []
     for lr, hr in list(pairs)[:rows]:
-        sr = model(lr[None].to(_device_of(model), memory_format=torch.channels_last))[0].cpu().clamp(0, 1)
+        sr = model(lr[None].to(device_of(model), memory_format=torch.channels_last))[0].cpu().clamp(0, 1)
         bicubic = F.interpolate(lr[None], scale_factor=scale, mode="bicubic", align_corners=False)[0].clamp(0, 1)
         tiles.append(torch.cat([bicubic, sr, hr], dim=2))
     model.train()

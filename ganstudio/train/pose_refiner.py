@@ -1,0 +1,460 @@
+"""Self-supervised training of the pose-edit refiner (``pose_refiner``) on the people photos.
+
+No photo of the same person in two poses is needed: each view warps the person to a random nearby pose and back
+with the editor's own warp and OpenCV Telea fill, as the tool does. The round trip leaves the artifacts an edit
+leaves (blur from resampling twice, seams at the joints, a smeared fill where the moved limb was) while the
+original photo is the target; the refiner learns to remove them inside the region the round trip changed.
+
+Losses: L1 over the edited region, LPIPS on the crop (when the AlexNet weights are there) and, from ``adv_start``
+on, a hinge loss against a PatchGAN whose patches count by how much of the edited region they cover. Validation
+scores the refined and the degraded crops of held-out photos against the originals, so one sees whether the
+refiner helps at all; the best validation LPIPS picks the exported weights.
+
+A run folder (``--out``) holds ``checkpoints/``, ``best.safetensors``, ``samples/`` (degraded | refined | original)
+and ``config.json``; progress goes to stdout as JSON lines (:mod:`ganstudio.train.events`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch.utils.data import DataLoader, Dataset
+
+from ganstudio.engine import resolve_device
+from ganstudio.models.arch.pose_refiner import PoseRefiner
+from ganstudio.pose.refine import edit_region
+from ganstudio.pose.skeleton import Pose
+from ganstudio.pose.warp import repose
+from ganstudio.train import checkpoint as ckpt
+from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunConfig, StopRequest, device_of,
+                                    load_lpips, load_weights_for_export, open_run, psnr, save_grid, split_validation)
+from ganstudio.train.discriminators import PatchGANDiscriminator, hinge_d_loss, hinge_g_loss
+from ganstudio.train.events import EventWriter
+from ganstudio.train.lpips import LPIPS
+from ganstudio.train.pose import PEOPLE_LICENCE, PersonSample, load_people, person_weight, random_swing, telea_fill
+
+TASK = "pose_refine"
+ARCH = "pose_refiner"
+#: Long side the tool shrinks a crop around the edited region to before running the model (the card's).
+WORKING_SIZE = 512
+#: Draws of a random swing before a view takes the best it found (see :func:`round_trip`).
+_TRIES = 8
+#: Moved joints must stay this far (a fraction of the photo's width) inside the photo.
+_BORDER = 0.05
+
+
+@dataclass
+class RefinerConfig(RunConfig):
+    data: str  # the people folder: photos/, pose_landmarks.json, masks/
+    out: str
+    channels: int = 24
+    levels: int = 3
+    bottleneck: int = 2
+    disc_channels: int = 64
+    #: Square training crop, placed so its centre lies in the edited region.
+    crop: int = 160
+    #: Photos are first shrunk by a random factor down to this (at least to the crop), so people come in several
+    #: sizes, as crops of large photos shrunk to the working size show them.
+    min_scale: float = 0.6
+    #: Swings of the round trip as a fraction of the detector's training swings (arms 150 degrees, legs 60).
+    reach: float = 1.0
+    #: Share of a masked person's pixels a round trip may lose (a dropped limb) before its swing is drawn again.
+    max_lost: float = 0.1
+    batch: int = 8
+    steps: int = 20_000
+    lr: float = 2e-4
+    disc_lr: float = 2e-4
+    l1_weight: float = 1.0
+    perceptual_weight: float = 1.0
+    adv_weight: float = 0.05
+    adv_start: int = 2_000
+    #: Autocast on CUDA (:class:`ganstudio.train.common.Precision`); the CPU always trains in fp32.
+    precision: str = "bf16"
+    threads: int = 2
+    #: Data loader processes: a view costs two warps (~0.1-0.3 s on a CPU core), so a GPU needs several.
+    workers: int = 0
+    device: str = "auto"
+    seed: int = 0
+    #: Photos held out as the detector holds them out (every 10th of the 2,096 with landmarks).
+    val_images: int = 200
+    val_every: int = 500
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    log_every: int = 10
+    keep_checkpoints: int = 3
+    #: .safetensors refiner weights of the same architecture to start a fresh run from; ignored on resume.
+    init: str = ""
+
+    def __post_init__(self) -> None:
+        self.require(("steps", "batch", "crop", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"),
+                     ("sample_every", "adv_start", "val_images", "workers"))
+        if self.crop % 2**self.levels:
+            raise ValueError(f"crop {self.crop} must be a multiple of {2 ** self.levels} (2 ** levels)")
+        if not 0.0 < self.min_scale <= 1.0 or self.reach <= 0.0 or not 0.0 <= self.max_lost <= 1.0:
+            raise ValueError("need 0 < min_scale <= 1, reach > 0 and 0 <= max_lost <= 1")
+
+
+_RUN_DEFINING = ("channels", "levels", "bottleneck", "disc_channels", "crop", "min_scale", "reach", "max_lost",
+                 "batch", "lr", "disc_lr", "l1_weight", "perceptual_weight", "adv_weight", "adv_start", "seed",
+                 "val_images")
+
+
+def arch_params(cfg: RefinerConfig) -> dict[str, Any]:
+    return {"channels": cfg.channels, "levels": cfg.levels, "bottleneck": cfg.bottleneck}
+
+
+def build_refiner(cfg: RefinerConfig) -> PoseRefiner:
+    return PoseRefiner(**arch_params(cfg))
+
+
+# ----------------------------------------------------------------------------------------------------- data
+
+def round_trip(sample: PersonSample, rng: np.random.Generator, scale: float = 1.0, reach: float = 1.0,
+               max_lost: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(degraded, region, original): the photo (shrunk by ``scale``) with its person warped to a random nearby
+    pose and back, each way with the Telea fill; the soft map of where either warp changed pixels
+    (:func:`ganstudio.pose.refine.edit_region`, as the tool builds it); and the shrunk original, the target.
+
+    Swings are drawn again (up to :data:`_TRIES` times) when they take a joint out of the photo, or when, on a photo
+    with a person mask, the person that comes back lacks more than ``max_lost`` of its pixels: a limb the warp
+    dropped on the way would ask the refiner to invent it, which is not what it is for. The least lossy draw is
+    taken when none passes; the region is empty only when no swing inside the photo moved anything.
+    """
+    image, joints, mask = sample.image, sample.joints, sample.mask
+    height, width = image.shape[:2]
+    if scale != 1.0:
+        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        joints = joints * (width / sample.image.shape[1], height / sample.image.shape[0])
+    person = person_weight(mask, height, width)
+    body = person > 0.5
+    source = Pose(joints)
+    inside = np.array([width, height]) * (1 - _BORDER)
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for _ in range(_TRIES):
+        target = random_swing(source, rng, reach)
+        moved = np.abs(target.points - source.points).max(axis=1) > 0
+        # A limb swung out of the photo would not come back.
+        if ((target.points[moved] < width * _BORDER) | (target.points[moved] > inside)).any():
+            continue
+        there = repose(image, person, source, target, telea_fill)
+        back = repose(there.image, there.person_alpha, target, source, telea_fill)
+        changed = there.changed | back.changed
+        if not changed.any():
+            continue
+        lost = float((body & (back.person_alpha < 0.5)).sum() / max(body.sum(), 1))
+        if best is None or lost < best[0]:
+            best = (lost, back.image, changed)
+        if lost <= max_lost:
+            break
+    if best is None:
+        return image.copy(), np.zeros((height, width), np.float32), image
+    return best[1], edit_region(best[2]), image
+
+
+def _window(region: np.ndarray, side: int, centre: tuple[int, int]) -> tuple[slice, slice]:
+    """A ``side`` square inside the image, as near to centred on ``centre`` (y, x) as the borders allow."""
+    height, width = region.shape
+    top = int(np.clip(centre[0] - side // 2, 0, max(height - side, 0)))
+    left = int(np.clip(centre[1] - side // 2, 0, max(width - side, 0)))
+    return slice(top, top + side), slice(left, left + side)
+
+
+def _tensors(degraded: np.ndarray, region: np.ndarray, original: np.ndarray,
+             window: tuple[slice, slice]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def rgb(pixels: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(pixels[window])).permute(2, 0, 1).float().div_(255)
+
+    return rgb(degraded), torch.from_numpy(np.ascontiguousarray(region[window]))[None], rgb(original)
+
+
+class RefinerDataset(Dataset):
+    """(degraded 3 x crop x crop, region 1 x crop x crop, original 3 x crop x crop), RGB in [0, 1]; item ``i`` is a
+    fresh round trip of photo ``i``, cropped around a random pixel of its edited region and mirrored half the time.
+
+    Randomness comes from torch's global generator (a numpy generator is seeded from it), so a checkpoint's RNG
+    state resumes the same stream, as in :mod:`ganstudio.train.inpaint`.
+    """
+
+    def __init__(self, samples: list[PersonSample], cfg: RefinerConfig) -> None:
+        if not samples:
+            raise ValueError("no usable training photos")
+        self.samples = samples
+        self.cfg = cfg
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
+        sample = self.samples[index]
+        smallest = cfg.crop / min(sample.image.shape[:2])
+        scale = min(1.0, max(smallest, rng.uniform(cfg.min_scale, 1.0)))
+        degraded, region, original = round_trip(sample, rng, scale, cfg.reach, cfg.max_lost)
+        edited = np.argwhere(region >= 1.0)
+        centre = edited[rng.integers(len(edited))] if len(edited) else np.array(region.shape) // 2
+        x, weight, y = _tensors(degraded, region, original, _window(region, cfg.crop, tuple(centre)))
+        x, weight, y = _fit(x, cfg.crop), _fit(weight, cfg.crop), _fit(y, cfg.crop)
+        if rng.random() < 0.5:
+            x, weight, y = x.flip(-1), weight.flip(-1), y.flip(-1)
+        return x, weight, y
+
+
+def _fit(tensor: torch.Tensor, side: int) -> torch.Tensor:
+    """Pad a crop of a photo smaller than ``side`` (reflected; the region with zeros) to ``side`` x ``side``."""
+    height, width = tensor.shape[-2:]
+    if height == side and width == side:
+        return tensor
+    pad = (0, side - width, 0, side - height)
+    mode = "constant" if tensor.shape[0] == 1 else "replicate"
+    return F.pad(tensor[None], pad, mode=mode)[0]
+
+
+def validation_views(samples: list[PersonSample], cfg: RefinerConfig) -> list[tuple[torch.Tensor, ...]]:
+    """One round trip per held-out photo, seeded by its index, at full size, cropped around the region's
+    centre of mass: the same views in every run with the same seed, so scores compare across runs."""
+    views = []
+    for index, sample in enumerate(samples):
+        rng = np.random.default_rng([cfg.seed, index])
+        degraded, region, original = round_trip(sample, rng, 1.0, cfg.reach, cfg.max_lost)
+        if not region.any():
+            continue
+        centre = tuple(int(v) for v in np.argwhere(region > 0).mean(axis=0))
+        view = _tensors(degraded, region, original, _window(region, cfg.crop, centre))
+        views.append(tuple(_fit(t, cfg.crop) for t in view))
+    return views
+
+
+# --------------------------------------------------------------------------------------------------- losses
+
+def region_l1(pred: torch.Tensor, target: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error over the edited pixels (region > 0); the rest is the input's, equal to the target."""
+    inside = (region > 0).float()
+    return ((pred - target).abs() * inside).sum() / (3 * inside.sum()).clamp_min(1)
+
+
+def patch_weight(region: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """How much of each discriminator patch is edited region: patches of untouched photo (the same in the real
+    and the refined crop) teach nothing."""
+    return F.adaptive_avg_pool2d(region, logits.shape[-2:])
+
+
+@torch.no_grad()
+def validate(refiner: nn.Module, views: list[tuple[torch.Tensor, ...]], lpips: LPIPS | None) -> dict[str, float]:
+    """L1 (over the edited pixels), PSNR and LPIPS of the refined crops and of the degraded inputs, both against
+    the original photos: the refiner helps where its figures beat the ``degraded_`` ones."""
+    refiner.eval()
+    device = device_of(refiner)
+    scores: dict[str, list[float]] = {}
+    for x, region, original in views:
+        x, region, original = x[None].to(device), region[None].to(device), original[None].to(device)
+        refined = refiner(torch.cat([x, region], dim=1)).float().clamp(0, 1)
+        for prefix, image in (("", refined), ("degraded_", x)):
+            scores.setdefault(prefix + "l1", []).append(region_l1(image, original, region).item())
+            scores.setdefault(prefix + "psnr", []).append(psnr(image, original))
+            if lpips is not None:
+                scores.setdefault(prefix + "lpips", []).append(lpips(image, original).item())
+    refiner.train()
+    return {name: float(np.mean(values)) for name, values in scores.items()}
+
+
+@torch.no_grad()
+def save_sample_grid(refiner: nn.Module, views: list[tuple[torch.Tensor, ...]], path: Path, rows: int = 4) -> Path:
+    """Rows of degraded | refined | original, for the eye: seams and smears show in the first column."""
+    refiner.eval()
+    device = device_of(refiner)
+    tiles = []
+    for x, region, original in views[:rows]:
+        refined = refiner(torch.cat([x, region])[None].to(device))[0].float().clamp(0, 1).cpu()
+        tiles.append(torch.cat([x, refined, original], dim=2))
+    refiner.train()
+    return save_grid(torch.cat(tiles, dim=1), path)
+
+
+# ----------------------------------------------------------------------------------------------------- loop
+
+def train(cfg: RefinerConfig, resume: bool = False, events: EventWriter | None = None) -> int:
+    """Train until ``cfg.steps`` or a stop signal (SIGTERM/SIGINT checkpoint first); returns an exit code."""
+    events = events or EventWriter()
+    cfg, state, run_dir = open_run(cfg, resume, events, _RUN_DEFINING)
+    samples, skipped = load_people(Path(cfg.data))
+    for item in skipped:
+        events.emit("warning", message=f"skipped {item}")
+    train_idx, val_idx = split_validation(list(range(len(samples))), cfg.val_images)
+    train_samples = [samples[i] for i in train_idx]
+    views = validation_views([samples[i] for i in val_idx], cfg)
+    loader = DataLoader(RefinerDataset(train_samples, cfg), batch_size=cfg.batch, shuffle=True,
+                        drop_last=len(train_samples) >= cfg.batch, num_workers=cfg.workers,
+                        persistent_workers=cfg.workers > 0)
+
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    refiner = build_refiner(cfg).to(device, memory_format=torch.channels_last)
+    discriminator = PatchGANDiscriminator(cfg.disc_channels).to(device, memory_format=torch.channels_last)
+    opt_g = torch.optim.Adam(refiner.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
+    lpips = load_lpips(events, device)
+    precision = Precision(cfg.precision, device, events)
+    step, wall_time, best = 0, 0.0, {"score": math.inf, "step": 0, "metric": ""}
+    if state is not None:
+        refiner.load_state_dict(state["refiner"])
+        discriminator.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        precision.load_state(state)
+        step, wall_time, best = state["step"], state["wall_time_s"], state["best"]
+        ckpt.set_rng_state(state["rng"])
+    elif cfg.init:
+        refiner.load_state_dict(load_file(cfg.init), strict=True)
+    (run_dir / "config.json").write_text(json.dumps({"task": TASK, **asdict(cfg)}, indent=2) + "\n")
+    events.emit("start", step=step, total=cfg.steps, train_images=len(train_samples), val_images=len(views),
+                skipped=len(skipped), params=sum(p.numel() for p in refiner.parameters()),
+                disc_params=sum(p.numel() for p in discriminator.parameters()), device=str(device),
+                precision=precision.name, perceptual=lpips is not None, config=asdict(cfg))
+    saved_step = step
+
+    def save() -> None:
+        nonlocal saved_step
+        payload = {"step": step, "refiner": refiner.state_dict(), "discriminator": discriminator.state_dict(),
+                   "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": ckpt.rng_state(),
+                   "config": asdict(cfg), "wall_time_s": wall_time, "best": best, **precision.state()}
+        path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
+        saved_step = step
+        events.emit("checkpoint", path=str(path), step=step)
+
+    def run_validation() -> None:
+        scores = validate(refiner, views, lpips)
+        metric = "lpips" if "lpips" in scores else "l1"
+        if scores[metric] < best["score"] or best["metric"] != metric:
+            best.update(score=scores[metric], step=step, metric=metric, **scores)
+            ckpt.save_weights(refiner, run_dir / BEST_WEIGHTS)
+        events.emit("validation", step=step, **scores, best_metric=metric, best_score=best["score"],
+                    best_step=best["step"])
+
+    refiner.train()
+    discriminator.train()
+    log = LossWindow(events, cfg.log_every, cfg.steps)
+    last_tick = time.perf_counter()
+    with StopRequest() as stop:
+        try:
+            while step < cfg.steps and not stop.requested:
+                for degraded, region, original in loader:
+                    degraded, region, original = (t.to(device, memory_format=torch.channels_last, non_blocking=True)
+                                                  for t in (degraded, region, original))
+                    losses: dict[str, torch.Tensor] = {}
+                    with precision.autocast():
+                        refined = refiner(torch.cat([degraded, region], dim=1)).float()
+                    if step >= cfg.adv_start and cfg.adv_weight > 0:
+                        with precision.autocast():
+                            real = discriminator(original).float()
+                            fake = discriminator(refined.detach()).float()
+                        d_loss = hinge_d_loss(real, fake, patch_weight(region, real))
+                        opt_d.zero_grad(set_to_none=True)
+                        precision.backward(d_loss)
+                        precision.step(opt_d)
+                        losses["d"] = d_loss.detach()
+                        with precision.autocast():
+                            fake = discriminator(refined).float()
+                        losses["g_adv"] = hinge_g_loss(fake, patch_weight(region, fake))
+
+                    losses["l1"] = region_l1(refined, original, region)
+                    g_loss = cfg.l1_weight * losses["l1"]
+                    if "g_adv" in losses:
+                        g_loss = g_loss + cfg.adv_weight * losses["g_adv"]
+                    if lpips is not None and cfg.perceptual_weight > 0:
+                        with precision.autocast():
+                            losses["lpips"] = lpips(refined, original).float().mean()
+                        g_loss = g_loss + cfg.perceptual_weight * losses["lpips"]
+                    opt_g.zero_grad(set_to_none=True)
+                    precision.backward(g_loss)
+                    precision.step(opt_g)
+                    precision.update()
+                    step += 1
+
+                    values = {name: value.item() for name, value in losses.items()}
+                    if not all(math.isfinite(v) for v in values.values()):
+                        events.error(f"a loss became non-finite at step {step} ({values}); resume from the last "
+                                     "checkpoint with a lower --lr")
+                        return 1
+                    log.add(step, values, cfg.lr)
+                    if views and (step % cfg.val_every == 0 or step == cfg.steps):
+                        run_validation()
+                    if views and cfg.sample_every and step % cfg.sample_every == 0:
+                        path = save_sample_grid(refiner, views, run_dir / "samples" / f"step_{step:08d}.png")
+                        events.emit("sample", path=str(path), step=step)
+                    now = time.perf_counter()
+                    wall_time += now - last_tick
+                    last_tick = now
+                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                        save()
+                    if step >= cfg.steps or stop.requested:
+                        break
+        except KeyboardInterrupt:
+            stop.requested = True
+        stopped = stop.requested
+    if stopped and saved_step != step:
+        save()
+    events.emit("done", step=step, total=cfg.steps, stopped=stopped, wall_time_s=wall_time,
+                best_metric=best["metric"], best_score=best["score"], best_step=best["step"])
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------- export
+
+def build_card(cfg: RefinerConfig, name: str, title: str, training: dict[str, Any],
+               metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "title": title,
+        "task": TASK,
+        "architecture": {"name": ARCH, "params": arch_params(cfg)},
+        "multiple_of": 2**cfg.levels,
+        "working_size": WORKING_SIZE,
+        # one crop around the edited region: it is small, and a tile edge through a seam would leave a seam
+        "tiling": False,
+        # the correction is added to the photo: half precision would round away the small ones
+        "supports_half": False,
+        "supports_bf16": False,
+        "input": {"channels": "RGB in [0, 1], then the edited region's weight map (0-1)",
+                  "region": "ganstudio.pose.refine.edit_region of the warp's changed pixels"},
+        "recipe": "training/pose/README.md",
+        "data": {"folder": cfg.data, "licence": PEOPLE_LICENCE},
+        "training": {"data": f"self-supervised: each person warped to a random nearby pose (reach {cfg.reach:g}) "
+                             "and back with Telea fill (redrawn when more than "
+                             f"{cfg.max_lost:.0%} of a masked person was lost); the original photo is the target",
+                     "losses": f"L1 over the edited region x{cfg.l1_weight}, LPIPS (AlexNet) x"
+                               f"{cfg.perceptual_weight}, hinge PatchGAN x{cfg.adv_weight} from step {cfg.adv_start}",
+                     "optimizer": "Adam (0.5, 0.999)", "batch": cfg.batch, "crop": cfg.crop, "lr": cfg.lr,
+                     "started_from": Path(cfg.init).name if cfg.init else None, **training},
+        "metrics": metrics or {},
+    }
+
+
+def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: str, use_best: bool = True,
+           metrics: dict[str, Any] | None = None) -> Path:
+    """Write the run's best (or latest) refiner as ``weights_path`` (.safetensors) plus its model card."""
+    state = ckpt.load_latest(run_dir)
+    cfg = RefinerConfig.from_dict(state["config"])
+    refiner = build_refiner(cfg)
+    if load_weights_for_export(refiner, run_dir, state, "refiner", use_best):
+        steps = state["best"]["step"]
+        validation = {k: v for k, v in state["best"].items() if k not in ("step", "score", "metric")}
+    else:
+        steps, validation = state["step"], {}
+    training = {"machine": machine, "steps": steps, "steps_run": state["step"],
+                "wall_time_s": round(state["wall_time_s"]), "validation": validation,
+                "validation_set": f"{cfg.val_images} people photos held out (every 10th), one seeded round trip "
+                                  f"each, {cfg.crop} px crops around the edited region"}
+    return ckpt.export_safetensors(refiner, Path(weights_path), build_card(cfg, name, title, training, metrics))
