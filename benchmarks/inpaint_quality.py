@@ -4,7 +4,9 @@ Every model runs through the inpaint tool itself (crop, working size, paste-back
 Masks come from the training mask generator (strokes and boxes) with bucket-specific area limits and a seed per
 (bucket, image), so every run and every model sees the same holes. PSNR is on RGB over the whole image, SSIM on
 the Y channel (Wang et al. window), LPIPS is the AlexNet variant; outputs are rounded to 8 bits first. Speed is the
-median time of the tool on a 512×512 photo with a medium mask, after one warm-up run.
+median time of the tool on a 512×512 photo with a medium mask, after one warm-up run. The learned models run
+with no feather (``--feather``): the pixels under a benchmark mask are the ground truth, and a feather fades them
+back in at the hole's edge, which would flatter the learned models against OpenCV's, which have none.
 
     nice -n 10 python benchmarks/inpaint_quality.py                       # the registry's inpaint models
     python benchmarks/inpaint_quality.py --weights pretrained/inpaint-gan.safetensors --json metrics.json
@@ -76,6 +78,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--limit", type=int, default=0, help="only the first N photos (quick checks)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the figures here, keyed by model then bucket")
+    parser.add_argument("--feather", type=int, default=0,
+                        help="the learned models' feather (default 0: under the masks lies the ground truth, which a "
+                             "feather would fade back in at the hole's edge; the tool's own default is 4)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -97,7 +102,7 @@ def main(argv: list[str]) -> int:
         scores: dict[str, list[tuple[float, float, float]]] = {b: [] for b in BUCKETS}
         for index, photo in enumerate(photos):
             for bucket, mask in masks_for(index, *photo.shape[:2]).items():
-                out = get_tool("inpaint").run(photo, InpaintParams(model=name), mask=mask)
+                out = get_tool("inpaint").run(photo, InpaintParams(model=name, feather=args.feather), mask=mask)
                 truth, result = _tensor(photo), _tensor(out)
                 with torch.no_grad():
                     distance = lpips(result[None], truth[None]).item()

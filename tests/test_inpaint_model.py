@@ -16,7 +16,7 @@ from ganstudio.cli import main as cli_main
 from ganstudio.engine import CancelToken, Cancelled
 from ganstudio.models import configure_registry, get_registry
 from ganstudio.models.arch import build_arch, register_arch
-from ganstudio.models.arch.inpaint_gated import GatedInpaintNet
+from ganstudio.models.arch.inpaint_gated import GatedInpaintNet, push_pull
 from ganstudio.tools import get_tool
 from ganstudio.tools.inpaint import InpaintParams, border_offset, feather_weights
 from ganstudio.train import checkpoint as ckpt
@@ -50,9 +50,10 @@ def test_generator_maps_rgb_and_mask_to_rgb_of_the_same_size(size: tuple[int, in
     assert out.min() >= 0 and out.max() <= 1
 
 
-def test_generator_ignores_the_pixels_under_the_hole() -> None:
+@pytest.mark.parametrize("prefill", [False, True])
+def test_generator_ignores_the_pixels_under_the_hole(prefill: bool) -> None:
     torch.manual_seed(0)
-    model = GatedInpaintNet(**TINY_ARCH).eval()
+    model = GatedInpaintNet(**TINY_ARCH, prefill=prefill).eval()
     x = torch.rand(1, 4, 32, 32)
     x[:, 3] = 0
     x[:, 3, 8:20, 8:20] = 1
@@ -62,6 +63,31 @@ def test_generator_ignores_the_pixels_under_the_hole() -> None:
     with torch.no_grad():
         assert torch.equal(model(x), model(changed_hole))
         assert not torch.allclose(model(x), model(changed_known))
+
+
+def test_push_pull_keeps_known_pixels_and_fills_the_hole_from_its_border() -> None:
+    known = torch.ones(1, 1, 40, 56)
+    known[..., 10:30, 12:44] = 0
+    ramp = torch.linspace(0, 1, 56).expand(1, 3, 40, 56).contiguous()
+    filled = push_pull(ramp * known, known)
+    assert torch.allclose(filled * known, ramp * known)
+    assert torch.allclose(push_pull(torch.full_like(ramp, 0.3) * known, known), torch.full_like(ramp, 0.3))
+    row = filled[0, 0, 20, 12:44]
+    assert row[0] < row[len(row) // 2] < row[-1]  # dark side to bright side, not one flat colour
+    assert 0.1 < row[0] < 0.4 and 0.6 < row[-1] < 0.9
+
+
+def test_an_untrained_prefill_generator_starts_from_the_push_pull_fill() -> None:
+    torch.manual_seed(0)
+    model = GatedInpaintNet(channels=8, levels=3, dilations=(2, 4), prefill=True).eval()
+    x = torch.rand(1, 4, 48, 64)
+    x[:, 3] = 0
+    x[:, 3, 10:30, 20:50] = 1
+    with torch.no_grad():
+        out = model(x)
+    start = push_pull(x[:, :3] * (1 - x[:, 3:]), 1 - x[:, 3:])
+    # the tail starts small: a correction of a few grey levels, not a fill of its own
+    assert (out - start).abs().mean() < 0.03
 
 
 def test_generator_rejects_bad_levels() -> None:
@@ -245,7 +271,23 @@ def test_card_describes_the_generator() -> None:
     cfg = InpaintConfig(data="", out="", channels=8, levels=3, dilations=(2, 4))
     card = build_card(cfg, "inpaint-gan", "Inpaint GAN", {"machine": "test"})
     assert card["architecture"] == {"name": "inpaint_gated",
-                                    "params": {"channels": 8, "levels": 3, "dilations": [2, 4]}}
+                                    "params": {"channels": 8, "levels": 3, "dilations": [2, 4], "prefill": True}}
     assert card["multiple_of"] == 8 and card["tiling"] is False and card["working_size"] == 512
     with pytest.raises(ValueError, match="multiple"):
         InpaintConfig(data="", out="", crop=100)
+
+
+@pytest.mark.skipif(not (Path(__file__).parents[1] / "pretrained" / "inpaint-gan.safetensors").exists(),
+                    reason="inpaint-gan is not shipped in this checkout")
+def test_the_shipped_model_loads_from_its_card_and_fills_a_smooth_photo_smoothly() -> None:
+    model = get_registry().get("inpaint-gan", "inpaint")
+    assert model.source == "pretrained" and model.arch_params["prefill"] is True
+    y, x = np.mgrid[0:96, 0:128] / 128.0
+    image = (np.stack([0.2 + 0.6 * x, 0.3 + 0.4 * y, 0.7 - 0.5 * x], axis=2) * 255).round().astype(np.uint8)
+    mask = np.zeros((96, 128), bool)
+    mask[30:66, 40:90] = True
+    out = get_tool("inpaint").run(image, InpaintParams(model="inpaint-gan", feather=0), mask=mask)
+    assert np.array_equal(out[~mask], image[~mask])
+    error = np.abs(out[mask].astype(float) - image[mask]).mean()
+    grey = np.abs(128.0 - image[mask]).mean()  # what a fill that ignored the surroundings would be off by
+    assert error < 8 and error < grey / 4

@@ -157,7 +157,10 @@ def test_shipped_models_become_the_start_of_a_run(shipped: Path, tmp_path: Path)
     assert args.init == str(shipped / "inpaint-gan.safetensors") and args.dilations == [2] and args.levels == 2
 
 
-def test_without_shipped_models_runs_start_from_scratch() -> None:
+def test_without_shipped_models_runs_start_from_scratch(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "pretrained").mkdir()
+    monkeypatch.setenv("GANSTUDIO_PRETRAINED", str(tmp_path / "pretrained"))  # a build that ships none
+    configure_registry(tmp_path / "models")
     for kind in ("inpaint", "cyclegan", "dcgan"):
         assert RECIPES[kind].base_models() == [] and RECIPES[kind].base_size() is None
     assert "no shipped inpainting model" in RECIPES["inpaint"].no_base_text()

@@ -118,6 +118,8 @@ def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
     ip.add_argument("--levels", type=int, default=defaults.levels, help="stride-2 stages of G")
     ip.add_argument("--dilations", type=int, nargs="+", default=list(defaults.dilations),
                     help="one residual block of G per dilation, at the lowest resolution")
+    ip.add_argument("--prefill", action=argparse.BooleanOptionalAction, default=defaults.prefill,
+                    help="G corrects a push-pull fill of the hole instead of filling it from zeros")
     ip.add_argument("--disc-channels", type=int, default=defaults.disc_channels)
     ip.add_argument("--crop", type=int, default=defaults.crop, help="training crop size in pixels")
     ip.add_argument("--max-zoom", type=float, default=defaults.max_zoom,

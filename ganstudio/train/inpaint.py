@@ -50,6 +50,9 @@ class InpaintConfig(RunConfig):
     channels: int = 16
     levels: int = 3
     dilations: tuple[int, ...] = (2, 4, 8, 2, 4, 8)
+    #: The generator corrects a push-pull fill of the hole instead of filling it from zeros
+    #: (:func:`ganstudio.models.arch.inpaint_gated.push_pull`).
+    prefill: bool = True
     disc_channels: int = 64
     crop: int = 256
     #: The source window is 1 to ``max_zoom`` times ``crop`` (limited by the photo) and resized to ``crop``, so
@@ -106,11 +109,11 @@ _RUN_DEFINING = ("channels", "levels", "dilations", "disc_channels", "crop", "ma
 
 
 def arch_params(cfg: InpaintConfig) -> dict[str, Any]:
-    return {"channels": cfg.channels, "levels": cfg.levels, "dilations": list(cfg.dilations)}
+    return {"channels": cfg.channels, "levels": cfg.levels, "dilations": list(cfg.dilations), "prefill": cfg.prefill}
 
 
 def build_generator(cfg: InpaintConfig) -> GatedInpaintNet:
-    return GatedInpaintNet(cfg.channels, cfg.levels, cfg.dilations)
+    return GatedInpaintNet(cfg.channels, cfg.levels, cfg.dilations, cfg.prefill)
 
 
 # ---------------------------------------------------------------------------------------------------- masks
