@@ -249,10 +249,23 @@ def test_the_tool_moves_the_person_through_the_painted_mask(tmp_path: Path) -> N
         pose_tool.run(image, pose_tool.PoseParams(model="tiny-pose", source=pose), mask)
 
 
-def test_best_fill_model_falls_back_to_opencv_without_a_learned_one() -> None:
-    assert pose_tool.best_fill_model() in {m.name for m in get_registry().for_task("inpaint")}
-    if not [m for m in get_registry().for_task("inpaint") if not m.is_classic]:
-        assert pose_tool.best_fill_model() == "opencv-telea"
+def test_best_fill_model_falls_back_to_opencv_without_a_recommended_learned_one(tmp_path: Path, monkeypatch) -> None:
+    from ganstudio.models.arch.inpaint_gated import GatedInpaintNet
+    from ganstudio.train.checkpoint import export_safetensors
+
+    (tmp_path / "pretrained").mkdir()
+    monkeypatch.setenv("GANSTUDIO_PRETRAINED", str(tmp_path / "pretrained"))
+    configure_registry(tmp_path / "models")
+    assert pose_tool.best_fill_model() == "opencv-telea"
+    card = {"name": "fill", "title": "Fill", "task": "inpaint",
+            "architecture": {"name": "inpaint_gated", "params": {"channels": 4, "levels": 2, "dilations": [2]}}}
+    export_safetensors(GatedInpaintNet(4, 2, (2,)), tmp_path / "models" / "fill.safetensors",
+                       {**card, "pose_fill": {"recommended": False}})
+    configure_registry(tmp_path / "models")
+    assert pose_tool.best_fill_model() == "opencv-telea"
+    export_safetensors(GatedInpaintNet(4, 2, (2,)), tmp_path / "models" / "fill.safetensors", card)
+    configure_registry(tmp_path / "models")
+    assert pose_tool.best_fill_model() == "fill"
 
 
 def test_cli_detect_then_apply_the_edited_pose(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

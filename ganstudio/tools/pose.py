@@ -156,8 +156,11 @@ def _smoothstep(values: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def best_fill_model() -> str:
-    """A learned inpainting model when one is installed (they fill large areas far better), else OpenCV's."""
-    learned = [m for m in get_registry().for_task("inpaint") if not m.is_classic]
+    """A learned inpainting model when one is installed (they fill large areas far better), else OpenCV's. A card
+    can opt its model out with ``"pose_fill": {"recommended": false}``: the first inpaint-gan measured a lower pose
+    fidelity than Telea's fill (training/pose/README.md)."""
+    learned = [m for m in get_registry().for_task("inpaint")
+               if not m.is_classic and m.card.get("pose_fill", {}).get("recommended", True)]
     shipped = [m for m in learned if m.source == "pretrained"]
     return (shipped or learned)[0].name if learned else "opencv-telea"
 
