@@ -245,12 +245,13 @@ def test_training_checkpoints_resumes_and_exports(tmp_path: Path, capsys: pytest
 
     # Resume through the command line: it starts from the checkpoint's weights and step, not from scratch.
     assert cli_main(["train", "inpaint", "--data", str(data), "--out", str(run), "--steps", "3", "--resume",
-                     "--checkpoint-every", "100", "--log-every", "1", "--crop", "32"]) == 0
+                     "--checkpoint-every", "100", "--log-every", "1", "--crop", "32", "--no-prefill"]) == 0
     second = _events(capsys)
     assert next(e for e in second if e["event"] == "start")["step"] == 2
     assert [e["step"] for e in second if e["event"] == "step"] == [3]
     final = ckpt.load_checkpoint(ckpt.latest_checkpoint(run))
     assert final["step"] == 3 and final["config"]["channels"] == 4
+    assert final["config"]["prefill"] is True, "the architecture comes from the checkpoint, not the command line"
     assert any(not torch.equal(final["generator"][k], v) for k, v in saved["generator"].items())
 
     weights = tmp_path / "models" / "tiny-inpaint.safetensors"
@@ -265,6 +266,11 @@ def test_training_checkpoints_resumes_and_exports(tmp_path: Path, capsys: pytest
     mask[10:30, 20:40] = True
     out = get_tool("inpaint").run(image, InpaintParams(model="tiny-inpaint"), mask=mask)
     assert np.array_equal(out[~mask], image[~mask])
+
+
+def test_a_config_saved_before_the_prefill_existed_reads_as_without_it() -> None:
+    assert InpaintConfig.from_dict({"data": "", "out": ""}).prefill is False
+    assert InpaintConfig.from_dict({"data": "", "out": "", "prefill": True}).prefill is True
 
 
 def test_card_describes_the_generator() -> None:

@@ -88,6 +88,11 @@ class InpaintConfig(RunConfig):
     #: on resume. The discriminator always starts fresh: only generators are shipped.
     init: str = ""
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> InpaintConfig:
+        # a run saved before the prefill existed trained a generator without it
+        return super().from_dict({"prefill": False, **values})
+
     def __post_init__(self) -> None:
         self.dilations = tuple(int(d) for d in self.dilations)
         self.require(("steps", "batch", "crop", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"))
@@ -103,7 +108,7 @@ class InpaintConfig(RunConfig):
 
 # What defines the run; on --resume these come from the checkpoint, the rest (length, cadence, threads, data
 # folder) from the command line.
-_RUN_DEFINING = ("channels", "levels", "dilations", "disc_channels", "crop", "max_zoom", "augment", "batch", "lr",
+_RUN_DEFINING = ("channels", "levels", "dilations", "prefill", "disc_channels", "crop", "max_zoom", "augment", "batch", "lr",
                  "disc_lr", "hole_weight", "l1_weight", "perceptual_weight", "adv_weight", "adv_start", "min_area",
                  "max_area", "seed", "val_images")
 
