@@ -51,6 +51,10 @@ def _build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--working-size", type=int, help="translate: short side the model runs at (default 256)")
     apply.add_argument("--pose", type=Path, help="pose: the target pose JSON (from `ganstudio pose detect`, edited)")
     apply.add_argument("--source-pose", type=Path, help="pose: the person's pose now (default: detected)")
+    apply.add_argument("--fill", dest="fill_model", metavar="MODEL",
+                       help="pose: the inpainting model for the uncovered background (default: the best installed)")
+    apply.add_argument("--no-refine", dest="refine", action="store_false", default=None,
+                       help="pose: leave the seams as the warp made them, even with a refiner installed")
     apply.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: the preference (auto)")
     apply.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"))
     apply.add_argument("--tile", type=int, help="tile edge in pixels; 0 = automatic")
@@ -128,7 +132,7 @@ def _run_subcommand(argv: list[str]) -> int:
 
 def _tool_params(tool, args: argparse.Namespace):
     values = {"model": args.model, "scale": args.scale, "radius": args.radius, "strength": args.strength,
-              "working_size": args.working_size}
+              "working_size": args.working_size, "fill_model": args.fill_model, "refine": args.refine}
     known = {f.name for f in fields(tool.params_type)}
     given = {k: v for k, v in values.items() if v is not None}
     if args.pose is not None or args.source_pose is not None or tool.name == "pose":
@@ -139,7 +143,9 @@ def _tool_params(tool, args: argparse.Namespace):
         given["scale"] = _model_scale(given["model"], tool.task)
     unused = set(given) - known
     if unused:
-        raise CliError(f"{tool.name} takes no {', '.join('--' + u.replace('_', '-') for u in sorted(unused))}")
+        flags = {"fill_model": "--fill", "refine": "--no-refine"}
+        named = (flags.get(u, "--" + u.replace("_", "-")) for u in sorted(unused))
+        raise CliError(f"{tool.name} takes no {', '.join(named)}")
     return tool.params_type(**given)
 
 

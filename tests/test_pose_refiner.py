@@ -210,3 +210,29 @@ def test_refine_shrinks_a_large_crop_to_the_working_size_and_keeps_alpha_and_16_
     assert np.array_equal(out[..., 3], image[..., 3])
     assert np.array_equal(out[region == 0], image[region == 0])
     assert not np.array_equal(out[changed], image[changed])
+
+
+def test_cli_refines_unless_told_not_to_and_takes_a_fill_model(tmp_path: Path) -> None:
+    from ganstudio.cli import main as cli_main
+    from ganstudio.imaging import read_image, write_image
+
+    image, params, mask = _edit()
+    photo, mask_file, target = tmp_path / "person.png", tmp_path / "mask.png", tmp_path / "target.json"
+    write_image(photo, image)
+    write_image(mask_file, mask[..., None])
+    params.source.save(tmp_path / "source.json")
+    params.target.save(target)
+    common = ["--pose", str(target), "--source-pose", str(tmp_path / "source.json"), "--mask", str(mask_file), "-q"]
+
+    def apply(name: str, *extra: str) -> np.ndarray:
+        assert cli_main(["apply", "pose", str(photo), "-o", str(tmp_path / name), *common, *extra]) == 0
+        return read_image(tmp_path / name).pixels
+
+    plain = apply("plain.png", "--fill", "opencv-telea")
+    _install_refiner(tmp_path / "models")
+    refined = apply("refined.png", "--fill", "opencv-telea")
+    assert not np.array_equal(refined, plain), "the installed refiner runs by default"
+    assert np.array_equal(apply("unrefined.png", "--fill", "opencv-telea", "--no-refine"), plain)
+    assert not np.array_equal(apply("ns.png", "--fill", "opencv-ns", "--no-refine"), plain), "--fill picks the fill"
+    assert cli_main(["apply", "inpaint", str(photo), "-o", str(tmp_path / "x.png"), "--mask", str(mask_file),
+                     "--no-refine"]) == 2

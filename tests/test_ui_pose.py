@@ -459,3 +459,24 @@ def test_apply_uses_the_person_found_by_detect_until_the_image_changes(pose_wind
     assert document.person_for(model) is None and page.params().person is None
     window.undo_action.trigger()
     assert document.person_for(model) is found
+
+
+def test_refine_is_offered_only_with_a_refiner_installed_and_keeps_the_users_choice(pose_window):
+    from test_pose_refiner import TINY, _randomised
+    from ganstudio.models.arch.pose_refiner import PoseRefiner
+
+    page = pose_window.tools_panel.pose_page
+    refine = page.editor("refine")
+    assert not refine.isEnabled() and not refine.isChecked() and not page.params().refine
+    assert "pose-refiner" in refine.toolTip()
+    folder = Path(os.environ["GANSTUDIO_MODEL_DIR"])
+    card = {"name": "tiny-refiner", "title": "Tiny refiner", "task": "pose_refine",
+            "architecture": {"name": "pose_refiner", "params": TINY}, "tiling": False}
+    export_safetensors(_randomised(PoseRefiner(**TINY)), folder / "tiny-refiner.safetensors", card)
+    configure_registry(folder)
+    pose_window.tools_panel.refresh_models()
+    assert refine.isEnabled() and refine.isChecked() and page.params().refine
+    assert "Tiny refiner" in refine.toolTip()
+    refine.setChecked(False)
+    pose_window.tools_panel.refresh_models()
+    assert refine.isEnabled() and not refine.isChecked() and not page.params().refine

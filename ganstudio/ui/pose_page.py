@@ -18,7 +18,7 @@ from ganstudio.engine import CancelToken, Runtime
 from ganstudio.models import get_registry
 from ganstudio.pose import JOINT_INDEX, Pose
 from ganstudio.tools import ToolSpec
-from ganstudio.tools.pose import DEFAULT_MODEL, Detection, PoseParams, detect
+from ganstudio.tools.pose import DEFAULT_MODEL, Detection, PoseParams, best_refiner, detect
 from ganstudio.ui.document import Document
 from ganstudio.ui.pose_overlay import joint_label
 
@@ -56,6 +56,9 @@ class PosePage(QWidget):
         self._fill.setToolTip("What fills in the background the person uncovers when they move")
         self._use_mask = QCheckBox("Use painted mask as the person")
         self._use_mask.setToolTip("Paint over the whole person (B) when the detected outline misses a part")
+        self._refine = QCheckBox("Refine seams")
+        self._refine.setChecked(True)
+        self._refine_wanted = True
 
         self.detect_button = QPushButton("Detect")
         self.detect_button.setToolTip("Find the person's skeleton in this image")
@@ -88,6 +91,7 @@ class PosePage(QWidget):
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self._use_mask)
+        layout.addWidget(self._refine)
         layout.addWidget(self._status)
 
         self.refresh_models(DEFAULT_MODEL)
@@ -96,7 +100,8 @@ class PosePage(QWidget):
         self.lock_button.clicked.connect(self.toggle_lock)
         self.load_button.clicked.connect(self.load_pose)
         self.save_button.clicked.connect(self.save_pose)
-        for signal in (self._model.currentIndexChanged, self._fill.currentIndexChanged, self._use_mask.toggled):
+        for signal in (self._model.currentIndexChanged, self._fill.currentIndexChanged, self._use_mask.toggled,
+                       self._refine.toggled):
             signal.connect(self._sync)
 
     # -- the interface ToolsPanel expects of a page ----------------------------------------------------------
@@ -115,6 +120,16 @@ class PosePage(QWidget):
         for model in registry.for_task("inpaint"):
             self._fill.addItem(model.label, model.name)
         self._fill.setCurrentIndex(max(self._fill.findData(keep_fill), 0))
+        refiner = best_refiner()
+        # Unchecked and greyed out rather than hidden when there is no refiner: the tooltip says how to get one,
+        # and the user's choice comes back with it.
+        if self._refine.isEnabled():  # remember what the user chose while it could be chosen
+            self._refine_wanted = self._refine.isChecked()
+        self._refine.setEnabled(refiner is not None)
+        self._refine.setChecked(refiner is not None and self._refine_wanted)
+        self._refine.setToolTip(
+            f"Clean up seams and stretched areas around the moved limbs with {refiner.label}" if refiner else
+            "No pose refiner is installed: train one (ganstudio train pose-refiner) and add it to the model folder")
         self._sync()
 
     def params(self) -> PoseParams:
@@ -123,10 +138,11 @@ class PosePage(QWidget):
         return PoseParams(model=model, target=document.pose if document else None,
                           source=document.pose_source if document else None,
                           fill_model=self._fill.currentData() or AUTO_FILL, use_mask=self._use_mask.isChecked(),
-                          person=document.person_for(model) if document else None)
+                          refine=self._refine.isChecked(), person=document.person_for(model) if document else None)
 
     def editor(self, name: str) -> QWidget:
-        return {"model": self._model, "fill_model": self._fill, "use_mask": self._use_mask}[name]
+        return {"model": self._model, "fill_model": self._fill, "use_mask": self._use_mask,
+                "refine": self._refine}[name]
 
     def needs_mask(self) -> bool:
         return self._use_mask.isChecked()
