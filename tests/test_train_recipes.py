@@ -347,3 +347,35 @@ def test_the_probe_command_prints_one_event(tmp_path: Path, capsys: pytest.Captu
     assert probe.main(["superres", "--data", "d", "--out", "o", "--crop", "6"]) == 1
     error = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert error["event"] == "error" and "multiple of the scale" in error["message"]
+
+
+def test_run_clock_schedules_periodic_work_and_checkpoints_a_stopped_run_once() -> None:
+    from ganstudio.train.common import RunClock, StopRequest
+    from ganstudio.train.events import EventWriter
+
+    clock = RunClock(total=10, step=3, wall_time=5.0)
+    saves: list[int] = []
+
+    def save() -> None:
+        saves.append(clock.step)
+        clock.saved_step = clock.step
+
+    stop = StopRequest()
+    due = []
+    while not clock.at_end:
+        clock.step += 1
+        due.append((clock.step, clock.due(4), clock.due(0)))
+        if clock.end_step(stop, save, 4):
+            break
+    assert [step for step, every_4, never in due if every_4] == [4, 8, 10]  # and the last step
+    assert not any(never for _, _, never in due)
+    assert saves == [4, 8, 10] and clock.wall_time > 5.0
+    out = io.StringIO()
+    stop.requested = True
+    assert clock.finish(stop, save, EventWriter(out)) == 0
+    assert saves == [4, 8, 10], "the step it stopped at was saved already"
+    clock.step = 11
+    clock.finish(stop, save, EventWriter(out))
+    assert saves[-1] == 11
+    done = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [d["event"] for d in done] == ["done", "done"] and done[-1]["stopped"] and done[-1]["step"] == 11

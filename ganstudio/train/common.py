@@ -9,7 +9,7 @@ import signal
 import time
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, ContextManager, Sequence, TypeVar
+from typing import Any, Callable, ContextManager, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -230,6 +230,60 @@ def load_weights_for_export(model: nn.Module, run_dir: Path, state: dict[str, An
         model.load_state_dict(load_file(str(best_file)))
         return True
     model.load_state_dict(state[key])
+    return False
+
+
+class RunClock:
+    """A run's step and training wall time (both carried across resumes in its checkpoints) and the step last
+    checkpointed: the bookkeeping around every loop's steps."""
+
+    def __init__(self, total: int, step: int = 0, wall_time: float = 0.0) -> None:
+        self.total, self.step, self.wall_time = total, step, wall_time
+        self.saved_step = step
+        self._last_tick = time.perf_counter()
+
+    def start(self) -> None:
+        """Start timing: the setup before the first step is not training time."""
+        self._last_tick = time.perf_counter()
+
+    def due(self, every: int) -> bool:
+        """Whether a thing done every ``every`` steps, and at the last one, is due at this step; 0 = never."""
+        return every > 0 and (self.step % every == 0 or self.step == self.total)
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        self.wall_time += now - self._last_tick
+        self._last_tick = now
+
+    @property
+    def at_end(self) -> bool:
+        return self.step >= self.total
+
+    def end_step(self, stop: StopRequest, save: Callable[[], None], checkpoint_every: int) -> bool:
+        """Count the step's time, checkpoint when due (a checkpoint then holds the time of the step it stores);
+        True when the loop should leave its data loop: the run is at its end or asked to stop."""
+        self.tick()
+        if self.due(checkpoint_every):
+            save()
+        return self.at_end or stop.requested
+
+    def finish(self, stop: StopRequest, save: Callable[[], None], events: EventWriter, **done: Any) -> int:
+        """Checkpoint a stopped run where it stopped (unless that step is saved already), send ``done``; returns
+        the loop's exit code, 0."""
+        if stop.requested and self.saved_step != self.step:
+            save()
+        events.emit("done", step=self.step, total=self.total, stopped=stop.requested, wall_time_s=self.wall_time,
+                    **done)
+        return 0
+
+
+def losses_finite(values: dict[str, float], step: int, events: EventWriter) -> bool:
+    """False, after an error event that says what to do, when a loss has become inf or NaN: the loop must stop
+    before the next checkpoint stores the broken weights."""
+    if all(math.isfinite(v) for v in values.values()):
+        return True
+    events.error(f"a loss became non-finite at step {step} ({values}); resume from the last checkpoint with a "
+                 "lower --lr")
     return False
 
 

@@ -16,9 +16,7 @@ some of it for far fewer steps, for machines where steps are scarce (see TRAININ
 from __future__ import annotations
 
 import json
-import math
 import re
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +36,8 @@ from ganstudio.train.data import (AUGMENT_TEXT, augment, check_augment, list_ima
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.engine import resolve_device
-from ganstudio.train.common import (LossWindow, Precision, RunConfig, StopRequest, open_run, save_grid,
-                                    split_validation)
+from ganstudio.train.common import (LossWindow, Precision, RunClock, RunConfig, StopRequest, losses_finite, open_run,
+                                    save_grid, split_validation)
 
 DISCRIMINATORS = ("patch", "projected")
 #: AlexNet's third stage needs this many input pixels (stride 4, then two 3x3 stride-2 max pools).
@@ -295,7 +293,7 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
     optimizer_d = torch.optim.Adam(discriminators.parameters(), lr=cfg.lr, betas=betas)
     pool_a, pool_b = ImagePool(cfg.pool_size), ImagePool(cfg.pool_size)
     precision = Precision(cfg.precision, device, events)
-    step, wall_time = 0, 0.0
+    clock = RunClock(cfg.steps)
     if state is not None:
         g_ab.load_state_dict(state["g_ab"])
         g_ba.load_state_dict(state["g_ba"])
@@ -305,46 +303,44 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
         optimizer_d.load_state_dict(state["optimizer_d"])
         precision.load_state(state)
         pool_a, pool_b = ImagePool(cfg.pool_size, state["pool_a"]), ImagePool(cfg.pool_size, state["pool_b"])
-        step, wall_time = state["step"], state["wall_time_s"]
+        clock = RunClock(cfg.steps, state["step"], state["wall_time_s"])
         ckpt.set_rng_state(state["rng"])
     else:
         for generator, init in ((g_ab, cfg.init_ab), (g_ba, cfg.init_ba)):
             if init:
                 # strict: weights of another size must fail here, not train a half-initialised generator.
                 generator.load_state_dict(load_file(init), strict=True)
-    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.steps), last_epoch=step - 1)
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.steps),
+                                                    last_epoch=clock.step - 1)
                   for opt in (optimizer_g, optimizer_d)]
     (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
 
-    events.emit("start", step=step, total=cfg.steps, train_images=[len(images_a), len(images_b)],
+    events.emit("start", step=clock.step, total=cfg.steps, train_images=[len(images_a), len(images_b)],
                 sample_images=[len(samples_a), len(samples_b)],
                 params={"generator": sum(p.numel() for p in g_ab.parameters()),
                         "discriminator": sum(p.numel() for p in discriminators.d_a.parameters())},
                 device=str(device), precision=precision.name, config=asdict(cfg))
 
-    saved_step = step
-
     def save() -> None:
-        nonlocal saved_step
-        payload = {"step": step, "g_ab": g_ab.state_dict(), "g_ba": g_ba.state_dict(),
+        payload = {"step": clock.step, "g_ab": g_ab.state_dict(), "g_ba": g_ba.state_dict(),
                    "d_a": discriminators.d_a.state_dict(), "d_b": discriminators.d_b.state_dict(),
                    "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict(),
                    "pool_a": pool_a.images, "pool_b": pool_b.images, "rng": ckpt.rng_state(),
-                   "config": asdict(cfg), "wall_time_s": wall_time, **precision.state()}
+                   "config": asdict(cfg), "wall_time_s": clock.wall_time, **precision.state()}
         path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
-        saved_step = step
-        events.emit("checkpoint", path=str(path), step=step)
+        clock.saved_step = clock.step
+        events.emit("checkpoint", path=str(path), step=clock.step)
 
     lambda_identity = cfg.lambda_cycle * cfg.lambda_identity
     log = LossWindow(events, cfg.log_every, cfg.steps)
     # Wall time covers samples and checkpoints too, but not the pauses between sessions.
-    last_tick = time.perf_counter()
+    clock.start()
     g_ab.train()
     g_ba.train()
     with StopRequest() as stop:
         try:
-            while step < cfg.steps and not stop.requested:
-                dataset.out_size = cfg.small_crop if step < cfg.small_crop_steps and cfg.small_crop else cfg.crop
+            while not clock.at_end and not stop.requested:
+                dataset.out_size = cfg.small_crop if clock.step < cfg.small_crop_steps and cfg.small_crop else cfg.crop
                 for real_a, real_b in loader:
                     real_a = real_a.to(device, memory_format=torch.channels_last, non_blocking=True)
                     real_b = real_b.to(device, memory_format=torch.channels_last, non_blocking=True)
@@ -381,37 +377,26 @@ def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None 
                     precision.update()
                     for scheduler in schedulers:
                         scheduler.step()
-                    step += 1
+                    clock.step += 1
 
                     values = {name: loss.item() for name, loss in losses.items()}
-                    if not all(math.isfinite(v) for v in values.values()):
-                        events.error(f"a loss became non-finite at step {step} ({values}); resume from the last "
-                                     "checkpoint with a lower --lr")
+                    if not losses_finite(values, clock.step, events):
                         return 1
-                    log.add(step, values, optimizer_g.param_groups[0]["lr"])
-                    if cfg.sample_every and samples_a and samples_b and step % cfg.sample_every == 0:
+                    log.add(clock.step, values, optimizer_g.param_groups[0]["lr"])
+                    if samples_a and samples_b and clock.due(cfg.sample_every):
                         g_ab.eval()
                         g_ba.eval()
                         path = save_sample_grid(g_ab, g_ba, samples_a, samples_b,
-                                                run_dir / "samples" / f"step_{step:08d}.png")
+                                                run_dir / "samples" / f"step_{clock.step:08d}.png")
                         g_ab.train()
                         g_ba.train()
-                        events.emit("sample", path=str(path), step=step)
-                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                        save()
-                    now = time.perf_counter()
-                    wall_time += now - last_tick
-                    last_tick = now
-                    phase_ends = cfg.small_crop > 0 and step == cfg.small_crop_steps
-                    if step >= cfg.steps or stop.requested or phase_ends:
+                        events.emit("sample", path=str(path), step=clock.step)
+                    leave = clock.end_step(stop, save, cfg.checkpoint_every)
+                    if leave or (cfg.small_crop > 0 and clock.step == cfg.small_crop_steps):
                         break
         except KeyboardInterrupt:
             stop.requested = True
-        stopped = stop.requested
-    if stopped and saved_step != step:
-        save()
-    events.emit("done", step=step, total=cfg.steps, stopped=stopped, wall_time_s=wall_time)
-    return 0
+    return clock.finish(stop, save, events)
 
 
 def _title(name: str) -> str:

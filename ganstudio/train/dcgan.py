@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,8 @@ from torch.utils.data import DataLoader, Dataset
 from ganstudio.engine import resolve_device
 from ganstudio.models.arch.dcgan import DCGANGenerator, stage_count
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (LossWindow, Precision, RunConfig, StopRequest, data_licence, open_run, save_grid)
+from ganstudio.train.common import (LossWindow, Precision, RunClock, RunConfig, StopRequest, data_licence,
+                                    losses_finite, open_run, save_grid)
 from ganstudio.train.data import list_images, load_folder, resize_short_side, to_tensor
 from ganstudio.train.discriminators import DCGANDiscriminator, hinge_d_loss, hinge_g_loss
 from ganstudio.train.events import EventWriter
@@ -257,14 +257,14 @@ def train(cfg: DCGANConfig, resume: bool = False, events: EventWriter | None = N
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(cfg.beta1, cfg.beta2))
     precision = Precision(cfg.precision, device, events)
-    step, wall_time, last_losses = 0, 0.0, {}
+    clock, last_losses = RunClock(cfg.steps), {}
     if state is not None:
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         precision.load_state(state)
-        step, wall_time, last_losses = state["step"], state["wall_time_s"], state["last_losses"]
+        clock, last_losses = RunClock(cfg.steps, state["step"], state["wall_time_s"]), state["last_losses"]
         ckpt.set_rng_state(state["rng"])
     generator_ema = copy.deepcopy(generator).eval().requires_grad_(False)
     if state is not None:
@@ -273,30 +273,28 @@ def train(cfg: DCGANConfig, resume: bool = False, events: EventWriter | None = N
     policies = cfg.augment_policies
     (run_dir / "config.json").write_text(json.dumps({"task": TASK, **asdict(cfg)}, indent=2) + "\n")
 
-    events.emit("start", step=step, total=cfg.steps, train_images=len(images), skipped=len(skipped),
+    events.emit("start", step=clock.step, total=cfg.steps, train_images=len(images), skipped=len(skipped),
                 params={"generator": sum(p.numel() for p in generator.parameters()),
                         "discriminator": sum(p.numel() for p in discriminator.parameters())},
                 device=str(device), precision=precision.name, config=asdict(cfg))
 
-    saved_step = step
-
     def save() -> None:
-        nonlocal saved_step
-        payload = {"step": step, "generator": generator.state_dict(), "generator_ema": generator_ema.state_dict(),
-                   "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
-                   "opt_d": opt_d.state_dict(), "rng": ckpt.rng_state(), "config": asdict(cfg),
-                   "wall_time_s": wall_time, "last_losses": last_losses, **precision.state()}
+        payload = {"step": clock.step, "generator": generator.state_dict(),
+                   "generator_ema": generator_ema.state_dict(), "discriminator": discriminator.state_dict(),
+                   "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": ckpt.rng_state(),
+                   "config": asdict(cfg), "wall_time_s": clock.wall_time, "last_losses": last_losses,
+                   **precision.state()}
         path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
-        saved_step = step
-        events.emit("checkpoint", path=str(path), step=step)
+        clock.saved_step = clock.step
+        events.emit("checkpoint", path=str(path), step=clock.step)
 
     generator.train()
     discriminator.train()
     log = LossWindow(events, cfg.log_every, cfg.steps)
-    last_tick = time.perf_counter()
+    clock.start()
     with StopRequest() as stop:
         try:
-            while step < cfg.steps and not stop.requested:
+            while not clock.at_end and not stop.requested:
                 for batch in loader:
                     real = batch.to(device, non_blocking=True) * 2 - 1  # both players work in [-1, 1]
                     z = torch.randn(real.shape[0], cfg.latent_dim, device=device)
@@ -315,32 +313,22 @@ def train(cfg: DCGANConfig, resume: bool = False, events: EventWriter | None = N
                     precision.backward(g_loss)
                     precision.step(opt_g)
                     precision.update()
-                    update_ema(generator_ema, generator, ema_decay_at(step, cfg.ema_decay))
-                    step += 1
+                    update_ema(generator_ema, generator, ema_decay_at(clock.step, cfg.ema_decay))
+                    clock.step += 1
 
                     values = {"d": d_loss.item(), "g": g_loss.item()}
-                    if not all(math.isfinite(v) for v in values.values()):
-                        events.error(f"a loss became non-finite at step {step} ({values}); resume from the last "
-                                     "checkpoint with a lower --lr")
+                    if not losses_finite(values, clock.step, events):
                         return 1
-                    last_losses = log.add(step, values, cfg.lr) or last_losses
-                    if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.steps):
-                        path = save_sample_grid(generator_ema, latents, run_dir / "samples" / f"step_{step:08d}.png")
-                        events.emit("sample", path=str(path), step=step)
-                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                        save()
-                    now = time.perf_counter()
-                    wall_time += now - last_tick
-                    last_tick = now
-                    if step >= cfg.steps or stop.requested:
+                    last_losses = log.add(clock.step, values, cfg.lr) or last_losses
+                    if clock.due(cfg.sample_every):
+                        path = save_sample_grid(generator_ema, latents,
+                                                run_dir / "samples" / f"step_{clock.step:08d}.png")
+                        events.emit("sample", path=str(path), step=clock.step)
+                    if clock.end_step(stop, save, cfg.checkpoint_every):
                         break
         except KeyboardInterrupt:
             stop.requested = True
-        stopped = stop.requested
-    if stopped and saved_step != step:
-        save()
-    events.emit("done", step=step, total=cfg.steps, stopped=stopped, wall_time_s=wall_time)
-    return 0
+    return clock.finish(stop, save, events)
 
 
 # ---------------------------------------------------------------------------------------------------- export

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,8 @@ from ganstudio.pose.decode import (decode_heatmaps, fit_matrix, gaussian_heatmap
 from ganstudio.pose.skeleton import FLIP_ORDER, JOINT_INDEX, JOINTS, MEDIAPIPE_TO_JOINTS, Pose
 from ganstudio.pose.warp import repose
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, RunConfig, StopRequest, load_weights_for_export, open_run,
-                                    save_grid, split_validation)
+from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, RunClock, RunConfig, StopRequest, load_weights_for_export,
+                                    losses_finite, open_run, save_grid, split_validation)
 from ganstudio.train.data import list_images, load_rgb
 from ganstudio.train.events import EventWriter
 
@@ -352,38 +351,37 @@ def train(cfg: PoseConfig, resume: bool = False, events: EventWriter | None = No
     device = resolve_device(cfg.device)
     model = build_model(cfg).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    step, wall_time, best = 0, 0.0, {"pck": -1.0, "step": 0}
+    clock, best = RunClock(cfg.steps), {"pck": -1.0, "step": 0}
     rng = np.random.default_rng(cfg.seed)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        step, wall_time, best = state["step"], state["wall_time_s"], state["best"]
+        clock, best = RunClock(cfg.steps, state["step"], state["wall_time_s"]), state["best"]
         ckpt.set_rng_state(state["rng"])
         rng.bit_generator.state = state["data_rng"]
     elif cfg.init:
         model.load_state_dict(load_file(cfg.init), strict=True)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg), last_epoch=step - 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg),
+                                                  last_epoch=clock.step - 1)
     (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-    events.emit("start", step=step, total=cfg.steps, train_images=len(train_samples), val_images=len(views),
+    events.emit("start", step=clock.step, total=cfg.steps, train_images=len(train_samples), val_images=len(views),
                 with_masks=sum(s.mask is not None for s in train_samples),
                 params=sum(p.numel() for p in model.parameters()), device=str(device), config=asdict(cfg))
-    saved_step = step
 
     def save() -> None:
-        nonlocal saved_step
-        payload = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        payload = {"step": clock.step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                    "rng": ckpt.rng_state(), "data_rng": rng.bit_generator.state, "config": asdict(cfg),
-                   "wall_time_s": wall_time, "best": best}
+                   "wall_time_s": clock.wall_time, "best": best}
         path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
-        saved_step = step
-        events.emit("checkpoint", path=str(path), step=step)
+        clock.saved_step = clock.step
+        events.emit("checkpoint", path=str(path), step=clock.step)
 
     model.train()
     log = LossWindow(events, cfg.log_every, cfg.steps)
-    last_tick = time.perf_counter()
+    clock.start()
     with StopRequest() as stop:
         try:
-            while step < cfg.steps and not stop.requested:
+            while not clock.at_end and not stop.requested:
                 indices = rng.choice(len(train_samples), cfg.batch, replace=False)
                 x, heat, weights, masks, has_mask = make_batch(train_samples, indices, cfg, rng)
                 output = model(x.to(device))
@@ -393,33 +391,24 @@ def train(cfg: PoseConfig, resume: bool = False, events: EventWriter | None = No
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-                step += 1
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    events.error(f"loss became {loss_value} at step {step}; resume with a lower --lr")
+                clock.step += 1
+                if not losses_finite({"loss": loss.item()}, clock.step, events):
                     return 1
-                log.add(step, parts, optimizer.param_groups[0]["lr"])
-                if views and (step % cfg.val_every == 0 or step == cfg.steps):
+                log.add(clock.step, parts, optimizer.param_groups[0]["lr"])
+                if views and clock.due(cfg.val_every):
                     scores = evaluate(model, views, device)
                     if scores["pck@0.1"] > best["pck"]:
-                        best = {"pck": scores["pck@0.1"], "step": step, **scores}
+                        best = {"pck": scores["pck@0.1"], "step": clock.step, **scores}
                         ckpt.save_weights(model, run_dir / BEST_WEIGHTS)
-                    events.emit("validation", step=step, **scores, best_pck=best["pck"], best_step=best["step"])
-                if views and cfg.sample_every and step % cfg.sample_every == 0:
-                    path = save_samples(model, views, device, run_dir / "samples" / f"step_{step:08d}.png")
-                    events.emit("sample", path=str(path), step=step)
-                now = time.perf_counter()
-                wall_time += now - last_tick
-                last_tick = now
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                    save()
+                    events.emit("validation", step=clock.step, **scores, best_pck=best["pck"],
+                                best_step=best["step"])
+                if views and clock.due(cfg.sample_every):
+                    path = save_samples(model, views, device, run_dir / "samples" / f"step_{clock.step:08d}.png")
+                    events.emit("sample", path=str(path), step=clock.step)
+                clock.end_step(stop, save, cfg.checkpoint_every)  # the while condition checks the end
         except KeyboardInterrupt:
             stop.requested = True
-        stopped = stop.requested
-    if stopped and saved_step != step:
-        save()
-    events.emit("done", step=step, total=cfg.steps, stopped=stopped, wall_time_s=wall_time, best=best)
-    return 0
+    return clock.finish(stop, save, events, best=best)
 
 
 def arch_params(cfg: PoseConfig) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,9 @@ from ganstudio.pose.refine import edit_region
 from ganstudio.pose.skeleton import Pose
 from ganstudio.pose.warp import repose
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunConfig, StopRequest, device_of,
-                                    load_lpips, load_weights_for_export, open_run, psnr, save_grid, split_validation)
+from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunClock, RunConfig, StopRequest,
+                                    device_of, load_lpips, load_weights_for_export, losses_finite, open_run, psnr,
+                                    save_grid, split_validation)
 from ganstudio.train.discriminators import PatchGANDiscriminator, hinge_d_loss, hinge_g_loss
 from ganstudio.train.events import EventWriter
 from ganstudio.train.lpips import LPIPS
@@ -307,56 +307,54 @@ def train(cfg: RefinerConfig, resume: bool = False, events: EventWriter | None =
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
     lpips = load_lpips(events, device)
     precision = Precision(cfg.precision, device, events)
-    step, wall_time, best = 0, 0.0, {"score": math.inf, "step": 0, "metric": ""}
+    clock, best = RunClock(cfg.steps), {"score": math.inf, "step": 0, "metric": ""}
     if state is not None:
         refiner.load_state_dict(state["refiner"])
         discriminator.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         precision.load_state(state)
-        step, wall_time, best = state["step"], state["wall_time_s"], state["best"]
+        clock, best = RunClock(cfg.steps, state["step"], state["wall_time_s"]), state["best"]
         ckpt.set_rng_state(state["rng"])
     elif cfg.init:
         refiner.load_state_dict(load_file(cfg.init), strict=True)
     (run_dir / "config.json").write_text(json.dumps({"task": TASK, **asdict(cfg)}, indent=2) + "\n")
-    events.emit("start", step=step, total=cfg.steps, train_images=len(train_samples), val_images=len(views),
+    events.emit("start", step=clock.step, total=cfg.steps, train_images=len(train_samples), val_images=len(views),
                 skipped=len(skipped), params=sum(p.numel() for p in refiner.parameters()),
                 disc_params=sum(p.numel() for p in discriminator.parameters()), device=str(device),
                 precision=precision.name, perceptual=lpips is not None, config=asdict(cfg))
-    saved_step = step
 
     def save() -> None:
-        nonlocal saved_step
-        payload = {"step": step, "refiner": refiner.state_dict(), "discriminator": discriminator.state_dict(),
+        payload = {"step": clock.step, "refiner": refiner.state_dict(), "discriminator": discriminator.state_dict(),
                    "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": ckpt.rng_state(),
-                   "config": asdict(cfg), "wall_time_s": wall_time, "best": best, **precision.state()}
+                   "config": asdict(cfg), "wall_time_s": clock.wall_time, "best": best, **precision.state()}
         path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
-        saved_step = step
-        events.emit("checkpoint", path=str(path), step=step)
+        clock.saved_step = clock.step
+        events.emit("checkpoint", path=str(path), step=clock.step)
 
     def run_validation() -> None:
         scores = validate(refiner, views, lpips)
         metric = "lpips" if "lpips" in scores else "l1"
         if scores[metric] < best["score"] or best["metric"] != metric:
-            best.update(score=scores[metric], step=step, metric=metric, **scores)
+            best.update(score=scores[metric], step=clock.step, metric=metric, **scores)
             ckpt.save_weights(refiner, run_dir / BEST_WEIGHTS)
-        events.emit("validation", step=step, **scores, best_metric=metric, best_score=best["score"],
+        events.emit("validation", step=clock.step, **scores, best_metric=metric, best_score=best["score"],
                     best_step=best["step"])
 
     refiner.train()
     discriminator.train()
     log = LossWindow(events, cfg.log_every, cfg.steps)
-    last_tick = time.perf_counter()
+    clock.start()
     with StopRequest() as stop:
         try:
-            while step < cfg.steps and not stop.requested:
+            while not clock.at_end and not stop.requested:
                 for degraded, region, original in loader:
                     degraded, region, original = (t.to(device, memory_format=torch.channels_last, non_blocking=True)
                                                   for t in (degraded, region, original))
                     losses: dict[str, torch.Tensor] = {}
                     with precision.autocast():
                         refined = refiner(torch.cat([degraded, region], dim=1)).float()
-                    if step >= cfg.adv_start and cfg.adv_weight > 0:
+                    if clock.step >= cfg.adv_start and cfg.adv_weight > 0:
                         with precision.autocast():
                             real = discriminator(original).float()
                             fake = discriminator(refined.detach()).float()
@@ -381,34 +379,23 @@ def train(cfg: RefinerConfig, resume: bool = False, events: EventWriter | None =
                     precision.backward(g_loss)
                     precision.step(opt_g)
                     precision.update()
-                    step += 1
+                    clock.step += 1
 
                     values = {name: value.item() for name, value in losses.items()}
-                    if not all(math.isfinite(v) for v in values.values()):
-                        events.error(f"a loss became non-finite at step {step} ({values}); resume from the last "
-                                     "checkpoint with a lower --lr")
+                    if not losses_finite(values, clock.step, events):
                         return 1
-                    log.add(step, values, cfg.lr)
-                    if views and (step % cfg.val_every == 0 or step == cfg.steps):
+                    log.add(clock.step, values, cfg.lr)
+                    if views and clock.due(cfg.val_every):
                         run_validation()
-                    if views and cfg.sample_every and step % cfg.sample_every == 0:
-                        path = save_sample_grid(refiner, views, run_dir / "samples" / f"step_{step:08d}.png")
-                        events.emit("sample", path=str(path), step=step)
-                    now = time.perf_counter()
-                    wall_time += now - last_tick
-                    last_tick = now
-                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                        save()
-                    if step >= cfg.steps or stop.requested:
+                    if views and clock.due(cfg.sample_every):
+                        path = save_sample_grid(refiner, views, run_dir / "samples" / f"step_{clock.step:08d}.png")
+                        events.emit("sample", path=str(path), step=clock.step)
+                    if clock.end_step(stop, save, cfg.checkpoint_every):
                         break
         except KeyboardInterrupt:
             stop.requested = True
-        stopped = stop.requested
-    if stopped and saved_step != step:
-        save()
-    events.emit("done", step=step, total=cfg.steps, stopped=stopped, wall_time_s=wall_time,
-                best_metric=best["metric"], best_score=best["score"], best_step=best["step"])
-    return 0
+    return clock.finish(stop, save, events, best_metric=best["metric"], best_score=best["score"],
+                        best_step=best["step"])
 
 
 # --------------------------------------------------------------------------------------------------- export

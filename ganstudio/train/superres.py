@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,9 @@ from torch.utils.data import DataLoader
 from ganstudio.engine import resolve_device
 from ganstudio.models.arch.srresnet import SRResNet
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunConfig, StopRequest, data_licence,
-                                    device_of, load_matching, load_weights_for_export, open_run, save_grid,
-                                    split_validation)
+from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunClock, RunConfig, StopRequest,
+                                    data_licence, device_of, load_matching, load_weights_for_export, losses_finite,
+                                    open_run, save_grid, split_validation)
 from ganstudio.train.data import (AUGMENT_TEXT, SRCropDataset, SRValidationSet, check_augment, list_images,
                                   load_folder)
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator, SRGANDiscriminator
@@ -278,14 +277,14 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
     lpips = (LPIPS(cfg.lpips_weights or None).to(device, memory_format=torch.channels_last)
              if cfg.perceptual else None)
     adversary = Adversary(cfg, device, lpips) if cfg.adv_weight > 0 and lpips is not None else None
-    step, wall_time, best = 0, 0.0, {"psnr": -math.inf, "lpips": math.inf, "step": 0}
+    clock, best = RunClock(cfg.steps), {"psnr": -math.inf, "lpips": math.inf, "step": 0}
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if adversary is not None:
             adversary.load_state(state)
         precision.load_state(state)
-        step, wall_time, best = state["step"], state["wall_time_s"], {**best, **state["best"]}
+        clock, best = RunClock(cfg.steps, state["step"], state["wall_time_s"]), {**best, **state["best"]}
         ckpt.set_rng_state(state["rng"])
     elif cfg.init and cfg.init_partial:
         taken, fresh = load_matching(model, cfg.init)
@@ -295,35 +294,33 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
         # strict: weights of another size or layout must fail here, not train a half-initialised model.
         model.load_state_dict(load_file(cfg.init), strict=True)
     # LambdaLR is rebuilt from the step rather than restored, so a resumed run may change --steps.
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg), last_epoch=step - 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg),
+                                                  last_epoch=clock.step - 1)
     (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
 
-    events.emit("start", step=step, total=cfg.steps, train_images=len(train_images), val_images=len(val_images),
+    events.emit("start", step=clock.step, total=cfg.steps, train_images=len(train_images), val_images=len(val_images),
                 skipped=len(skipped) + len(val_skipped), bicubic_psnr=bicubic_psnr(val_pairs, cfg.scale),
                 params=sum(p.numel() for p in model.parameters()), device=str(device), precision=precision.name,
                 config=asdict(cfg))
 
-    saved_step = step
-
     def save() -> None:
-        nonlocal saved_step
-        payload = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        payload = {"step": clock.step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                    "scheduler": scheduler.state_dict(), "rng": ckpt.rng_state(), "config": asdict(cfg),
-                   "wall_time_s": wall_time, "best": best, **precision.state(),
+                   "wall_time_s": clock.wall_time, "best": best, **precision.state(),
                    **(adversary.state() if adversary is not None else {})}
         path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
-        saved_step = step
-        events.emit("checkpoint", path=str(path), step=step)
+        clock.saved_step = clock.step
+        events.emit("checkpoint", path=str(path), step=clock.step)
 
     def run_validation() -> None:
         scores = validate(model, val_pairs, cfg.scale, lpips)
         # A perceptual run trades PSNR for detail on purpose, so its best weights are those that look closest.
         improved = scores["lpips"] < best["lpips"] if cfg.perceptual else scores["psnr"] > best["psnr"]
         if improved:
-            best.update(scores, step=step)
+            best.update(scores, step=clock.step)
             ckpt.save_weights(model, run_dir / BEST_WEIGHTS)
         extra = {"lpips": scores["lpips"], "best_lpips": best["lpips"]} if cfg.perceptual else {}
-        events.emit("validation", step=step, psnr=scores["psnr"], best_psnr=best["psnr"], best_step=best["step"],
+        events.emit("validation", step=clock.step, psnr=scores["psnr"], best_psnr=best["psnr"], best_step=best["step"],
                     **extra)
 
     model.train()
@@ -332,11 +329,10 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
         run_validation()
     log = LossWindow(events, cfg.log_every, cfg.steps)
     # Wall time covers validation, samples and checkpoints too, but not the pauses between sessions.
-    last_tick = time.perf_counter()
-    stopped = False
+    clock.start()
     with StopRequest() as stop:
         try:
-            while step < cfg.steps and not stop.requested:
+            while not clock.at_end and not stop.requested:
                 for lr_batch, hr_batch in loader:
                     lr_batch = lr_batch.to(device, memory_format=torch.channels_last, non_blocking=True)
                     hr_batch = hr_batch.to(device, memory_format=torch.channels_last, non_blocking=True)
@@ -366,34 +362,22 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
                             losses["d"] = adversary.discriminator_step(hr_view, sr_view, precision)
                     precision.update()
                     scheduler.step()
-                    step += 1
-                    loss_value = loss.item()
-                    if not all(math.isfinite(v) for v in (loss_value, *losses.values())):
-                        events.error(f"loss became {loss_value} at step {step}; resume from the last checkpoint "
-                                     "with a lower --lr")
+                    clock.step += 1
+                    if not losses_finite({"loss": loss.item(), **losses}, clock.step, events):
                         return 1
-                    log.add(step, losses, optimizer.param_groups[0]["lr"])
-                    if val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
+                    log.add(clock.step, losses, optimizer.param_groups[0]["lr"])
+                    if val_pairs and clock.due(cfg.val_every):
                         run_validation()
-                    if val_pairs and cfg.sample_every and step % cfg.sample_every == 0:
-                        path = save_sample_grid(model, val_pairs, cfg.scale, run_dir / "samples" / f"step_{step:08d}.png")
-                        events.emit("sample", path=str(path), step=step)
-                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                        save()
-                    now = time.perf_counter()
-                    wall_time += now - last_tick
-                    last_tick = now
-                    if step >= cfg.steps or stop.requested:
+                    if val_pairs and clock.due(cfg.sample_every):
+                        path = save_sample_grid(model, val_pairs, cfg.scale,
+                                                run_dir / "samples" / f"step_{clock.step:08d}.png")
+                        events.emit("sample", path=str(path), step=clock.step)
+                    if clock.end_step(stop, save, cfg.checkpoint_every):
                         break
         except KeyboardInterrupt:
             stop.requested = True
-        stopped = stop.requested
-    if stopped and saved_step != step:
-        save()
-    events.emit("done", step=step, total=cfg.steps, stopped=stopped, wall_time_s=wall_time,
-                best_psnr=best["psnr"], best_step=best["step"],
-                **({"best_lpips": best["lpips"]} if cfg.perceptual else {}))
-    return 0
+    return clock.finish(stop, save, events, best_psnr=best["psnr"], best_step=best["step"],
+                        **({"best_lpips": best["lpips"]} if cfg.perceptual else {}))
 
 
 def loss_text(cfg: SuperResConfig) -> str:
