@@ -169,3 +169,32 @@ def test_rgb_model_pipeline_keeps_alpha_grey_and_depth():
         # nearest ×2 of the colour is exact: the model saw RGB and the colour came back unchanged
         assert np.array_equal(out[::2, ::2, :colour_channels], pixels[..., :colour_channels])
     assert seen == [3, 3, 3, 3]  # alpha never goes through the model; grey runs as RGB
+
+
+def test_a_self_ensemble_averages_the_turned_back_outputs_of_the_dihedral_copies():
+    from ganstudio.engine.ensemble import self_ensemble
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 8, 12)
+    calls = []
+
+    def pixelwise(t: torch.Tensor) -> torch.Tensor:  # no notion of position: every copy agrees
+        calls.append(tuple(t.shape))
+        return t * 2 + 1
+
+    for size in (1, 2, 4, 8):
+        calls.clear()
+        torch.testing.assert_close(self_ensemble(pixelwise, size)(x), x * 2 + 1)
+        assert len(calls) == size
+    assert (1, 3, 12, 8) in calls, "the transposed copies run with height and width swapped"
+
+    ramp = torch.linspace(0, 1, 12).expand(1, 1, 8, 12)
+
+    def grid_tied(t: torch.Tensor) -> torch.Tensor:  # adds a pattern fixed to the grid, whatever the content
+        return t + torch.linspace(0, 1, t.shape[3]).expand_as(t)
+
+    torch.testing.assert_close(self_ensemble(grid_tied, 1)(torch.zeros_like(ramp)), ramp)
+    # the left-right flip puts the pattern the other way round, so the pair averages it to its mean
+    torch.testing.assert_close(self_ensemble(grid_tied, 2)(torch.zeros_like(ramp)), torch.full_like(ramp, 0.5))
+    with pytest.raises(ValueError, match="copies"):
+        self_ensemble(pixelwise, 3)

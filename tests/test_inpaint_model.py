@@ -297,3 +297,25 @@ def test_the_shipped_model_loads_from_its_card_and_fills_a_smooth_photo_smoothly
     error = np.abs(out[mask].astype(float) - image[mask]).mean()
     grey = np.abs(128.0 - image[mask]).mean()  # what a fill that ignored the surroundings would be off by
     assert error < 8 and error < grey / 4
+
+
+def test_a_card_asking_for_a_self_ensemble_runs_the_model_on_each_copy(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = GatedInpaintNet(**TINY_ARCH)
+    _install_model(tmp_path, "tiny-inpaint", "inpaint_gated", dict(TINY_ARCH), net)
+    _install_model(tmp_path, "tiny-inpaint-x8", "inpaint_gated", dict(TINY_ARCH), net, self_ensemble=8)
+    image = _photo(48, 64)
+    mask = np.zeros((48, 64), bool)
+    mask[16:32, 20:44] = True
+    calls: list[tuple[int, ...]] = []
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda module, args: calls.append(tuple(args[0].shape)) if isinstance(module, GatedInpaintNet) else None)
+    try:
+        single = get_tool("inpaint").run(image, InpaintParams(model="tiny-inpaint"), mask=mask)
+        assert len(calls) == 1
+        ensemble = get_tool("inpaint").run(image, InpaintParams(model="tiny-inpaint-x8"), mask=mask)
+    finally:
+        handle.remove()
+    assert len(calls) == 9
+    assert not np.array_equal(single, ensemble)
+    assert np.array_equal(ensemble[~mask], image[~mask])

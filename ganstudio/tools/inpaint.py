@@ -14,6 +14,7 @@ import numpy as np
 
 from ..engine import CancelToken, ProgressCallback, Runtime, run_tiled
 from ..engine.cancel import check, report
+from ..engine.ensemble import self_ensemble
 from ..engine.pipeline import to_array, to_tensor
 from ..imaging.color import from_float, from_rgb, merge_alpha, split_alpha, to_float, to_rgb
 from ..models import ModelDescriptor
@@ -34,7 +35,7 @@ RING_SIGMA = 16.0
 
 @dataclass
 class InpaintParams:
-    model: str = "opencv-telea"
+    model: str = "inpaint-gan"
     #: Neighbourhood radius in pixels for the classic methods.
     radius: int = 5
     #: Learned models: the fill fades in over this many pixels inside the mask's edge (0: a hard edge). Pixels
@@ -112,7 +113,9 @@ def _learned_inpaint(image: np.ndarray, hole: np.ndarray, model: ModelDescriptor
     inputs = np.concatenate([small_rgb * ~small_hole[..., None], small_hole[..., None]], axis=2, dtype=np.float32)
     # One tile: the model needs the whole crop as context (tiles appear only after an out-of-memory retry).
     tile = math.ceil(max(size) / model.multiple_of) * model.multiple_of
-    out = run_tiled(module, to_tensor(inputs), tile=tile, multiple_of=model.multiple_of, device=device, dtype=dtype,
+    # A card may ask for a self-ensemble: the average over flipped copies hides grid-tied patterns in large fills.
+    network = self_ensemble(module, int(model.card.get("self_ensemble", 1)))
+    out = run_tiled(network, to_tensor(inputs), tile=tile, multiple_of=model.multiple_of, device=device, dtype=dtype,
                     progress=lambda fraction, message: report(progress, 0.1 + 0.8 * fraction, message), cancel=cancel)
     small_fill = to_array(out)
     small_fill = small_fill - border_offset(small_fill, small_rgb, small_hole)
