@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from ganstudio.imaging.color import resize
 from ganstudio.models import UnknownModelError, get_registry
 from ganstudio.models.registry import descriptor_from_card
-from ganstudio.tools.translate import TranslateParams
+from ganstudio.tools.translate import TranslateParams, model_working_size
 from ganstudio.tools.translate import run as translate
 from ganstudio.train.data import list_images, load_rgb
 from ganstudio.train.lpips import LPIPS, AlexNetFeatures
@@ -200,7 +200,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--eval-root", type=Path, default=SHARED / "eval" / "cat2dog", help="holds cats/ and dogs/")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="the judge's cache file")
     parser.add_argument("--working-size", type=int, default=TranslateParams.working_size,
-                        help="short side the models run at for the quality figures")
+                        help="short side the models run at for the quality figures (default: each model's own)")
     parser.add_argument("--judge-only", action="store_true", help="train or load the judge and report its accuracy")
     parser.add_argument("--limit", type=int, help="translate only the first N held-out photos of each class "
                                                   "(a quick check; report figures from full runs)")
@@ -242,8 +242,9 @@ def main(argv: list[str]) -> int:
             with torch.no_grad():
                 distances = [float(lpips(_tensor(a), _tensor(b))) for a, b in zip(inputs, outputs)]
             photo = eval_photos[source][0]
+            working_size = args.working_size or model_working_size(get_registry().get(name, "translate").card)
             results[name] = {"success": round(success, 4), "lpips": round(float(np.mean(distances)), 4),
-                             "photos": len(inputs), "working_size": args.working_size,
+                             "photos": len(inputs), "working_size": working_size,
                              "s_per_256": round(_seconds(name, photo, 256, args.speed_repeats), 3),
                              "s_per_1024": round(_seconds(name, photo, 1024, args.speed_repeats), 3)}
             row = results[name]

@@ -184,6 +184,10 @@ def test_cyclegan_starts_both_generators_from_given_weights_and_exports_under_ch
                             titles=("Warm", "Cold"))
     assert [c.name for c in cards] == ["warm.json", "cold.json"]
     assert json.loads(cards[1].read_text())["title"] == "Cold"
+    # the translate tool's default short side is the one the photos were trained at (36 px here, the tool's 64 up)
+    assert json.loads(cards[0].read_text())["working_size"] == 64
+    trained_at_143 = cyclegan.build_card(replace(config, load_size=143), "c", "C", {}, "terms")
+    assert trained_at_143["working_size"] == 144
     with pytest.raises(ValueError, match="model name"):
         cyclegan.export(tmp_path / "run", tmp_path / "models", "test", "terms", names=("Warm Up", "cold"))
 

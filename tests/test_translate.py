@@ -326,3 +326,24 @@ def test_batch_region_translation_takes_masks_from_beside_the_images(tiny_model:
     out = read_image(tmp_path / "out" / "cat.png").pixels
     assert np.array_equal(out[mask == 0], pixels[mask == 0])
     assert not np.array_equal(out[mask > 0], pixels[mask > 0])
+
+
+def test_working_size_zero_runs_the_model_at_its_cards_size_and_a_given_size_wins(tmp_path: Path) -> None:
+    from ganstudio.tools.translate import DEFAULT_WORKING_SIZE, model_working_size
+
+    folder = _install_tiny_model(tmp_path / "models")
+    card = json.loads((folder / "tinycat2dog.json").read_text())
+    (folder / "tinycat2dog.json").write_text(json.dumps({**card, "working_size": 96}))
+    configure_registry(folder)
+    seen: list[tuple[int, ...]] = []
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda module, args: seen.append(tuple(args[0].shape)) if isinstance(module, CycleGANGenerator) else None)
+    try:
+        translate(_photo(60, 84), TranslateParams(model="tinycat2dog"))
+        translate(_photo(60, 84), TranslateParams(model="tinycat2dog", working_size=64))
+    finally:
+        handle.remove()
+    assert min(seen[0][2:]) == 96 and min(seen[1][2:]) == 64
+    assert model_working_size({}) == DEFAULT_WORKING_SIZE
+    assert model_working_size({"working_size": 250}) == DEFAULT_WORKING_SIZE, "a bad card value is ignored"
+    assert model_working_size({"working_size": 144}) == 144

@@ -360,3 +360,12 @@ def test_mask_tools_win_over_joints_in_pose_mode(window, make_image, qtbot):
                           (window.rectangle_action, False), (window.lasso_action, False)):
         action.trigger()
         assert canvas._grabs_joints() == grabs
+
+
+def test_the_translate_working_size_starts_at_the_models_own(window):
+    window.tools_panel.select_tool("translate")
+    page = window.tools_panel.current_page
+    spin = page.editor("working_size")
+    assert spin.value() == 0 and spin.text() == "Model's own" and page.params().working_size == 0
+    spin.setValue(256)
+    assert page.params().working_size == 256 and spin.text() == "256 px"

@@ -11,6 +11,8 @@ from ..engine.cancel import check, report
 from .base import ToolSpec, boolean_mask, check_image, find_model, load_module, mask_bounds
 
 MIN_WORKING_SIZE, MAX_WORKING_SIZE = 64, 2048
+#: The short side a model runs at when neither the user nor its card (``working_size``) says otherwise.
+DEFAULT_WORKING_SIZE = 256
 
 
 @dataclass
@@ -18,8 +20,9 @@ class TranslateParams:
     model: str = "cat2dog"
     #: 0 keeps the original, 1 is the model's output; in between blends the two.
     strength: float = 1.0
-    #: The short side, in pixels, that the model runs at (the whole image, or the region around the mask).
-    working_size: int = 256
+    #: The short side, in pixels, that the model runs at (the whole image, or the region around the mask); 0 = the
+    #: model's own: the size its card gives (the scale it saw animals at in training), else 256.
+    working_size: int = 0
     #: Change only the masked region; everything outside the mask keeps its original pixels.
     use_mask: bool = False
     #: Width in pixels of the ramp inside the mask's edge over which the result fades into the original.
@@ -29,11 +32,20 @@ class TranslateParams:
 def _check_params(params: TranslateParams) -> None:
     if not 0.0 <= params.strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, not {params.strength}")
-    if params.working_size % 4 or not MIN_WORKING_SIZE <= params.working_size <= MAX_WORKING_SIZE:
-        raise ValueError(f"the working size must be a multiple of 4 from {MIN_WORKING_SIZE} to {MAX_WORKING_SIZE}, "
-                         f"not {params.working_size}")
+    size = params.working_size
+    if size and (size % 4 or not MIN_WORKING_SIZE <= size <= MAX_WORKING_SIZE):
+        raise ValueError(f"the working size must be a multiple of 4 from {MIN_WORKING_SIZE} to {MAX_WORKING_SIZE} "
+                         f"(or 0 for the model's own), not {size}")
     if params.feather < 0:
         raise ValueError(f"feather must be 0 or more pixels, not {params.feather}")
+
+
+def model_working_size(card: dict) -> int:
+    """The short side a model's card asks to run at, or :data:`DEFAULT_WORKING_SIZE`."""
+    size = card.get("working_size", DEFAULT_WORKING_SIZE)
+    if not isinstance(size, int) or size % 4 or not MIN_WORKING_SIZE <= size <= MAX_WORKING_SIZE:
+        return DEFAULT_WORKING_SIZE  # a card is user data: a bad value must not break the tool
+    return size
 
 
 def working_shape(height: int, width: int, short_side: int, multiple_of: int) -> tuple[int, int]:
@@ -92,7 +104,8 @@ def run(
         bounds = (slice(None), slice(None))
         weights = 1.0
     crop = image[bounds]
-    size = working_shape(*crop.shape[:2], params.working_size, model.multiple_of)
+    short_side = params.working_size or model_working_size(model.card)
+    size = working_shape(*crop.shape[:2], short_side, model.multiple_of)
 
     check(cancel)
     report(progress, 0.0, f"loading {model.title}")

@@ -412,6 +412,9 @@ def build_card(cfg: CycleGANConfig, name: str, title: str, training: dict[str, A
         "scale": 1,
         "architecture": {"name": "cyclegan-resnet", "params": arch_params(cfg)},
         "multiple_of": MULTIPLE_OF,
+        # the translate tool's default short side: the photos' short side in training, so animals come out at the
+        # scale the generators learnt them at (a measured difference: training/translate/README.md)
+        "working_size": max(64, round(cfg.load_size / MULTIPLE_OF) * MULTIPLE_OF),  # the tool takes 64 and up
         # instance norm: a tile's output depends on the whole tile, so the tool runs the model untiled
         "tiling": False,
         "supports_half": False,

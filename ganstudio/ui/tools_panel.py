@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 from ganstudio.models import get_registry
 from ganstudio.tools import TOOLS, ToolSpec
 from ganstudio.tools.superres import SCALES
-from ganstudio.tools.translate import MAX_WORKING_SIZE, MIN_WORKING_SIZE
+from ganstudio.tools.translate import MAX_WORKING_SIZE
 from ganstudio.ui.document import Document
 from ganstudio.ui.pose_page import PosePage
 
@@ -22,8 +22,10 @@ PREVIEW_SIDE = 256
 _CHOICES: dict[str, tuple[Any, ...]] = {"scale": SCALES}
 #: Ranges and steps for numeric parameters, by field name (the spin box default of 0..99 fits none of them).
 _RANGES: dict[str, tuple[float, float]] = {"radius": (1, 64), "feather": (0, 64), "strength": (0.0, 1.0),
-                                           "working_size": (MIN_WORKING_SIZE, MAX_WORKING_SIZE)}
-_STEPS: dict[str, float] = {"strength": 0.05, "working_size": 64}
+                                           "working_size": (0, MAX_WORKING_SIZE)}
+_STEPS: dict[str, float] = {"strength": 0.05, "working_size": 16}
+#: What a spin box shows at its lowest value, where that value means "decide for me".
+_SPECIAL_TEXT = {"working_size": "Model's own"}
 _SUFFIXES = {"radius": " px", "feather": " px", "working_size": " px"}
 
 
@@ -126,6 +128,8 @@ def _editor_for(name: str, default: Any) -> QWidget:
         spin.setRange(type(default)(low), type(default)(high))
         spin.setSingleStep(type(default)(_STEPS.get(name, 1)))
         spin.setSuffix(_SUFFIXES.get(name, ""))
+        if name in _SPECIAL_TEXT:
+            spin.setSpecialValueText(_SPECIAL_TEXT[name])
         spin.setValue(default)
         return spin
     return QLineEdit(str(default))
