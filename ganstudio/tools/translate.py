@@ -33,7 +33,7 @@ def _check_params(params: TranslateParams) -> None:
     if not 0.0 <= params.strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, not {params.strength}")
     size = params.working_size
-    if size and (size % 4 or not MIN_WORKING_SIZE <= size <= MAX_WORKING_SIZE):
+    if size and not _usable_working_size(size):
         raise ValueError(f"the working size must be a multiple of 4 from {MIN_WORKING_SIZE} to {MAX_WORKING_SIZE} "
                          f"(or 0 for the model's own), not {size}")
     if params.feather < 0:
@@ -43,9 +43,12 @@ def _check_params(params: TranslateParams) -> None:
 def model_working_size(card: dict) -> int:
     """The short side a model's card asks to run at, or :data:`DEFAULT_WORKING_SIZE`."""
     size = card.get("working_size", DEFAULT_WORKING_SIZE)
-    if not isinstance(size, int) or size % 4 or not MIN_WORKING_SIZE <= size <= MAX_WORKING_SIZE:
-        return DEFAULT_WORKING_SIZE  # a card is user data: a bad value must not break the tool
-    return size
+    # a card is user data: a bad value must not break the tool
+    return size if isinstance(size, int) and _usable_working_size(size) else DEFAULT_WORKING_SIZE
+
+
+def _usable_working_size(size: int) -> bool:
+    return size % 4 == 0 and MIN_WORKING_SIZE <= size <= MAX_WORKING_SIZE
 
 
 def working_shape(height: int, width: int, short_side: int, multiple_of: int) -> tuple[int, int]:
