@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(c) {seconds:.2f} s per edit on a 512 px photo (goal < 3 s), {torch.get_num_threads()} threads")
     print(f"    total benchmark time {time.perf_counter() - started:.0f} s")
     if args.json:
-        figures = {"detector": detection, "fidelity": edits, "seconds_per_edit_512px": round(seconds, 3), "fill": args.fill,
+        figures = {"detector": detection, "fidelity": edits, "seconds_per_edit_512px": round(seconds, 3),
+                   "fill": args.fill,
                    "method": "benchmarks/pose_quality.py"}
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0 if all(math.isfinite(v) for v in (seconds,)) else 1

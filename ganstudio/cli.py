@@ -48,8 +48,8 @@ def _build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--scale", type=int, help="superres: 2, 3 or 4 (default: the model's own scale, 4 for bicubic/lanczos)")
     apply.add_argument("--radius", type=int, help="inpaint: neighbourhood radius of the classic methods")
     apply.add_argument("--strength", type=float, help="translate: 0-1 blend with the original (default 1)")
-    apply.add_argument("--working-size", type=int, help="translate: short side the model runs at (default: the model's own, "
-                       "256 unless its card says)")
+    apply.add_argument("--working-size", type=int,
+                       help="translate: short side the model runs at (default: the model's own, 256 unless its card says)")
     apply.add_argument("--pose", type=Path, help="pose: the target pose JSON (from `ganstudio pose detect`, edited)")
     apply.add_argument("--source-pose", type=Path, help="pose: the person's pose now (default: detected)")
     apply.add_argument("--fill", dest="fill_model", metavar="MODEL",
