@@ -2,7 +2,9 @@
 
 - success: the share of translated held-out cats that a cat-vs-dog judge calls "dog" (and dogs called "cat");
 - structure: the mean LPIPS (AlexNet) between each input and its translation (lower = closer to the input);
-- speed: seconds per 256x256 and per 1024x1024 photo through the translate tool, the model running at that size.
+- speed: seconds per 256x256 and per 1024x1024 photo through the translate tool, the model running at that size;
+- baseline, measured in the same run: the success of the untranslated photos brought down to the model's working
+  size and back, i.e. what the resampling blur alone earns (the judge calls blurred dogs "cat" more often).
 
 The judge is a logistic-regression probe on pooled frozen ImageNet AlexNet features (the LPIPS weights), trained
 only on ``../shared/data/{cats,dogs}`` and kept here, never in the app. It is cached outside the repository
@@ -32,7 +34,7 @@ import torch.nn.functional as F
 from ganstudio.imaging.color import resize
 from ganstudio.models import UnknownModelError, get_registry
 from ganstudio.models.registry import descriptor_from_card
-from ganstudio.tools.translate import TranslateParams, model_working_size
+from ganstudio.tools.translate import TranslateParams, model_working_size, working_shape
 from ganstudio.tools.translate import run as translate
 from ganstudio.train.data import list_images, load_rgb
 from ganstudio.train.lpips import LPIPS, AlexNetFeatures
@@ -179,8 +181,18 @@ def _model_names(weights: list[Path]) -> list[str]:
     return names
 
 
-def _seconds(model: str, photo: np.ndarray, side: int, repeats: int) -> float:
-    """Median seconds of the translate tool on a side x side photo with the model running at that size."""
+def resampled(rgb: np.ndarray, short_side: int, multiple_of: int) -> np.ndarray:
+    """``rgb`` brought to the working size and back as the translate tool does, without a model: the baseline."""
+    height, width = rgb.shape[:2]
+    small = resize(rgb.astype(np.float32) / 255, working_shape(height, width, short_side, multiple_of), "area")
+    return np.clip(np.rint(resize(small, (width, height), "bicubic") * 255), 0, 255).astype(np.uint8)
+
+
+def _seconds(model: str, photo: np.ndarray, side: int, repeats: int) -> float | None:
+    """Median seconds of the translate tool on a side x side photo with the model running at that size (None when
+    ``repeats`` is 0: a quality-only run)."""
+    if repeats <= 0:
+        return None
     image = resize(photo, (side, side), "bicubic")
     params = TranslateParams(model=model, working_size=side)
     translate(image, params)  # warm-up: loading, first-call allocation
@@ -189,7 +201,7 @@ def _seconds(model: str, photo: np.ndarray, side: int, repeats: int) -> float:
         started = time.perf_counter()
         translate(image, params)
         times.append(time.perf_counter() - started)
-    return float(np.median(times))
+    return round(float(np.median(times)), 3)
 
 
 def main(argv: list[str]) -> int:
@@ -204,7 +216,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--judge-only", action="store_true", help="train or load the judge and report its accuracy")
     parser.add_argument("--limit", type=int, help="translate only the first N held-out photos of each class "
                                                   "(a quick check; report figures from full runs)")
-    parser.add_argument("--speed-repeats", type=int, default=3)
+    parser.add_argument("--speed-repeats", type=int, default=3, help="0 = quality figures only")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the figures here, keyed by model name")
     args = parser.parse_args(argv)
@@ -229,7 +241,7 @@ def main(argv: list[str]) -> int:
         names = _model_names(args.weights)
         if not names:
             log("no cat2dog / dog2cat model in the registry: pass --weights")
-        print(f"{'model':12} {'success':>8} {'LPIPS':>7} {'s/256²':>8} {'s/1024²':>8}")
+        print(f"{'model':12} {'success':>8} {'baseline':>8} {'LPIPS':>7} {'s/256²':>8} {'s/1024²':>8}")
         for name in names:
             source, target = DIRECTIONS.get(name.split("@")[0], (None, None))
             if source is None:
@@ -242,14 +254,20 @@ def main(argv: list[str]) -> int:
             with torch.no_grad():
                 distances = [float(lpips(_tensor(a), _tensor(b))) for a, b in zip(inputs, outputs)]
             photo = eval_photos[source][0]
-            working_size = args.working_size or model_working_size(get_registry().get(name, "translate").card)
-            results[name] = {"success": round(success, 4), "lpips": round(float(np.mean(distances)), 4),
+            descriptor = get_registry().get(name, "translate")
+            working_size = args.working_size or model_working_size(descriptor.card)
+            blurred = [resampled(image, working_size, descriptor.multiple_of) for image in inputs]
+            baseline = float((judge.classify(features(backbone, blurred)) == CLASSES.index(target)).mean())
+            results[name] = {"success": round(success, 4), "baseline_success": round(baseline, 4),
+                             "lpips": round(float(np.mean(distances)), 4),
                              "photos": len(inputs), "working_size": working_size,
-                             "s_per_256": round(_seconds(name, photo, 256, args.speed_repeats), 3),
-                             "s_per_1024": round(_seconds(name, photo, 1024, args.speed_repeats), 3)}
+                             "s_per_256": _seconds(name, photo, 256, args.speed_repeats),
+                             "s_per_1024": _seconds(name, photo, 1024, args.speed_repeats)}
             row = results[name]
-            print(f"{name:12} {row['success']:>8.1%} {row['lpips']:>7.3f} {row['s_per_256']:>8.2f} "
-                  f"{row['s_per_1024']:>8.2f}", flush=True)
+            speeds = " ".join(f"{'-' if row[key] is None else format(row[key], '.2f'):>8}"
+                              for key in ("s_per_256", "s_per_1024"))
+            print(f"{name:12} {row['success']:>8.1%} {row['baseline_success']:>8.1%} {row['lpips']:>7.3f} {speeds}",
+                  flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
