@@ -3,6 +3,8 @@ import os
 # Qt must not look for a display: set before any QApplication exists (pytest-qt creates one lazily).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
 
 
@@ -17,6 +19,18 @@ def isolated_user_folders(tmp_path_factory, monkeypatch):
     configure_registry(home / "models")
     yield
     model_cache.clear()
+
+
+@pytest.fixture
+def no_shipped_models(tmp_path, monkeypatch):
+    """A build that ships no models: for tests about what happens with none installed, or with only the ones the
+    test installs, whatever ``pretrained/`` holds today. Request it before fixtures that open the window."""
+    import os
+
+    from ganstudio.models import configure_registry
+
+    monkeypatch.setenv("GANSTUDIO_PRETRAINED", str(tmp_path / "no-pretrained"))
+    configure_registry(Path(os.environ["GANSTUDIO_MODEL_DIR"]))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import torch
 
 from ganstudio.cli import main as cli_main
 from ganstudio.imaging import read_image, write_image
-from ganstudio.models import configure_registry, get_registry, model_cache
+from ganstudio.models import configure_registry, model_cache
 from ganstudio.models.arch.posenet import PoseNet
 from ganstudio.pose.decode import decode_heatmaps, gaussian_heatmaps, pck
 from ganstudio.pose.skeleton import FLIP_ORDER, JOINT_INDEX, JOINTS, MEDIAPIPE_TO_JOINTS, Pose, children, torso_size
@@ -25,7 +25,8 @@ from ganstudio.train.pose import PoseConfig, export, train
 def standing_pose(cx: float = 64.0, top: float = 20.0, unit: float = 10.0) -> Pose:
     """A front-facing person about 16 units tall; the person's left is the image's right."""
     at = {
-        "nose": (0, 0), "left_eye": (0.4, -0.3), "right_eye": (-0.4, -0.3), "left_ear": (0.8, 0), "right_ear": (-0.8, 0),
+        "nose": (0, 0), "left_eye": (0.4, -0.3), "right_eye": (-0.4, -0.3),
+        "left_ear": (0.8, 0), "right_ear": (-0.8, 0),
         "left_shoulder": (1.8, 2), "right_shoulder": (-1.8, 2), "left_elbow": (2.2, 4.6), "right_elbow": (-2.2, 4.6),
         "left_wrist": (2.4, 7), "right_wrist": (-2.4, 7), "left_hip": (1.2, 7), "right_hip": (-1.2, 7),
         "left_knee": (1.3, 10.5), "right_knee": (-1.3, 10.5), "left_ankle": (1.4, 14), "right_ankle": (-1.4, 14),
@@ -47,10 +48,11 @@ def person_image(pose: Pose, height: int = 200, width: int = 128) -> tuple[np.nd
     cv2.fillConvexPoly(colours, np.round(torso).astype(np.int32), (200, 40, 40))
     cv2.circle(mask, tuple(np.round(p[0]).astype(int)), 9, 255, -1)
     cv2.circle(colours, tuple(np.round(p[0]).astype(int)), 9, (230, 190, 160), -1)
-    for a, b, colour in (("left_shoulder", "left_elbow", (40, 200, 40)), ("left_elbow", "left_wrist", (40, 40, 220)),
-                         ("right_shoulder", "right_elbow", (40, 200, 40)), ("right_elbow", "right_wrist", (40, 40, 220)),
-                         ("left_hip", "left_knee", (220, 220, 40)), ("left_knee", "left_ankle", (40, 220, 220)),
-                         ("right_hip", "right_knee", (220, 220, 40)), ("right_knee", "right_ankle", (40, 220, 220))):
+    bones = (("left_shoulder", "left_elbow", (40, 200, 40)), ("left_elbow", "left_wrist", (40, 40, 220)),
+             ("right_shoulder", "right_elbow", (40, 200, 40)), ("right_elbow", "right_wrist", (40, 40, 220)),
+             ("left_hip", "left_knee", (220, 220, 40)), ("left_knee", "left_ankle", (40, 220, 220)),
+             ("right_hip", "right_knee", (220, 220, 40)), ("right_knee", "right_ankle", (40, 220, 220)))
+    for a, b, colour in bones:
         pa, pb = (tuple(np.round(p[JOINT_INDEX[n]]).astype(int)) for n in (a, b))
         cv2.line(mask, pa, pb, 255, 7)
         cv2.line(colours, pa, pb, colour, 7)

@@ -168,7 +168,7 @@ def _edit(**extra) -> tuple[np.ndarray, pose_tool.PoseParams, np.ndarray]:
     return image, params, mask
 
 
-def test_the_tool_refines_inside_the_edited_region_only(tmp_path: Path) -> None:
+def test_the_tool_refines_inside_the_edited_region_only(no_shipped_models, tmp_path: Path) -> None:
     image, params, mask = _edit(refine=False)
     plain = pose_tool.run(image, params, mask)
     changed = np.any(plain != image, axis=2)
@@ -180,8 +180,9 @@ def test_the_tool_refines_inside_the_edited_region_only(tmp_path: Path) -> None:
     # the region the refiner may touch: what the warp changed, grown by edit_region's margin
     from ganstudio.pose.warp import repose
 
+    fill = pose_tool.inpaint.InpaintParams(model=params.fill_model)
     warp = repose(image, mask / 255.0, params.source, params.target,
-                  lambda pixels, hole: pose_tool.inpaint.run(pixels, pose_tool.inpaint.InpaintParams(), hole))
+                  lambda pixels, hole: pose_tool.inpaint.run(pixels, fill, hole))
     region = edit_region(warp.changed)
     assert changed.any() and not (changed & (region == 0)).any()
     assert np.array_equal(refined[region == 0], image[region == 0])
@@ -191,7 +192,7 @@ def test_the_tool_refines_inside_the_edited_region_only(tmp_path: Path) -> None:
     assert np.array_equal(pose_tool.run(image, same, mask), image)
 
 
-def test_without_a_refiner_the_edit_is_the_warp_and_fill_alone() -> None:
+def test_without_a_refiner_the_edit_is_the_warp_and_fill_alone(no_shipped_models) -> None:
     assert pose_tool.best_refiner() is None
     image, params, mask = _edit()
     image_plain, plain_params, _ = _edit(refine=False)
@@ -212,7 +213,7 @@ def test_refine_shrinks_a_large_crop_to_the_working_size_and_keeps_alpha_and_16_
     assert not np.array_equal(out[changed], image[changed])
 
 
-def test_cli_refines_unless_told_not_to_and_takes_a_fill_model(tmp_path: Path) -> None:
+def test_cli_refines_unless_told_not_to_and_takes_a_fill_model(no_shipped_models, tmp_path: Path) -> None:
     from ganstudio.cli import main as cli_main
     from ganstudio.imaging import read_image, write_image
 

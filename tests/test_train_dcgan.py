@@ -18,7 +18,7 @@ from ganstudio.models.arch.dcgan import DCGANGenerator
 from ganstudio.tools.generate import GenerateParams
 from ganstudio.tools.generate import run as generate
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.dcgan import DCGANConfig, diff_augment, export, tile, train
+from ganstudio.train.dcgan import DCGANConfig, diff_augment, tile, train
 from ganstudio.train.discriminators import DCGANDiscriminator
 from ganstudio.train.events import EventWriter
 

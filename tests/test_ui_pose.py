@@ -461,7 +461,8 @@ def test_apply_uses_the_person_found_by_detect_until_the_image_changes(pose_wind
     assert document.person_for(model) is found
 
 
-def test_refine_is_offered_only_with_a_refiner_installed_and_keeps_the_users_choice(pose_window):
+def test_refine_is_offered_only_with_a_refiner_installed_and_keeps_the_users_choice(no_shipped_models,
+                                                                                      pose_window):
     from test_pose_refiner import TINY, _randomised
     from ganstudio.models.arch.pose_refiner import PoseRefiner
 
