@@ -8,9 +8,10 @@
     random plausible angle, the tool re-poses the photo (detected pose and mask, inpainted background), and the
     detector runs again on the result: the share of moved joints found within 0.1 torso of their target (goal
     >= 80 %). Baseline in the same run: the same check on the unedited photo (how often a joint is "at the target"
-    without any edit), and the same share for the joints that were not moved (they should stay put).
-(c) Seconds per edit (detection + warp + fill) on a photo scaled to 512 px on its long side, median of 5 after a
-    warm-up.
+    without any edit), and the same share for the joints that were not moved (they should stay put). The edits
+    run without the refiner first and, when one is installed, again with it (the same seeded edits).
+(c) Seconds per edit (detection + warp + fill, and the refiner when one is installed) on a photo scaled to 512 px
+    on its long side, median of 5 after a warm-up.
 
     nice -n 10 python benchmarks/pose_quality.py [--model pose-net] [--edits 60] [--json metrics.json]
 """
@@ -100,7 +101,7 @@ def swing(pose: Pose, limb: str, rng: np.random.Generator, width: int, height: i
     return None
 
 
-def fidelity(model: str, people, edits: int, fill: str = "auto") -> dict[str, float]:
+def fidelity(model: str, people, edits: int, fill: str = "auto", refine: bool = True) -> dict[str, float]:
     rng = np.random.default_rng(SEED)
     moved_hits = moved_total = still_hits = still_total = unedited_hits = 0
     done = 0
@@ -113,7 +114,7 @@ def fidelity(model: str, people, edits: int, fill: str = "auto") -> dict[str, fl
         target = swing(found.pose, limb, rng, width, height)
         if target is None:
             continue
-        params = pose_tool.PoseParams(model=model, source=found.pose, target=target, fill_model=fill)
+        params = pose_tool.PoseParams(model=model, source=found.pose, target=target, fill_model=fill, refine=refine)
         edited = pose_tool.run(person.image, params)
         again = pose_tool.detect(edited, model).pose.points
         threshold = 0.1 * torso_size(target.points)
@@ -169,15 +170,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(a) detector on {detection['photos']} held-out photos, {detection['joints']} visible joints:")
     print(f"    PCK@0.1 {detection['pck@0.1']:.1%}  PCK@0.2 {detection['pck@0.2']:.1%}   "
           f"(mean pose in the true box: {detection['mean_pose_pck@0.1']:.1%} / {detection['mean_pose_pck@0.2']:.1%})")
-    edits = fidelity(args.model, held, args.edits, args.fill)
-    print(f"(b) fidelity over {edits['edits']} edits: moved joints found at their target "
+    refiner = pose_tool.best_refiner()
+    # the same seeded edits without the refiner, then (when one is installed) with it: its effect in one run
+    edits = fidelity(args.model, held, args.edits, args.fill, refine=False)
+    print(f"(b) fidelity over {edits['edits']} edits (warp + fill): moved joints found at their target "
           f"{edits['moved_joints_at_target']:.1%} (goal 80 %; unedited photo: "
           f"{edits['unedited_moved_joints_at_target']:.1%}); unmoved joints kept {edits['unmoved_joints_kept']:.1%}")
+    refined = None
+    if refiner is not None:
+        refined = fidelity(args.model, held, args.edits, args.fill, refine=True)
+        print(f"    with the refiner {refiner.name}: moved joints at their target "
+              f"{refined['moved_joints_at_target']:.1%}; unmoved joints kept {refined['unmoved_joints_kept']:.1%}")
     seconds = seconds_per_edit(args.model, held[0], args.fill)
     print(f"(c) {seconds:.2f} s per edit on a 512 px photo (goal < 3 s), {torch.get_num_threads()} threads")
     print(f"    total benchmark time {time.perf_counter() - started:.0f} s")
     if args.json:
-        figures = {"detector": detection, "fidelity": edits, "seconds_per_edit_512px": round(seconds, 3),
+        figures = {"detector": detection, "fidelity": refined or edits, "fidelity_unrefined": edits,
+                   "refiner": refiner.name if refiner else None, "seconds_per_edit_512px": round(seconds, 3),
                    "fill": args.fill,
                    "method": "benchmarks/pose_quality.py"}
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
