@@ -414,6 +414,39 @@ def test_training_repose_swings_a_limb_and_moves_its_labels_with_it() -> None:
         assert new_mask[y, x] > 64, f"the mask must follow {JOINTS[index]}"
 
 
+def test_training_repose_can_clean_its_views_with_the_refiner_inside_the_edit_only(tmp_path: Path) -> None:
+    from test_pose_refiner import TINY, _randomised
+
+    from ganstudio.models.arch.pose_refiner import PoseRefiner
+    from ganstudio.pose.refine import edit_region
+    from ganstudio.train.pose import load_refiner, person_weight, random_repose, random_swing, telea_fill
+
+    pose = standing_pose()
+    image, mask = person_image(pose)
+    half_mask = cv2.resize(mask, (64, 100), interpolation=cv2.INTER_AREA)
+    weights = tmp_path / "refiner.safetensors"
+    ckpt.export_safetensors(_randomised(PoseRefiner(**TINY)), weights,
+                            {"name": "refiner", "task": "pose_refine",
+                             "architecture": {"name": "pose_refiner", "params": TINY}})
+    refiner = load_refiner(str(weights))
+    plain, plain_joints, _ = random_repose(image, pose.points.copy(), half_mask, np.random.default_rng(5))
+    cleaned, joints, _ = random_repose(image, pose.points.copy(), half_mask, np.random.default_rng(5), refiner)
+    np.testing.assert_array_equal(joints, plain_joints)  # the same swing: only the pixels are cleaned
+    assert cleaned.shape == plain.shape and cleaned.dtype == np.uint8
+    assert not np.array_equal(cleaned, plain), "the refiner ran"
+    source = Pose(pose.points.copy())
+    target = random_swing(source, np.random.default_rng(5))  # the draw random_repose made
+    warp = repose(image, person_weight(half_mask, *image.shape[:2]), source, target, telea_fill)
+    region = edit_region(warp.changed)
+    assert region.any() and (region == 0).any()
+    assert np.array_equal(cleaned[region == 0], plain[region == 0]), "pixels the edit left alone stay as they were"
+
+    ckpt.export_safetensors(PoseNet(widths=(8, 8, 8, 8, 8), decoder=8), tmp_path / "detector.safetensors",
+                            {"name": "detector", "architecture": {"name": "posenet", "params": {}}})
+    with pytest.raises(ValueError, match="not a pose refiner"):
+        load_refiner(str(tmp_path / "detector.safetensors"))
+
+
 def test_a_known_person_matte_skips_detection_and_must_fit_the_image(tmp_path: Path, monkeypatch) -> None:
     _install_tiny_pose_model(tmp_path / "models")
     pose = standing_pose()

@@ -293,6 +293,9 @@ def _add_pose_parsers(tasks: argparse._SubParsersAction) -> None:
     pose.add_argument("--val-every", type=int, default=defaults.val_every)
     pose.add_argument("--repose", type=float, default=defaults.repose,
                       help="share of views whose arm or leg is first swung by the warp (teaches unusual poses)")
+    pose.add_argument("--repose-refiner", default=defaults.repose_refiner,
+                      help="pose refiner .safetensors (card beside it) that cleans the re-posed views, as the tool "
+                           "does by default")
     pose.add_argument("--init", default=defaults.init, help="start from these .safetensors weights; ignored on --resume")
     _add_run_options(pose, defaults)
 

@@ -22,10 +22,12 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from ganstudio.engine import resolve_device
+from ganstudio.models.arch.pose_refiner import PoseRefiner
 from ganstudio.models.arch.posenet import PoseNet
 from ganstudio.pose.decode import (decode_heatmaps, fit_matrix, gaussian_heatmaps, halved, pck, similarity_matrix,
                                    to_opencv)
 from ganstudio.pose.skeleton import FLIP_ORDER, JOINT_INDEX, JOINTS, MEDIAPIPE_TO_JOINTS, Pose
+from ganstudio.pose.refine import edit_region
 from ganstudio.pose.warp import repose
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, RunClock, RunConfig, StopRequest, load_weights_for_export,
@@ -71,6 +73,10 @@ class PoseConfig(RunConfig):
     #: angle, the labels moved with it). The photos are nearly all people standing; without these the detector
     #: learns "arms hang down" and cannot find a limb a user has just moved.
     repose: float = 0.0
+    #: A pose refiner (``.safetensors``, its card beside it) that cleans each re-posed view as the tool does by
+    #: default. Trained on unrefined views only, the detector learnt the fill's smear where a limb had been as a cue
+    #: and missed the moved limb once the refiner had cleaned the smear away.
+    repose_refiner: str = ""
     #: .safetensors weights of the same architecture to start a fresh run from; ignored on resume.
     init: str = ""
 
@@ -199,9 +205,41 @@ def person_weight(mask: np.ndarray | None, height: int, width: int) -> np.ndarra
     return cv2.resize(mask.astype(np.float32) / 255.0, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def load_refiner(path: str) -> PoseRefiner:
+    """The refiner at ``path`` (a ``pose_refiner`` export: weights and the card beside them), in eval mode."""
+    card_path = Path(path).with_suffix(".json")
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    architecture = card.get("architecture", {})
+    if architecture.get("name") != "pose_refiner":
+        raise ValueError(f"{card_path.name}: not a pose refiner (architecture {architecture.get('name')!r})")
+    refiner = PoseRefiner(**architecture.get("params", {}))
+    refiner.load_state_dict(load_file(path), strict=True)
+    return refiner.eval()
+
+
+@torch.no_grad()
+def refine_view(refiner: PoseRefiner, image: np.ndarray, changed: np.ndarray) -> np.ndarray:
+    """``image`` (H x W x 3 uint8) with the refiner run over the region the warp ``changed``, as in the tool; the
+    views are small, so the whole view is one tile."""
+    region = edit_region(changed)
+    if not region.any():
+        return image
+    height, width = image.shape[:2]
+    inputs = np.concatenate([image.astype(np.float32) / 255.0, region[..., None]], axis=2)
+    x = torch.from_numpy(inputs).permute(2, 0, 1)[None]
+    multiple = refiner.multiple_of
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h or pad_w:
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+    out = refiner(x)[0, :, :height, :width].clamp(0.0, 1.0)
+    return (out.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+
+
 def random_repose(image: np.ndarray, joints: np.ndarray, mask: np.ndarray | None,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The view with one or two limbs swung to random angles by the editor's own warp; joints and mask follow."""
+                  rng: np.random.Generator,
+                  refiner: PoseRefiner | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The view with one or two limbs swung to random angles by the editor's own warp (and cleaned by ``refiner``
+    when given); joints and mask follow."""
     height, width = image.shape[:2]
     source = Pose(joints)
     target = random_swing(source, rng)
@@ -210,16 +248,18 @@ def random_repose(image: np.ndarray, joints: np.ndarray, mask: np.ndarray | None
     if mask is not None:
         new_mask = (cv2.resize(result.person_alpha, (mask.shape[1], mask.shape[0]),
                                interpolation=cv2.INTER_AREA) * 255).round().astype(np.uint8)
-    return result.image, target.points, new_mask
+    reposed = result.image if refiner is None else refine_view(refiner, result.image, result.changed)
+    return reposed, target.points, new_mask
 
 
-def make_batch(samples: list[PersonSample], indices: np.ndarray, cfg: PoseConfig, rng: np.random.Generator):
+def make_batch(samples: list[PersonSample], indices: np.ndarray, cfg: PoseConfig, rng: np.random.Generator,
+               refiner: PoseRefiner | None = None):
     images, heatmaps, weights, masks, has_mask = [], [], [], [], []
     hh, hw = cfg.height // STRIDE, cfg.width // STRIDE
     for index in indices:
         image, joints, visible, mask = random_view(samples[index], cfg, rng)
         if cfg.repose and rng.random() < cfg.repose:
-            image, joints, mask = random_repose(image, joints, mask, rng)
+            image, joints, mask = random_repose(image, joints, mask, rng, refiner)
         images.append(image)
         heatmaps.append(gaussian_heatmaps(joints, hh, hw, STRIDE, cfg.sigma))
         # Guessed (low-visibility) landmarks still teach the rough place of a limb, at a tenth of the weight.
@@ -349,6 +389,7 @@ def train(cfg: PoseConfig, resume: bool = False, events: EventWriter | None = No
     views = validation_views([samples[i] for i in val_idx], cfg)
 
     device = resolve_device(cfg.device)
+    refiner = load_refiner(cfg.repose_refiner) if cfg.repose_refiner and cfg.repose else None
     model = build_model(cfg).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     clock, best = RunClock(cfg.steps), {"pck": -1.0, "step": 0}
@@ -383,7 +424,7 @@ def train(cfg: PoseConfig, resume: bool = False, events: EventWriter | None = No
         try:
             while not clock.at_end and not stop.requested:
                 indices = rng.choice(len(train_samples), cfg.batch, replace=False)
-                x, heat, weights, masks, has_mask = make_batch(train_samples, indices, cfg, rng)
+                x, heat, weights, masks, has_mask = make_batch(train_samples, indices, cfg, rng, refiner)
                 output = model(x.to(device))
                 loss, parts = pose_loss(output.float(), heat.to(device), weights.to(device), masks.to(device),
                                         has_mask.to(device), cfg.mask_weight)
