@@ -25,8 +25,6 @@ def isolated_user_folders(tmp_path_factory, monkeypatch):
 def no_shipped_models(tmp_path, monkeypatch):
     """A build that ships no models: for tests about what happens with none installed, or with only the ones the
     test installs, whatever ``pretrained/`` holds today. Request it before fixtures that open the window."""
-    import os
-
     from ganstudio.models import configure_registry
 
     monkeypatch.setenv("GANSTUDIO_PRETRAINED", str(tmp_path / "no-pretrained"))
