@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ganstudio.engine import run_rgb_model
 from ganstudio.imaging.color import resize
 from ganstudio.models import UnknownModelError, get_registry
 from ganstudio.models.registry import descriptor_from_card
@@ -182,10 +183,10 @@ def _model_names(weights: list[Path]) -> list[str]:
 
 
 def resampled(rgb: np.ndarray, short_side: int, multiple_of: int) -> np.ndarray:
-    """``rgb`` brought to the working size and back as the translate tool does, without a model: the baseline."""
-    height, width = rgb.shape[:2]
-    small = resize(rgb.astype(np.float32) / 255, working_shape(height, width, short_side, multiple_of), "area")
-    return np.clip(np.rint(resize(small, (width, height), "bicubic") * 255), 0, 255).astype(np.uint8)
+    """``rgb`` brought to the working size and back by the tool's own pipeline with an identity in place of the
+    model: the baseline."""
+    size = working_shape(*rgb.shape[:2], short_side, multiple_of)
+    return run_rgb_model(rgb, lambda batch: batch, multiple_of=multiple_of, model_size=size)
 
 
 def _seconds(model: str, photo: np.ndarray, side: int, repeats: int) -> float | None:
