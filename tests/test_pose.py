@@ -414,7 +414,7 @@ def test_training_repose_swings_a_limb_and_moves_its_labels_with_it() -> None:
         assert new_mask[y, x] > 64, f"the mask must follow {JOINTS[index]}"
 
 
-def test_training_repose_can_clean_its_views_with_the_refiner_inside_the_edit_only(tmp_path: Path) -> None:
+def test_training_repose_can_clean_its_views_with_the_refiner_inside_the_edit_but_not_the_fill(tmp_path: Path) -> None:
     from test_pose_refiner import TINY, _randomised
 
     from ganstudio.models.arch.pose_refiner import PoseRefiner
@@ -440,6 +440,8 @@ def test_training_repose_can_clean_its_views_with_the_refiner_inside_the_edit_on
     region = edit_region(warp.changed)
     assert region.any() and (region == 0).any()
     assert np.array_equal(cleaned[region == 0], plain[region == 0]), "pixels the edit left alone stay as they were"
+    uncovered = warp.fill_mask & (warp.person_alpha < 0.5)
+    assert uncovered.any() and np.array_equal(cleaned[uncovered], plain[uncovered]), "as the tool: not the fill"
 
     ckpt.export_safetensors(PoseNet(widths=(8, 8, 8, 8, 8), decoder=8), tmp_path / "detector.safetensors",
                             {"name": "detector", "architecture": {"name": "posenet", "params": {}}})

@@ -11,9 +11,10 @@ import torch
 from ganstudio.models import configure_registry, model_cache
 from ganstudio.models.arch import build_arch
 from ganstudio.models.arch.pose_refiner import PoseRefiner
-from ganstudio.pose.refine import edit_region
+from ganstudio.pose.refine import edit_region, paste_weight
 from ganstudio.tools import pose as pose_tool
 from ganstudio.train import checkpoint as ckpt
+from ganstudio.train import pose_refiner
 from ganstudio.train.cli import run_train
 from ganstudio.train.pose import load_people
 from ganstudio.train.pose_refiner import RefinerConfig, RefinerDataset, round_trip
@@ -61,6 +62,24 @@ def test_edit_region_is_one_on_changed_pixels_and_exactly_zero_far_from_them() -
     assert not edit_region(np.zeros((8, 8), bool)).any()
 
 
+def test_the_paste_weight_keeps_the_refiner_off_the_filled_background() -> None:
+    changed = np.zeros((40, 60), bool)
+    changed[5:35, 5:55] = True
+    region = edit_region(changed, grow=2)
+    fill_mask = np.zeros_like(changed)
+    fill_mask[10:30, 10:30] = True  # where a limb was
+    person_alpha = np.zeros((40, 60), np.float32)
+    person_alpha[10:30, 20:50] = 1.0  # the moved limb covers half of that again
+    weight = paste_weight(region, fill_mask, person_alpha)
+    assert weight.dtype == np.float32 and weight.shape == changed.shape
+    assert weight[10:30, 10:20].max() == 0.0, "the uncovered background is the fill's"
+    assert weight[region == 0].max() == 0.0
+    assert weight[12:28, 24:50].min() == 1.0 and weight[32:35, 5:55].min() > 0.99, "limb and seams are refined"
+    assert 0.0 < weight[20, 21] < 1.0, "a soft edge beside the fill"
+    no_fill = paste_weight(region, np.zeros_like(changed), person_alpha)
+    assert np.array_equal(no_fill, (region > 0).astype(np.float32))
+
+
 # -- data ----------------------------------------------------------------------------------------------------
 
 
@@ -80,6 +99,34 @@ def test_the_round_trip_degrades_the_person_inside_a_region_and_keeps_the_origin
     cfg = RefinerConfig(data="", out="", crop=64, **TINY)
     x, weight, y = RefinerDataset(samples, cfg)[0]
     assert x.shape == y.shape == (3, 64, 64) and weight.shape == (1, 64, 64) and weight.max() == 1.0
+
+
+def test_person_pixels_the_round_trip_loses_are_given_back_not_left_as_fill(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A smear where the target shows the person would teach the refiner to paint ghost limbs into fills."""
+    samples, _ = load_people(_people_folder(tmp_path, count=2))
+    real_repose = pose_refiner.repose
+    for sample in samples:  # with a mask, and without one (the warp then moves the limbs' capsules)
+        dropped: list[np.ndarray] = []
+
+        def losing_repose(image, person, source, target, fill):
+            result = real_repose(image, person, source, target, fill)
+            if not dropped:  # the way there: pick a band of what it moved
+                band = np.zeros(person.shape, bool)
+                rows = np.nonzero(result.source_person > 0.5)[0]
+                band[rows.min():rows.min() + 30] = True
+                dropped.append(band & (result.source_person > 0.5))
+            else:  # the way back drops that band and leaves grey fill there
+                result.image[dropped[0]] = 128
+                result.person_alpha[dropped[0]] = 0.0
+                result.changed[dropped[0]] = True
+            return result
+
+        monkeypatch.setattr(pose_refiner, "repose", losing_repose)
+        degraded, region, original = round_trip(sample, np.random.default_rng(3), max_lost=1.0)
+        assert dropped[0].sum() > 50 and region[dropped[0]].min() == 1.0, "the lost pixels are in the edited region"
+        assert np.array_equal(degraded[dropped[0]], original[dropped[0]])
+        assert not np.array_equal(degraded, original), "the rest of the round trip's damage stays"
 
 
 # -- the loop ------------------------------------------------------------------------------------------------
@@ -186,6 +233,10 @@ def test_the_tool_refines_inside_the_edited_region_only(no_shipped_models, tmp_p
     region = edit_region(warp.changed)
     assert changed.any() and not (changed & (region == 0)).any()
     assert np.array_equal(refined[region == 0], image[region == 0])
+    uncovered = warp.fill_mask & (warp.person_alpha < 0.5)
+    assert uncovered.sum() > 20 and np.array_equal(refined[uncovered], plain[uncovered]), "the fill is the fill's"
+    seams = (paste_weight(region, warp.fill_mask, warp.person_alpha) > 0.5) & changed
+    assert not np.array_equal(refined[seams], plain[seams]), "seams and the moved limb are refined"
     assert np.array_equal(pose_tool.run(image, params, mask), plain), "refine=False leaves the edit as it was"
     # the identity pose is still the input bit for bit, refiner or not
     same = pose_tool.PoseParams(source=params.source, target=params.source.copy(), use_mask=True)

@@ -43,6 +43,7 @@ class RePoseResult:
     person_alpha: np.ndarray  # H x W float32: the warped person's coverage
     changed: np.ndarray  # H x W bool: pixels that differ from the input
     fill_mask: np.ndarray  # H x W bool: where the background had to be invented
+    source_person: np.ndarray  # H x W float32: the person layer that was moved (the mask, plus moved limbs' capsules)
 
 
 def _midpoint(points: np.ndarray, a: str, b: str) -> np.ndarray:
@@ -178,8 +179,9 @@ def repose(image: np.ndarray, person: np.ndarray, source: Pose, target: Pose,
     transforms = part_transforms(source, target)
     moved = np.array([not _is_identity(t) for t in transforms])
     if not moved.any():
-        return RePoseResult(image.copy(), person.astype(np.float32), np.zeros((height, width), bool),
-                            np.zeros((height, width), bool))
+        unchanged = np.zeros((height, width), bool)
+        return RePoseResult(image.copy(), person.astype(np.float32), unchanged, unchanged.copy(),
+                            person.astype(np.float32))
 
     person = _with_moved_limbs(person.astype(np.float32), source, transforms, scale)
     source_owner = part_weights(source.points, height, width, scale)
@@ -247,4 +249,4 @@ def repose(image: np.ndarray, person: np.ndarray, source: Pose, target: Pose,
     result = np.where(changed[..., None], result, original)
     if image.ndim == 2:
         result = result[..., 0]
-    return RePoseResult(result, alpha, changed, hole)
+    return RePoseResult(result, alpha, changed, hole, person)

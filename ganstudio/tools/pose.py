@@ -20,7 +20,7 @@ from ..imaging.color import from_float, from_rgb, merge_alpha, split_alpha, to_f
 from ..models import ModelDescriptor, get_registry
 from ..pose.decode import decode_heatmaps, halved, similarity_matrix, to_opencv
 from ..pose.matte import refine_mask
-from ..pose.refine import edit_region
+from ..pose.refine import edit_region, paste_weight
 from ..pose.skeleton import JOINTS, Pose
 from ..pose.warp import repose
 from . import inpaint
@@ -173,30 +173,31 @@ def best_refiner() -> ModelDescriptor | None:
 
 
 def refine(image: np.ndarray, region: np.ndarray, model: ModelDescriptor, runtime: Runtime | None = None,
-           cancel: CancelToken | None = None) -> np.ndarray:
+           cancel: CancelToken | None = None, weight: np.ndarray | None = None) -> np.ndarray:
     """Run the refiner on a crop around ``region`` (H x W float in [0, 1], from
-    :func:`ganstudio.pose.refine.edit_region`) and paste its correction back where ``region`` > 0; every other
-    pixel, and the alpha channel, is returned unchanged. A crop longer than the model's working size is shrunk for
-    the model and its correction enlarged back."""
+    :func:`ganstudio.pose.refine.edit_region`) and paste its correction back where ``region`` > 0, scaled by
+    ``weight`` (H x W in [0, 1], :func:`ganstudio.pose.refine.paste_weight`) when given; every other pixel, and the
+    alpha channel, is returned unchanged. A crop longer than the model's working size is shrunk for the model and
+    its correction enlarged back."""
     inside = region > 0
     bounds = mask_bounds(inside, margin=REFINE_CONTEXT)
     if bounds is None:
         return image.copy()
     module, device, dtype = load_module(model, runtime or Runtime())
     module.eval()
-    crop, weight = image[bounds], region[bounds].astype(np.float32)
+    crop, crop_region = image[bounds], region[bounds].astype(np.float32)
     colour, alpha = split_alpha(crop)
     rgb = to_rgb(to_float(colour))
-    height, width = weight.shape
+    height, width = crop_region.shape
     working = int(model.card.get("working_size", REFINE_WORKING_SIZE))
     factor = min(1.0, working / max(height, width))
     if factor < 1.0:
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
         small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        small_weight = cv2.resize(weight, size, interpolation=cv2.INTER_LINEAR)
+        small_region = cv2.resize(crop_region, size, interpolation=cv2.INTER_LINEAR)
     else:
-        small_rgb, small_weight = rgb, weight
-    inputs = np.concatenate([small_rgb, small_weight[..., None]], axis=2, dtype=np.float32)
+        small_rgb, small_region = rgb, crop_region
+    inputs = np.concatenate([small_rgb, small_region[..., None]], axis=2, dtype=np.float32)
     multiple = max(model.multiple_of, 1)
     tile = -(-max(inputs.shape[:2]) // multiple) * multiple  # one tile: a tile edge through a seam would add one
     out = to_array(run_tiled(module, to_tensor(inputs), tile=tile, multiple_of=multiple, device=device, dtype=dtype,
@@ -204,11 +205,13 @@ def refine(image: np.ndarray, region: np.ndarray, model: ModelDescriptor, runtim
     correction = out - small_rgb
     if factor < 1.0:
         correction = cv2.resize(correction, (width, height), interpolation=cv2.INTER_CUBIC)
-    crop_inside = inside[bounds]
-    refined = np.clip(rgb + correction * crop_inside[..., None], 0.0, 1.0)
+    paste = inside[bounds].astype(np.float32)
+    if weight is not None:
+        paste *= np.clip(weight[bounds], 0.0, 1.0)
+    refined = np.clip(rgb + correction * paste[..., None], 0.0, 1.0)
     refined = merge_alpha(from_float(from_rgb(refined, colour.shape[2]), image.dtype), alpha)
     result = image.copy()
-    result[bounds] = np.where(crop_inside[..., None], refined, crop)
+    result[bounds] = np.where(paste[..., None] > 0, refined, crop)
     return result
 
 
@@ -254,7 +257,9 @@ def run(
     refiner = best_refiner() if params.refine and result.changed.any() else None
     if refiner is not None:
         report(progress, 0.8, "refining the edit")
-        edited = refine(edited, edit_region(result.changed), refiner, runtime, cancel)
+        region = edit_region(result.changed)
+        edited = refine(edited, region, refiner, runtime, cancel,
+                        paste_weight(region, result.fill_mask, result.person_alpha))
     report(progress, 1.0, "done")
     return edited
 

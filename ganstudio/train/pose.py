@@ -27,8 +27,8 @@ from ganstudio.models.arch.posenet import PoseNet
 from ganstudio.pose.decode import (decode_heatmaps, fit_matrix, gaussian_heatmaps, halved, pck, similarity_matrix,
                                    to_opencv)
 from ganstudio.pose.skeleton import FLIP_ORDER, JOINT_INDEX, JOINTS, MEDIAPIPE_TO_JOINTS, Pose
-from ganstudio.pose.refine import edit_region
-from ganstudio.pose.warp import repose
+from ganstudio.pose.refine import edit_region, paste_weight
+from ganstudio.pose.warp import RePoseResult, repose
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, RunClock, RunConfig, StopRequest, load_weights_for_export,
                                     losses_finite, open_run, save_grid, split_validation)
@@ -218,21 +218,24 @@ def load_refiner(path: str) -> PoseRefiner:
 
 
 @torch.no_grad()
-def refine_view(refiner: PoseRefiner, image: np.ndarray, changed: np.ndarray) -> np.ndarray:
-    """``image`` (H x W x 3 uint8) with the refiner run over the region the warp ``changed``, as in the tool; the
+def refine_view(refiner: PoseRefiner, result: RePoseResult) -> np.ndarray:
+    """The re-posed view (``result.image``, H x W x 3 uint8) with the refiner's correction pasted over the region
+    the warp changed, less the filled background (:func:`ganstudio.pose.refine.paste_weight`), as in the tool; the
     views are small, so the whole view is one tile."""
-    region = edit_region(changed)
+    image = result.image
+    region = edit_region(result.changed)
     if not region.any():
         return image
     height, width = image.shape[:2]
-    inputs = np.concatenate([image.astype(np.float32) / 255.0, region[..., None]], axis=2)
-    x = torch.from_numpy(inputs).permute(2, 0, 1)[None]
+    rgb = image.astype(np.float32) / 255.0
+    x = torch.from_numpy(np.concatenate([rgb, region[..., None]], axis=2)).permute(2, 0, 1)[None]
     multiple = refiner.multiple_of
     pad_h, pad_w = -height % multiple, -width % multiple
     if pad_h or pad_w:
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-    out = refiner(x)[0, :, :height, :width].clamp(0.0, 1.0)
-    return (out.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+    out = refiner(x)[0, :, :height, :width].clamp(0.0, 1.0).permute(1, 2, 0).numpy()
+    weight = paste_weight(region, result.fill_mask, result.person_alpha)[..., None]
+    return ((rgb + weight * (out - rgb)) * 255.0).round().astype(np.uint8)
 
 
 def random_repose(image: np.ndarray, joints: np.ndarray, mask: np.ndarray | None,
@@ -248,7 +251,7 @@ def random_repose(image: np.ndarray, joints: np.ndarray, mask: np.ndarray | None
     if mask is not None:
         new_mask = (cv2.resize(result.person_alpha, (mask.shape[1], mask.shape[0]),
                                interpolation=cv2.INTER_AREA) * 255).round().astype(np.uint8)
-    reposed = result.image if refiner is None else refine_view(refiner, result.image, result.changed)
+    reposed = result.image if refiner is None else refine_view(refiner, result)
     return reposed, target.points, new_mask
 
 

@@ -51,6 +51,7 @@ WORKING_SIZE = 512
 _TRIES = 8
 #: Moved joints must stay this far (a fraction of the photo's width) inside the photo.
 _BORDER = 0.05
+_RESTORE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 
 
 @dataclass
@@ -129,6 +130,12 @@ def round_trip(sample: PersonSample, rng: np.random.Generator, scale: float = 1.
     with a person mask, the person that comes back lacks more than ``max_lost`` of its pixels: a limb the warp
     dropped on the way would ask the refiner to invent it, which is not what it is for. The least lossy draw is
     taken when none passes; the region is empty only when no swing inside the photo moved anything.
+
+    Person pixels that did not come back (a lost fingertip, a loose sleeve) show the fill while their target shows
+    the person: that teaches the refiner to paint a limb into a smear beside the body, which after a real edit is a
+    ghost limb at the old place (seen: the first shipped refiner grew a skin-coloured strip or the dress's pattern
+    where the arm had hung, and the detector then found the arm there). They get their original pixels back, so
+    every fill the refiner learns from hides background or the body behind a limb, as a real edit's fill does.
     """
     image, joints, mask = sample.image, sample.joints, sample.mask
     height, width = image.shape[:2]
@@ -152,14 +159,20 @@ def round_trip(sample: PersonSample, rng: np.random.Generator, scale: float = 1.
         changed = there.changed | back.changed
         if not changed.any():
             continue
-        lost = float((body & (back.person_alpha < 0.5)).sum() / max(body.sum(), 1))
+        missing = (there.source_person > 0.1) & (back.person_alpha < 0.5) & changed
+        lost = float((missing & body).sum() / max(body.sum(), 1))
         if best is None or lost < best[0]:
-            best = (lost, back.image, changed)
+            best = (lost, back.image, changed, missing)
         if lost <= max_lost:
             break
     if best is None:
         return image.copy(), np.zeros((height, width), np.float32), image
-    return best[1], edit_region(best[2]), image
+    _, degraded, changed, missing = best
+    if missing.any():
+        # grown a little: the fill's smear runs past the soft edge of the mask
+        missing = cv2.dilate(missing.astype(np.uint8), _RESTORE_KERNEL) > 0
+        degraded = np.where(missing[..., None], image, degraded)
+    return degraded, edit_region(changed), image
 
 
 def _window(region: np.ndarray, side: int, centre: tuple[int, int]) -> tuple[slice, slice]:
