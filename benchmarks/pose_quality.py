@@ -137,6 +137,13 @@ def fidelity(model: str, people, edits: int, fill: str = "auto",
              "unmoved_joints_kept": count["still_hits"] / max(still_total, 1), "edits": done} for count in counts]
 
 
+def standard_error(figures: dict[str, float]) -> float:
+    """The binomial standard error of the moved-joint share (two joints per edit, counted as independent): with 60
+    edits about 3.7 points, so two runs a joint or two apart are the same."""
+    share, joints = figures["moved_joints_at_target"], 2 * max(figures["edits"], 1)
+    return math.sqrt(share * (1 - share) / joints)
+
+
 def seconds_per_edit(model: str, person, fill: str = "auto") -> float:
     height, width = person.image.shape[:2]
     factor = 512 / max(height, width)
@@ -179,11 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     edits, *more = fidelity(args.model, held, args.edits, args.fill, (False, True) if refiner else (False,))
     refined = more[0] if more else None
     print(f"(b) fidelity over {edits['edits']} edits (warp + fill): moved joints found at their target "
-          f"{edits['moved_joints_at_target']:.1%} (goal 80 %; unedited photo: "
+          f"{edits['moved_joints_at_target']:.1%} ± {standard_error(edits):.1%} (goal 80 %; unedited photo: "
           f"{edits['unedited_moved_joints_at_target']:.1%}); unmoved joints kept {edits['unmoved_joints_kept']:.1%}")
     if refined is not None:
         print(f"    with the refiner {refiner.name}: moved joints at their target "
-              f"{refined['moved_joints_at_target']:.1%}; unmoved joints kept {refined['unmoved_joints_kept']:.1%}")
+              f"{refined['moved_joints_at_target']:.1%} ± {standard_error(refined):.1%}; unmoved joints kept "
+              f"{refined['unmoved_joints_kept']:.1%}")
     seconds = seconds_per_edit(args.model, held[0], args.fill)
     print(f"(c) {seconds:.2f} s per edit on a 512 px photo (goal < 3 s), {torch.get_num_threads()} threads")
     print(f"    total benchmark time {time.perf_counter() - started:.0f} s")

@@ -428,12 +428,14 @@ def build_card(cfg: RefinerConfig, name: str, title: str, training: dict[str, An
         "supports_half": False,
         "supports_bf16": False,
         "input": {"channels": "RGB in [0, 1], then the edited region's weight map (0-1)",
-                  "region": "ganstudio.pose.refine.edit_region of the warp's changed pixels"},
+                  "region": "ganstudio.pose.refine.edit_region of the warp's changed pixels",
+                  "pasted": "ganstudio.pose.refine.paste_weight: the region less the filled background"},
         "recipe": "training/pose/README.md",
         "data": {"folder": cfg.data, "licence": PEOPLE_LICENCE},
         "training": {"data": f"self-supervised: each person warped to a random nearby pose (reach {cfg.reach:g}) "
                              "and back with Telea fill (redrawn when more than "
-                             f"{cfg.max_lost:.0%} of a masked person was lost); the original photo is the target",
+                             f"{cfg.max_lost:.0%} of a masked person was lost; person pixels that did not come "
+                             "back keep their original); the original photo is the target",
                      "losses": f"L1 over the edited region x{cfg.l1_weight}, LPIPS (AlexNet) x"
                                f"{cfg.perceptual_weight}, hinge PatchGAN x{cfg.adv_weight} from step {cfg.adv_start}",
                      "optimizer": "Adam (0.5, 0.999)", "batch": cfg.batch, "crop": cfg.crop, "lr": cfg.lr,
