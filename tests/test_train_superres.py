@@ -170,6 +170,10 @@ def test_the_card_states_the_terms_of_the_data_it_was_trained_on(tmp_path):
     (tmp_path / "base.json").write_text('{"data": {"licence": "non-commercial research terms"}}')
     tuned = data_licence(str(tmp_path / "my photos"), str(init))
     assert "Fine-tuned from base.safetensors (non-commercial research terms)" in tuned
+    # a fine-tune of that fine-tune, on the same folder: the same terms, said once
+    (tmp_path / "tuned.json").write_text(json.dumps({"data": {"licence": tuned}}))
+    again = data_licence(str(tmp_path / "my photos"), str(tmp_path / "tuned.safetensors"))
+    assert again == own + " Fine-tuned from tuned.safetensors (the same terms)"
 
 
 @pytest.mark.parametrize("discriminator", ["projected", "srgan", "patch"])

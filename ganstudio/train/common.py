@@ -204,7 +204,8 @@ def data_licence(data: str | Sequence[str], init: str | Sequence[str] = "") -> s
             init_terms = json.loads(init_card.read_text(encoding="utf-8"))["data"]["licence"]
         except (OSError, ValueError, KeyError, TypeError):
             init_terms = "see its model card"
-        same = init_terms == text.split(" Fine-tuned from ")[0]
+        # a fine-tune of a fine-tune: its own "Fine-tuned from" tail does not make the terms different
+        same = init_terms.split(" Fine-tuned from ")[0] == text.split(" Fine-tuned from ")[0]
         text += f" Fine-tuned from {Path(start).name} ({'the same terms' if same else init_terms})"
     return text
 
