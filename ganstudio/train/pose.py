@@ -74,8 +74,7 @@ class PoseConfig(RunConfig):
     #: learns "arms hang down" and cannot find a limb a user has just moved.
     repose: float = 0.0
     #: A pose refiner (``.safetensors``, its card beside it) that cleans each re-posed view as the tool does by
-    #: default. Trained on unrefined views only, the detector learnt the fill's smear where a limb had been as a cue
-    #: and missed the moved limb once the refiner had cleaned the smear away.
+    #: default, so the detector learns from edits that look like the ones it is run on after a refined edit.
     repose_refiner: str = ""
     #: .safetensors weights of the same architecture to start a fresh run from; ignored on resume.
     init: str = ""
