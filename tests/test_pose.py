@@ -179,6 +179,32 @@ def test_a_raised_arm_moves_its_pixels_fills_its_old_place_and_leaves_the_rest()
     assert np.array_equal(out[150:, :], image[150:, :])
 
 
+def test_a_hand_held_in_front_of_the_body_moves_with_the_arm() -> None:
+    pose = standing_pose()
+    # the left forearm bent across the body, the wrist over the torso
+    pose = pose.moved("left_wrist", (pose["left_elbow"][0] - 14, pose["left_elbow"][1] + 9))
+    image, mask = person_image(pose)
+    scale = torso_size(pose.points)
+    forearm = pose["left_wrist"] - pose["left_elbow"]
+    hand = pose["left_wrist"] + forearm / np.linalg.norm(forearm) * 0.11 * scale
+    magenta = (255, 0, 255)
+    cv2.circle(image, tuple(np.round(hand).astype(int)), 3, magenta, -1)
+    assert mask[int(round(hand[1])), int(round(hand[0]))] > 0  # on the torso: the torso part owned it before
+    shoulder = pose["left_shoulder"]
+    target = pose.moved("left_elbow", (shoulder[0] + 20, shoulder[1] - 14))
+    out = repose(image, mask / 255.0, pose, target, telea).image
+    new_forearm = target["left_wrist"] - target["left_elbow"]
+    new_hand = np.round(target["left_wrist"] + new_forearm / np.linalg.norm(new_forearm) * 0.11 * scale).astype(int)
+    old_hand = np.round(hand).astype(int)
+
+    def is_magenta(y: int, x: int) -> bool:
+        r, g, b = (int(v) for v in out[y, x])
+        return r > 200 and b > 200 and g < 80
+
+    assert is_magenta(new_hand[1], new_hand[0]), "the hand stayed behind"
+    assert not is_magenta(old_hand[1], old_hand[0]), "a copy of the hand stayed at its old place"
+
+
 def test_a_locked_wrist_is_a_pin_the_warp_keeps_still() -> None:
     pose = standing_pose()
     image, mask = person_image(pose)
@@ -224,6 +250,22 @@ def test_posenet_gives_heatmaps_and_a_mask_at_half_resolution() -> None:
     assert model.multiple_of == 32
     out = model(torch.rand(2, 3, 96, 64))
     assert out.shape == (2, 18, 48, 32)
+
+
+def test_inference_reads_a_mirrored_view_as_the_mirrored_person() -> None:
+    # An untrained network is not mirror-symmetric; the flip test averages the view with its mirror image, so the
+    # mirrored view must give exactly the mirrored heatmaps (left and right swapped) and mask.
+    torch.manual_seed(3)
+    model = PoseNet(len(JOINTS), TINY_WIDTHS, decoder=8).eval()
+    view = np.random.default_rng(1).integers(0, 256, (192, 128, 3), dtype=np.uint8)
+    heat, mask = pose_tool._infer(model, view, torch.device("cpu"), torch.float32)
+    heat_m, mask_m = pose_tool._infer(model, np.ascontiguousarray(view[:, ::-1]), torch.device("cpu"), torch.float32)
+    assert heat.shape == (17, 96, 64) and mask.shape == (96, 64)
+    np.testing.assert_allclose(heat_m, heat[list(FLIP_ORDER)][:, :, ::-1], atol=1e-5)
+    np.testing.assert_allclose(mask_m, mask[:, ::-1], atol=1e-5)
+    with torch.inference_mode():
+        plain = model(torch.from_numpy(view).permute(2, 0, 1)[None].float().div(255))[0, :-1].numpy()
+    assert np.abs(plain - heat).max() > 1e-3  # the average is not the plain view's heatmaps
 
 
 def test_detect_returns_a_pose_and_mask_for_any_photo_shape(tmp_path: Path) -> None:

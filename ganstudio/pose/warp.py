@@ -133,12 +133,24 @@ def part_weights(points: np.ndarray, height: int, width: int, scale: float) -> n
     head = [_segment_distance(xs, ys, neck, nose)]
     head += [_segment_distance(xs, ys, nose, p[JOINT_INDEX[n]]) for n in HEAD[1:]]
     distances.append(np.minimum.reduce(head))
-    distances += [_segment_distance(xs, ys, p[JOINT_INDEX[a]], p[JOINT_INDEX[b]]) for a, b in LIMBS]
+    for a, b in LIMBS:
+        start = p[JOINT_INDEX[a]]
+        distances.append(_segment_distance(xs, ys, start, _past_the_end(start, p[JOINT_INDEX[b]], b, scale)))
     stack = np.stack(distances).astype(np.float32)
     stack -= stack.min(axis=0, keepdims=True)
     weights = np.exp(-stack / max(_SOFTNESS * scale, 1e-3))
     weights /= weights.sum(axis=0, keepdims=True)
     return weights
+
+
+def _past_the_end(start: np.ndarray, end: np.ndarray, joint: str, scale: float) -> np.ndarray:
+    """Where a limb bone's part ends: a forearm or shin reaches on past the wrist or ankle to the tip of the hand or
+    foot, so that a hand held in front of the body (and what it holds) moves with the arm rather than staying with
+    the torso."""
+    if not joint.endswith(("wrist", "ankle")):
+        return end
+    bone = end - start
+    return end + bone / max(float(np.linalg.norm(bone)), 1e-6) * _HAND_LENGTH * scale
 
 
 def _with_moved_limbs(person: np.ndarray, source: Pose, transforms: list[np.ndarray], scale: float) -> np.ndarray:
@@ -149,11 +161,7 @@ def _with_moved_limbs(person: np.ndarray, source: Pose, transforms: list[np.ndar
     for (a, b), transform in zip(LIMBS, transforms[2:]):
         if _is_identity(transform):
             continue
-        start, end = source[a], source[b]
-        if b.endswith(("wrist", "ankle")):
-            # The hand or foot reaches past the last joint.
-            bone = end - start
-            end = end + bone / max(np.linalg.norm(bone), 1e-6) * _HAND_LENGTH * scale
+        start, end = source[a], _past_the_end(source[a], source[b], b, scale)
         pa = np.round(start - 0.5).astype(int)
         pb = np.round(end - 0.5).astype(int)
         cv2.line(capsules, (int(pa[0]), int(pa[1])), (int(pb[0]), int(pb[1])), 1.0, 2 * radius + 1, cv2.LINE_AA)
