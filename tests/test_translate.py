@@ -60,6 +60,21 @@ def test_generator_upsamples_without_transposed_convs() -> None:
     assert sum(p.numel() for p in model.parameters()) == 11_378_179
 
 
+def test_a_third_downsampling_halves_the_residual_blocks_grid_and_needs_multiples_of_8() -> None:
+    seen = []
+    model = build_arch("cyclegan-resnet", {"ngf": 4, "n_blocks": 1, "n_down": 3}).eval()
+    block = next(m for m in model.modules() if type(m).__name__ == "ResnetBlock")
+    block.register_forward_hook(lambda module, inputs, output: seen.append(tuple(output.shape)))
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 48, 64))
+    assert out.shape == (1, 3, 48, 64) and 0 <= out.min() and out.max() <= 1
+    assert seen == [(1, 16, 6, 8)]  # 1/8 of the input, at 4 x ngf
+    assert model.multiple_of == 8
+    assert not any(isinstance(m, torch.nn.modules.conv._ConvTransposeNd) for m in model.modules())
+    with pytest.raises(ValueError, match="multiple of 8"):
+        model(torch.rand(1, 3, 44, 64))
+
+
 def test_patchgan_sees_70_pixel_patches() -> None:
     disc = PatchGANDiscriminator(ndf=8)
     # a 70x70 input is the smallest that gives a full patch at every layer: 6x6 logits with this padding
@@ -290,6 +305,24 @@ def test_training_checkpoints_resumes_and_exports_loadable_models(tmp_path: Path
     assert user == {"cat2dog@user", "dog2cat@user"} or user == {"cat2dog", "dog2cat"}
     image = _photo(40, 52)
     out = translate(image, TranslateParams(model=sorted(user)[1], working_size=64))
+    assert out.shape == image.shape and not np.array_equal(out, image)
+
+
+def test_a_run_with_three_downsamplings_exports_a_model_the_tool_runs_at_multiples_of_8(tmp_path: Path) -> None:
+    cats, dogs = _folders(tmp_path)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        CycleGANConfig(domain_a=str(cats), domain_b=str(dogs), out=str(tmp_path / "bad"),
+                       **{**TINY, "downsamplings": 3, "crop": 36, "load_size": 40})
+    config = CycleGANConfig(domain_a=str(cats), domain_b=str(dogs), out=str(tmp_path / "run"), steps=1,
+                            sample_every=0, **{**TINY, "downsamplings": 3})
+    assert train(config, events=EventWriter()) == 0
+    cards = export(tmp_path / "run", tmp_path / "models", machine="test", licence="test data")
+    card = json.loads(cards[0].read_text())
+    assert card["multiple_of"] == 8 and card["architecture"]["params"]["n_down"] == 3
+    configure_registry(tmp_path / "models")
+    model = next(m for m in get_registry().for_task("translate") if m.source == "user")
+    image = _photo(42, 54)  # neither side a multiple of 8: the tool pads to the model's multiple
+    out = translate(image, TranslateParams(model=model.name, working_size=68))
     assert out.shape == image.shape and not np.array_equal(out, image)
 
 

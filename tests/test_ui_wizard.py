@@ -475,7 +475,7 @@ def test_translation_between_two_folders_saves_both_directions(qtbot, window, tm
     registry = get_registry()
     forward, back = registry.get("summer2winter", "translate"), registry.get("thaw", "translate")
     assert back.title == "Thaw" and forward.weights.parent == back.weights.parent == window.prefs.model_path
-    assert forward.arch_params == {"ngf": 4, "n_blocks": 1}
+    assert forward.arch_params == {"ngf": 4, "n_blocks": 1, "n_down": 2}
     assert forward.card["training"]["augment"] == "random flips and 90° turns (dihedral group)"
     assert str(tmp_path / "Winter") in forward.card["data"]["licence"]
     assert {"summer2winter", "thaw"} <= set(_models_in_tool(window, "translate"))

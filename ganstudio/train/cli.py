@@ -215,6 +215,8 @@ def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
     cg.add_argument("--name-b", default=defaults.name_b, help="short name of domain B, e.g. dog")
     cg.add_argument("--ngf", type=int, default=defaults.ngf, help="generator width (the paper: 64)")
     cg.add_argument("--blocks", type=int, default=defaults.blocks, help="generator residual blocks (the paper: 9)")
+    cg.add_argument("--downsamplings", type=int, default=defaults.downsamplings,
+                    help="generator stride-2 stages (the paper: 2; 3 lets the residual blocks see a whole face)")
     cg.add_argument("--ndf", type=int, default=defaults.ndf, help="discriminator width")
     cg.add_argument("--discriminator", choices=DISCRIMINATORS, default=defaults.discriminator,
                     help="patch: 70x70 PatchGAN (the paper); projected: heads on frozen AlexNet features, "
@@ -241,7 +243,7 @@ def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
     cg.add_argument("--sample-images", type=int, default=defaults.sample_images,
                     help="photos held out of each folder for the sample grids")
     cg.add_argument("--init-ab", default="", help="start the A->B generator from these .safetensors weights (same "
-                                                  "--ngf and --blocks), e.g. cat2dog; ignored on --resume")
+                                                  "--ngf, --blocks, --downsamplings), e.g. cat2dog; ignored on --resume")
     cg.add_argument("--init-ba", default="", help="start the B->A generator from these weights, e.g. dog2cat")
     _add_run_options(cg, defaults)
 

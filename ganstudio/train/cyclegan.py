@@ -29,7 +29,7 @@ from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset
 
 from ganstudio.imaging.color import resize
-from ganstudio.models.arch.cyclegan import MULTIPLE_OF, CycleGANGenerator
+from ganstudio.models.arch.cyclegan import CycleGANGenerator, multiple_of
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.data import (AUGMENT_TEXT, augment, check_augment, list_images, load_folder, resize_short_side,
                                   to_tensor)
@@ -55,6 +55,8 @@ class CycleGANConfig(RunConfig):
     name_b: str = "b"
     ngf: int = 64
     blocks: int = 9
+    #: Stride-2 stages of the generators (the paper: 2).
+    downsamplings: int = 2
     ndf: int = 64
     discriminator: str = "patch"  # "patch" (70x70 PatchGAN on pixels) or "projected" (heads on frozen AlexNet)
     #: Photos are resized once so their short side is this, then randomly cropped (the paper: 286 then 256).
@@ -93,9 +95,11 @@ class CycleGANConfig(RunConfig):
     def __post_init__(self) -> None:
         self.require(("ngf", "ndf", "crop", "batch", "steps", "checkpoint_every", "log_every", "keep_checkpoints"),
                      ("blocks", "small_crop", "small_crop_steps", "pool_size", "sample_images", "sample_every"))
+        if self.downsamplings < 1:
+            raise ValueError(f"downsamplings must be at least 1, not {self.downsamplings}")
         for name in ("crop", "small_crop"):
-            if getattr(self, name) % MULTIPLE_OF:
-                raise ValueError(f"{name} must be a multiple of {MULTIPLE_OF}, not {getattr(self, name)}")
+            if getattr(self, name) % self.multiple_of:
+                raise ValueError(f"{name} must be a multiple of {self.multiple_of}, not {getattr(self, name)}")
         if self.load_size < self.crop:
             raise ValueError(f"load_size {self.load_size} is smaller than the crop {self.crop}")
         if self.small_crop > self.crop:
@@ -111,11 +115,15 @@ class CycleGANConfig(RunConfig):
             raise ValueError("the two domains need different names")
         check_augment(self.augment)
 
+    @property
+    def multiple_of(self) -> int:
+        return multiple_of(self.downsamplings)
+
 
 
 # What is being trained: on --resume these come from the checkpoint. Crop sizes, step counts and the data folders
 # may change between sessions (the generators are fully convolutional), e.g. to fine-tune at a larger crop.
-_RUN_DEFINING = ("name_a", "name_b", "ngf", "blocks", "ndf", "discriminator", "augment", "lr", "beta1",
+_RUN_DEFINING = ("name_a", "name_b", "ngf", "blocks", "downsamplings", "ndf", "discriminator", "augment", "lr", "beta1",
                  "lambda_cycle", "lambda_identity", "pool_size", "seed", "sample_images")
 
 
@@ -193,11 +201,11 @@ class ImagePool:
 
 
 def build_generator(cfg: CycleGANConfig) -> CycleGANGenerator:
-    return CycleGANGenerator(cfg.ngf, cfg.blocks)
+    return CycleGANGenerator(cfg.ngf, cfg.blocks, cfg.downsamplings)
 
 
 def arch_params(cfg: CycleGANConfig) -> dict[str, Any]:
-    return {"ngf": cfg.ngf, "n_blocks": cfg.blocks}
+    return {"ngf": cfg.ngf, "n_blocks": cfg.blocks, "n_down": cfg.downsamplings}
 
 
 class Discriminators:
@@ -411,10 +419,10 @@ def build_card(cfg: CycleGANConfig, name: str, title: str, training: dict[str, A
         "task": "translate",
         "scale": 1,
         "architecture": {"name": "cyclegan-resnet", "params": arch_params(cfg)},
-        "multiple_of": MULTIPLE_OF,
+        "multiple_of": cfg.multiple_of,
         # the translate tool's default short side: the photos' short side in training, so animals come out at the
         # scale the generators learnt them at (a measured difference: training/translate/README.md)
-        "working_size": max(64, round(cfg.load_size / MULTIPLE_OF) * MULTIPLE_OF),  # the tool takes 64 and up
+        "working_size": max(64, round(cfg.load_size / cfg.multiple_of) * cfg.multiple_of),  # the tool takes 64 and up
         # instance norm: a tile's output depends on the whole tile, so the tool runs the model untiled
         "tiling": False,
         "supports_half": False,

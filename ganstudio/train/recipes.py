@@ -504,7 +504,8 @@ class CycleGANRecipe(Recipe):
         if from_base:
             a2b, b2a = self.base_models()
             args += ["--init-ab", str(a2b.weights), "--init-ba", str(b2a.weights),
-                     "--ngf", str(a2b.arch_params["ngf"]), "--blocks", str(a2b.arch_params["n_blocks"])]
+                     "--ngf", str(a2b.arch_params["ngf"]), "--blocks", str(a2b.arch_params["n_blocks"]),
+                     "--downsamplings", str(a2b.arch_params.get("n_down", 2))]
         else:
             args += ["--ngf", str(settings.channels), "--blocks", str(settings.blocks)]
         return RunSpec(str(run_dir), str(folders[0]), args, settings.steps, self.kind, str(folders[1]), list(names))

@@ -12,8 +12,13 @@ import torch.nn as nn
 
 from ganstudio.models.arch import register_arch
 
-#: Two stride-2 stages down and two 2x stages up: inputs must be a multiple of this.
+#: The paper's two stride-2 stages down and two 2x stages up: inputs must be a multiple of this.
 MULTIPLE_OF = 4
+
+
+def multiple_of(n_down: int) -> int:
+    """The size inputs must be a multiple of, for ``n_down`` stride-2 stages."""
+    return 2 ** n_down
 
 
 def _conv_norm_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
@@ -50,19 +55,22 @@ class CycleGANGenerator(nn.Module):
 
     Internally the network works on [-1, 1] and ends in tanh, as the paper's does. ``ngf`` is the width of the
     first stage (the middle is 4 x ngf); ``n_blocks`` residual blocks (the paper: 9 at 256 px, 6 at 128 px).
+    ``n_down`` stride-2 stages (the paper: 2); each one more doubles what a residual block sees of the image, which
+    a translation that changes shape (a cat's face into a dog's) needs; the width stays at 4 x ngf past the second.
     """
 
-    def __init__(self, ngf: int = 64, n_blocks: int = 9) -> None:
+    def __init__(self, ngf: int = 64, n_blocks: int = 9, n_down: int = 2) -> None:
         super().__init__()
-        if ngf < 1 or n_blocks < 0:
-            raise ValueError(f"ngf must be at least 1 and n_blocks at least 0, not {ngf} and {n_blocks}")
+        if ngf < 1 or n_blocks < 0 or n_down < 1:
+            raise ValueError(f"ngf and n_down must be at least 1 and n_blocks at least 0, not {ngf}, {n_down} and "
+                             f"{n_blocks}")
+        widths = [ngf * min(2 ** i, 4) for i in range(n_down + 1)]
+        self.multiple_of = multiple_of(n_down)
         self.model = nn.Sequential(
             *_conv_norm_relu(3, ngf, 7),
-            *_conv_norm_relu(ngf, ngf * 2, 3, stride=2),
-            *_conv_norm_relu(ngf * 2, ngf * 4, 3, stride=2),
-            *(ResnetBlock(ngf * 4) for _ in range(n_blocks)),
-            ResizeConv(ngf * 4, ngf * 2),
-            ResizeConv(ngf * 2, ngf),
+            *(layer for i in range(n_down) for layer in _conv_norm_relu(widths[i], widths[i + 1], 3, stride=2)),
+            *(ResnetBlock(widths[-1]) for _ in range(n_blocks)),
+            *(ResizeConv(widths[i + 1], widths[i]) for i in reversed(range(n_down))),
             nn.ReflectionPad2d(3),
             nn.Conv2d(ngf, 3, 7),
             nn.Tanh(),
@@ -74,6 +82,6 @@ class CycleGANGenerator(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-2] % MULTIPLE_OF or x.shape[-1] % MULTIPLE_OF:
-            raise ValueError(f"input {x.shape[-1]}x{x.shape[-2]} is not a multiple of {MULTIPLE_OF}")
+        if x.shape[-2] % self.multiple_of or x.shape[-1] % self.multiple_of:
+            raise ValueError(f"input {x.shape[-1]}x{x.shape[-2]} is not a multiple of {self.multiple_of}")
         return (self.model(x * 2 - 1) + 1) / 2
