@@ -12,12 +12,9 @@ import torch.nn as nn
 
 from ganstudio.models.arch import register_arch
 
-#: The paper's two stride-2 stages down and two 2x stages up: inputs must be a multiple of this.
-MULTIPLE_OF = 4
-
-
 def multiple_of(n_down: int) -> int:
-    """The size inputs must be a multiple of, for ``n_down`` stride-2 stages."""
+    """The size inputs must be a multiple of, for ``n_down`` stride-2 stages down and as many 2x stages up (the
+    paper's two: 4)."""
     return 2 ** n_down
 
 
