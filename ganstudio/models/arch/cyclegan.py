@@ -48,7 +48,7 @@ class ResizeConv(nn.Module):
 
 @register_arch("cyclegan-resnet")
 class CycleGANGenerator(nn.Module):
-    """RGB in [0, 1] -> RGB in [0, 1], same size; height and width must be multiples of :data:`MULTIPLE_OF`.
+    """RGB in [0, 1] -> RGB in [0, 1], same size; height and width must be multiples of ``multiple_of``.
 
     Internally the network works on [-1, 1] and ends in tanh, as the paper's does. ``ngf`` is the width of the
     first stage (the middle is 4 x ngf); ``n_blocks`` residual blocks (the paper: 9 at 256 px, 6 at 128 px).
