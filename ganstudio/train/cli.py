@@ -243,7 +243,8 @@ def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
     cg.add_argument("--sample-images", type=int, default=defaults.sample_images,
                     help="photos held out of each folder for the sample grids")
     cg.add_argument("--init-ab", default="", help="start the A->B generator from these .safetensors weights (same "
-                                                  "--ngf, --blocks, --downsamplings), e.g. cat2dog; ignored on --resume")
+                                                  "--ngf, --blocks, --downsamplings), e.g. cat2dog; ignored on "
+                                                  "--resume")
     cg.add_argument("--init-ba", default="", help="start the B->A generator from these weights, e.g. dog2cat")
     _add_run_options(cg, defaults)
 

@@ -123,8 +123,8 @@ class CycleGANConfig(RunConfig):
 
 # What is being trained: on --resume these come from the checkpoint. Crop sizes, step counts and the data folders
 # may change between sessions (the generators are fully convolutional), e.g. to fine-tune at a larger crop.
-_RUN_DEFINING = ("name_a", "name_b", "ngf", "blocks", "downsamplings", "ndf", "discriminator", "augment", "lr", "beta1",
-                 "lambda_cycle", "lambda_identity", "pool_size", "seed", "sample_images")
+_RUN_DEFINING = ("name_a", "name_b", "ngf", "blocks", "downsamplings", "ndf", "discriminator", "augment", "lr",
+                 "beta1", "lambda_cycle", "lambda_identity", "pool_size", "seed", "sample_images")
 
 
 def lr_factor(step: int, steps: int) -> float:

@@ -12,6 +12,7 @@ import torch.nn as nn
 
 from ganstudio.models.arch import register_arch
 
+
 def multiple_of(n_down: int) -> int:
     """The size inputs must be a multiple of, for ``n_down`` stride-2 stages down and as many 2x stages up (the
     paper's two: 4)."""
