@@ -93,10 +93,9 @@ class CycleGANConfig(RunConfig):
     init_ba: str = ""
 
     def __post_init__(self) -> None:
-        self.require(("ngf", "ndf", "crop", "batch", "steps", "checkpoint_every", "log_every", "keep_checkpoints"),
+        self.require(("ngf", "downsamplings", "ndf", "crop", "batch", "steps", "checkpoint_every", "log_every",
+                      "keep_checkpoints"),
                      ("blocks", "small_crop", "small_crop_steps", "pool_size", "sample_images", "sample_every"))
-        if self.downsamplings < 1:
-            raise ValueError(f"downsamplings must be at least 1, not {self.downsamplings}")
         for name in ("crop", "small_crop"):
             if getattr(self, name) % self.multiple_of:
                 raise ValueError(f"{name} must be a multiple of {self.multiple_of}, not {getattr(self, name)}")
@@ -422,7 +421,8 @@ def build_card(cfg: CycleGANConfig, name: str, title: str, training: dict[str, A
         "multiple_of": cfg.multiple_of,
         # the translate tool's default short side: the photos' short side in training, so animals come out at the
         # scale the generators learnt them at (a measured difference: training/translate/README.md)
-        "working_size": max(64, round(cfg.load_size / cfg.multiple_of) * cfg.multiple_of),  # the tool takes 64 and up
+        # the tool takes 64 and up
+        "working_size": max(64, round(cfg.load_size / cfg.multiple_of) * cfg.multiple_of),
         # instance norm: a tile's output depends on the whole tile, so the tool runs the model untiled
         "tiling": False,
         "supports_half": False,
