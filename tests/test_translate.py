@@ -18,7 +18,9 @@ from ganstudio.models.arch.cyclegan import CycleGANGenerator
 from ganstudio.tools import get_tool
 from ganstudio.tools.translate import TranslateParams, feather_weights, working_shape
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.cyclegan import CycleGANConfig, ImagePool, UnpairedCrops, export, lr_factor, train
+from ganstudio.train.cyclegan import (FLAT_CROP_SPREAD, CycleGANConfig, ImagePool, UnpairedCrops, export, lr_factor,
+                                     train)
+from ganstudio.train.data import load_folder, spread
 from ganstudio.train.discriminators import PatchGANDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.imaging import read_image
@@ -231,6 +233,27 @@ def test_crops_flip_and_shrink_for_the_low_resolution_phase() -> None:
     torch.manual_seed(0)
     left_bright = {bool(dataset[0][0][0, 8, 0] > 0.5) for _ in range(20)}
     assert left_bright == {True, False}, "crops must be mirrored about half the time"
+
+
+def test_flat_crops_are_drawn_again_so_instance_norm_never_sees_one() -> None:
+    # A white studio background beside the animal: without redrawing, most 64 px crops of this are pure white,
+    # and one such crop put a 64 px run on the cat folder out with NaN losses at step 39.
+    image = np.full((64, 256, 3), 255, np.uint8)
+    image[:, 128:] = np.random.default_rng(0).integers(0, 256, (64, 128, 3), dtype=np.uint8)
+    dataset = UnpairedCrops([image], [image], crop=64)
+    torch.manual_seed(0)
+    spreads = [spread((dataset[0][0] * 255).permute(1, 2, 0).numpy()) for _ in range(50)]
+    assert min(spreads) >= FLAT_CROP_SPREAD
+
+
+def test_blank_photos_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    Image.new("RGB", (64, 64), (250, 250, 250)).save(tmp_path / "blank.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(
+        tmp_path / "photo.png")
+    images, skipped = load_folder(sorted(tmp_path.iterdir()), min_side=32, min_spread=FLAT_CROP_SPREAD)
+    assert len(images) == 1
+    assert [(item.path.name, item.reason) for item in skipped] == [("blank.png", "blank: one flat colour")]
+    assert len(load_folder(sorted(tmp_path.iterdir()), min_side=32)[0]) == 2
 
 
 def _folders(root: Path) -> tuple[Path, Path]:

@@ -32,7 +32,7 @@ from ganstudio.imaging.color import resize
 from ganstudio.models.arch.cyclegan import CycleGANGenerator, multiple_of
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.data import (AUGMENT_TEXT, augment, check_augment, list_images, load_folder, resize_short_side,
-                                  to_tensor)
+                                  spread, to_tensor)
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.engine import resolve_device
@@ -42,6 +42,13 @@ from ganstudio.train.common import (LossWindow, Precision, RunClock, RunConfig, 
 DISCRIMINATORS = ("patch", "projected")
 #: AlexNet's third stage needs this many input pixels (stride 4, then two 3x3 stride-2 max pools).
 PROJECTED_MIN_CROP = 32
+#: Crops varying less than this (grey levels, see :func:`ganstudio.train.data.spread`) are drawn again. A flat crop
+#: (a white studio background, a letterbox bar) makes every instance norm of a generator divide by ~sqrt(eps): its
+#: activations collapse to 0 and its gradients grow ~300-fold per norm layer until they overflow, and the run
+#: stops with NaN losses (seen at step 39 of a 64 px run on the cat folder).
+FLAT_CROP_SPREAD = 2.5
+#: Draws per crop before taking the most varied one seen.
+CROP_TRIES = 10
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -137,7 +144,7 @@ def lr_factor(step: int, steps: int) -> float:
 
 class UnpairedCrops(Dataset):
     """Random crops, augmented as ``augment`` says (left-right flips by default), from two image lists; item ``i``
-    pairs A[i] with a random B.
+    pairs A[i] with a random B. A flat crop is drawn again (:data:`FLAT_CROP_SPREAD`).
 
     Set :attr:`out_size` below ``crop`` for the low-resolution phase: the same view, shrunk.
     """
@@ -156,9 +163,17 @@ class UnpairedCrops(Dataset):
 
     def _sample(self, image: np.ndarray) -> torch.Tensor:
         height, width = image.shape[:2]
-        top = torch.randint(0, height - self.crop + 1, ()).item()
-        left = torch.randint(0, width - self.crop + 1, ()).item()
-        crop = augment(image[top : top + self.crop, left : left + self.crop], self.augment)
+        best, best_spread = None, -1.0
+        for _ in range(CROP_TRIES):
+            top = torch.randint(0, height - self.crop + 1, ()).item()
+            left = torch.randint(0, width - self.crop + 1, ()).item()
+            candidate = image[top : top + self.crop, left : left + self.crop]
+            candidate_spread = spread(candidate)
+            if candidate_spread > best_spread:
+                best, best_spread = candidate, candidate_spread
+            if candidate_spread >= FLAT_CROP_SPREAD:
+                break
+        crop = augment(best, self.augment)
         if self.out_size != self.crop:
             crop = resize(np.ascontiguousarray(crop), (self.out_size, self.out_size), "area")
         return to_tensor(crop)
@@ -268,8 +283,8 @@ def _load_domain(folder: str, cfg: CycleGANConfig, events: EventWriter) -> tuple
     paths = list_images(Path(folder))
     train_paths, sample_paths = split_validation(paths, cfg.sample_images)
     # Images are upscaled to the load size when needed, but thumbnails far below it would only add blur.
-    images, skipped = load_folder(train_paths, min_side=cfg.load_size // 2)
-    samples, sample_skipped = load_folder(sample_paths, min_side=cfg.load_size // 2)
+    images, skipped = load_folder(train_paths, min_side=cfg.load_size // 2, min_spread=FLAT_CROP_SPREAD)
+    samples, sample_skipped = load_folder(sample_paths, min_side=cfg.load_size // 2, min_spread=FLAT_CROP_SPREAD)
     for item in skipped + sample_skipped:
         events.emit("warning", message=f"skipped {item.path}: {item.reason}")
     return ([resize_short_side(image, cfg.load_size) for image in images],

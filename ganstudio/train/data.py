@@ -37,8 +37,10 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB")).copy()
 
 
-def load_folder(paths: list[Path], min_side: int) -> tuple[list[np.ndarray], list[SkippedFile]]:
-    """Decode every file into RAM; broken files and those too small for a crop are skipped and reported."""
+def load_folder(paths: list[Path], min_side: int,
+                min_spread: float = 0.0) -> tuple[list[np.ndarray], list[SkippedFile]]:
+    """Decode every file into RAM; broken files, those too small for a crop and, with ``min_spread``, blank ones
+    (no colour channel varying by that many grey levels: see :func:`spread`) are skipped and reported."""
     images: list[np.ndarray] = []
     skipped: list[SkippedFile] = []
     for path in paths:
@@ -50,8 +52,16 @@ def load_folder(paths: list[Path], min_side: int) -> tuple[list[np.ndarray], lis
         if min(array.shape[:2]) < min_side:
             skipped.append(SkippedFile(path, f"smaller than {min_side} px"))
             continue
+        if min_spread and spread(array) < min_spread:
+            skipped.append(SkippedFile(path, "blank: one flat colour"))
+            continue
         images.append(array)
     return images, skipped
+
+
+def spread(array: np.ndarray) -> float:
+    """How much an H×W×3 uint8 picture varies: the largest of its channels' standard deviations, in grey levels."""
+    return float(array.reshape(-1, array.shape[-1]).std(axis=0).max())
 
 
 def resize_short_side(image: np.ndarray, short_side: int) -> np.ndarray:
