@@ -15,7 +15,8 @@ On the device, from the repository root, with ``.gpu-data`` (``pack_data.py``) c
 
     python3 training/translate/gpu_session.py --budget 520 --out $OUT
 
-Rehearsal here: ``--budget 150 --probe 30 --device cpu --common "--crop 64 --batch 1"``.
+Rehearsal here: ``--budget 180 --probe 45 --device cpu --common "--crop 64 --batch 1 --threads 1 --log-every 5
+--sample-every 20" --runs /tmp/cgr --out /tmp/cgout``.
 """
 from __future__ import annotations
 
@@ -50,10 +51,10 @@ SPEED_MARGIN = 0.9
 
 
 def _launch(name: str, args: list[str], runs: Path, extra_env: dict[str, str]) -> subprocess.Popen:
-    log = open(runs / f"{name}.jsonl", "a")
     command = [sys.executable, "-m", "ganstudio", "train", "cyclegan", *args]
     print(f"[{name}] {shlex.join(command)}", flush=True)
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **extra_env})
+    with open(runs / f"{name}.jsonl", "a") as log:  # the child keeps its own handle
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **extra_env})
 
 
 def _events(log: Path) -> list[dict]:

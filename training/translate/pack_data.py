@@ -17,9 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
-from ganstudio.train.data import list_images
+from ganstudio.train.data import list_images, load_rgb
 
 TRAVEL_LIMIT = 64 * 2**20
 
@@ -31,9 +31,8 @@ def pack_folder(source: Path, target: Path, short_side: int, quality: int) -> tu
     written = size = 0
     for path in list_images(source):
         try:
-            with Image.open(path) as image:
-                image = ImageOps.exif_transpose(image).convert("RGB")
-        except OSError as error:
+            image = Image.fromarray(load_rgb(path))
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
             print(f"skipped {path}: {error}", file=sys.stderr)
             continue
         factor = short_side / min(image.size)
