@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 
 from ganstudio.engine import CancelToken, Cancelled, TilingError, resolve_device, resolve_dtype, run_tiled
-from ganstudio.engine.tiling import tile_starts
+from ganstudio.engine.tiling import computed_ratio, tile_layout, tile_starts
 
 
 def small_net(scale: int = 1) -> nn.Module:
@@ -48,6 +48,25 @@ def test_tile_starts_cover_the_whole_length():
         assert all(b - a <= 64 - 16 for a, b in zip(starts, starts[1:]))
 
 
+def test_tiles_are_equal_spread_evenly_and_keep_the_overlap():
+    for length in (513, 700, 1000, 1500, 2000, 4321):
+        for multiple in (1, 4, 8):
+            starts, size = tile_layout(length, 512, 32, multiple)
+            assert size <= 512 and starts[0] == 0 and starts[-1] + size == length
+            assert size % multiple == 0 or size == 512
+            assert all(a + size - b >= 32 for a, b in zip(starts, starts[1:]))
+            gaps = [b - a for a, b in zip(starts, starts[1:])]
+            assert max(gaps) - min(gaps) <= 1
+
+
+def test_tiling_computes_little_more_than_the_image():
+    # Full tiles laid from the edge computed 2.36x a 1000 px square's pixels and 1.64x a 2000 px square's.
+    assert computed_ratio(512, 512, 512) == 1.0
+    for side in (1000, 2000, 3000):
+        assert computed_ratio(side, side, 512) < 1.2
+    assert computed_ratio(1500, 2000, 512, multiple_of=4) < 1.2
+
+
 def test_padding_to_a_size_multiple():
     seen_shapes = []
 
@@ -76,7 +95,8 @@ def test_out_of_memory_retries_with_smaller_tiles():
     messages = []
     image = torch.rand(1, 3, 200, 200)
     out = run_tiled(runs_out_above_64, image, tile=256, overlap=16, progress=lambda f, m: messages.append(m))
-    assert tiles_seen[:2] == [200, 128] and max(tiles_seen[2:]) <= 64  # 256 -> 128 -> 64
+    # 256 -> 128 -> 64 px tile budgets; the tiles themselves are the smallest equal ones under each budget.
+    assert tiles_seen[0] == 200 and 64 < tiles_seen[1] <= 128 and max(tiles_seen[2:]) <= 64
     assert [m for m in messages if "retrying" in m] == ["out of memory: retrying with 128-pixel tiles",
                                                         "out of memory: retrying with 64-pixel tiles"]
     assert torch.allclose(out, run_tiled(model, image, tile=1024), atol=1e-5)

@@ -20,7 +20,8 @@ def photo(size=48, channels=3, dtype=np.uint8):
 
 
 #: Every super-resolution model in pretrained/, with its scale.
-SHIPPED = {name: scale for name, scale in (("srresnet-x4", 4), ("srgan-x4", 4), ("srresnet-x2", 2))
+SHIPPED = {name: scale for name, scale in (("srresnet-x4", 4), ("srgan-x4", 4), ("srresnet-x2", 2),
+                                           ("real-x4", 4), ("real-x2", 2))
            if (pretrained_dir() / f"{name}.safetensors").exists()}
 
 
@@ -43,11 +44,12 @@ def test_colour_stays_within_one_percent_of_bicubic(name):
     assert np.all(np.abs(means - reference) <= 0.01 * reference)
 
 
-def test_alpha_is_upscaled_apart_and_reattached():
+@pytest.mark.parametrize("name", [name for name, scale in SHIPPED.items() if scale == 4])
+def test_alpha_is_upscaled_apart_and_reattached(name):
     image = photo(channels=4)
     image[..., 3] = 0
     image[10:30, 10:30, 3] = 255
-    out = run(image, SuperResParams("srresnet-x4", 4))
+    out = run(image, SuperResParams(name, 4))
     expected_alpha = resize(image[..., 3:], (192, 192), "bicubic")
     assert np.array_equal(out[..., 3:], expected_alpha)
 
@@ -111,3 +113,72 @@ def test_picking_a_fixed_scale_model_in_the_panel_picks_its_scale(window):
     scale.setCurrentIndex(scale.findData(4))  # the user may still ask a ×2 model for ×4
     page.refresh_models()
     assert page.params() == type(page.params())("srresnet-x2", 4)
+
+
+#: Where the shipped models are, read before any test points $GANSTUDIO_PRETRAINED elsewhere.
+SHIPPED_DIR = pretrained_dir()
+
+
+def _install(folder, *names):
+    import shutil
+
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        for suffix in (".safetensors", ".json"):
+            shutil.copy(SHIPPED_DIR / f"{name}{suffix}", folder / f"{name}{suffix}")
+
+
+def test_the_default_model_is_the_best_installed_never_a_resampler_when_a_model_exists(tmp_path, monkeypatch):
+    import os
+    from pathlib import Path
+
+    from ganstudio.models import configure_registry
+
+    folder = tmp_path / "shipped"
+    monkeypatch.setenv("GANSTUDIO_PRETRAINED", str(folder))
+    configure_registry(None)
+    assert SuperResParams().model == "bicubic"  # nothing installed: the classic resampler still works
+    _install(folder, "srgan-x4")
+    configure_registry(None)
+    assert SuperResParams().model == "srgan-x4"
+    _install(folder, "srresnet-x4")
+    configure_registry(None)
+    assert SuperResParams().model == "srresnet-x4"
+    if "real-x4" in SHIPPED:
+        _install(folder, "real-x4")
+        configure_registry(None)
+        assert SuperResParams().model == "real-x4"
+    configure_registry(Path(os.environ["GANSTUDIO_MODEL_DIR"]))
+
+
+@pytest.mark.skipif("real-x4" not in SHIPPED, reason="real-x4 is not shipped in this checkout")
+def test_the_cli_upscales_with_the_photo_model_by_default(tmp_path, monkeypatch):
+    from PIL import Image
+
+    import ganstudio.tools.superres as superres_tool
+    from ganstudio.cli import main
+
+    used = []
+    real_find = superres_tool.find_model
+    monkeypatch.setattr(superres_tool, "find_model", lambda name, task: used.append(name) or real_find(name, task))
+    source = tmp_path / "in.png"
+    Image.fromarray(photo(24)).save(source)
+    assert main(["apply", "superres", str(source), "-o", str(tmp_path / "out.png"), "-q"]) == 0
+    assert used == ["real-x4"]
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.size == (96, 96)
+
+
+def test_the_panel_starts_on_the_best_model_and_says_what_each_is_for(window):
+    panel = window.tools_panel
+    panel.select_tool("superres")
+    page = panel.current_page
+    model = page.editor("model")
+    assert model.currentData() == SuperResParams().model
+    for name in ("bicubic", *SHIPPED):
+        index = model.findData(name)
+        if index < 0:
+            continue
+        model.setCurrentIndex(index)
+        summary = get_registry().get(name, "superres").summary
+        assert summary and page.model_summary.text() == summary

@@ -6,6 +6,7 @@ output tiled as untiled away from the image border.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -41,14 +42,36 @@ def auto_tile_size(device: torch.device) -> int:
     return 512
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets covering ``[0, length)`` with tiles of ``tile`` that overlap by at least ``overlap``."""
+def tile_layout(length: int, tile: int, overlap: int, multiple_of: int = 1) -> tuple[list[int], int]:
+    """Start offsets and the one tile size that cover ``[0, length)`` with tiles of at most ``tile`` overlapping
+    by at least ``overlap``.
+
+    The count comes first (the fewest tiles of ``tile`` that cover the length), then the tiles are shrunk to the
+    smallest equal size that still covers it and spread evenly. Laying full tiles from the top/left edge and pushing
+    the last one back instead computes up to twice the pixels needed (a 1000 px side as 512 + 512 + 512).
+    """
     if length <= tile:
-        return [0]
-    step = max(tile - overlap, 1)
-    starts = list(range(0, length - tile, step))
-    starts.append(length - tile)
-    return starts
+        return [0], length
+    count = math.ceil((length - overlap) / max(tile - overlap, 1))
+    size = math.ceil((length + (count - 1) * overlap) / count)
+    size = min(tile, -(-size // multiple_of) * multiple_of)
+    # Integer starts make the gaps differ by a pixel; grow until even the widest gap keeps the overlap.
+    while size < tile and size - math.ceil((length - size) / (count - 1)) < overlap:
+        size += 1
+    starts = [(i * (length - size)) // (count - 1) for i in range(count)]
+    return starts, size
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of :func:`tile_layout`'s tiles."""
+    return tile_layout(length, tile, overlap)[0]
+
+
+def computed_ratio(height: int, width: int, tile: int, overlap: int = DEFAULT_OVERLAP, multiple_of: int = 1) -> float:
+    """Input pixels the tiles compute over the pixels of the image: the cost of tiling (1.0 for one tile)."""
+    ys, th = tile_layout(height, tile, overlap, multiple_of)
+    xs, tw = tile_layout(width, tile, overlap, multiple_of)
+    return len(ys) * th * len(xs) * tw / (height * width)
 
 
 def _edge_weights(size: int, ramp_start: int, ramp_len: int, at_start: bool, at_end: bool) -> torch.Tensor:
@@ -139,8 +162,8 @@ def _run_pass(model: ModelFn, image: torch.Tensor, scale: int, tile: int, overla
     _, _, height, width = image.shape
     tile = max(multiple_of, tile - tile % multiple_of)
     overlap = min(overlap, tile // 2)
-    ys = tile_starts(height, tile, overlap)
-    xs = tile_starts(width, tile, overlap)
+    ys, tile_h = tile_layout(height, tile, overlap, multiple_of)
+    xs, tile_w = tile_layout(width, tile, overlap, multiple_of)
     total = len(ys) * len(xs)
     if total == 1:
         check(cancel)
@@ -155,7 +178,7 @@ def _run_pass(model: ModelFn, image: torch.Tensor, scale: int, tile: int, overla
     for y in ys:
         for x in xs:
             check(cancel)
-            th, tw = min(tile, height - y), min(tile, width - x)
+            th, tw = min(tile_h, height - y), min(tile_w, width - x)
             out = _run_tile(model, image[..., y : y + th, x : x + tw], scale, multiple_of, device, dtype, channels_last)
             if output is None:
                 output = torch.zeros(1, out.shape[1], height * scale, width * scale)

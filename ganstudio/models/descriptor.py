@@ -28,6 +28,8 @@ class ModelDescriptor:
     supports_bf16: bool = False
     tiling: bool = True
     weights: Path | None = None
+    #: One line on what the model is for, shown under a tool's model list (the card's ``summary``).
+    summary: str = ""
     arch_params: dict = field(default_factory=dict, compare=False, hash=False)
     card: dict = field(default_factory=dict, compare=False, hash=False)
 

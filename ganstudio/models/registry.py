@@ -12,8 +12,10 @@ from .descriptor import CLASSIC, TASKS, ModelDescriptor
 FOREIGN_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
 
 BUILTIN_MODELS = (
-    ModelDescriptor("bicubic", "Bicubic", "superres", CLASSIC, scale=0),
-    ModelDescriptor("lanczos", "Lanczos", "superres", CLASSIC, scale=0),
+    ModelDescriptor("bicubic", "Bicubic", "superres", CLASSIC, scale=0,
+                    summary="Classic resampling, no model: smooth, adds no detail (the baseline)."),
+    ModelDescriptor("lanczos", "Lanczos", "superres", CLASSIC, scale=0,
+                    summary="Classic resampling, no model: a little crisper than bicubic, with faint halos."),
     ModelDescriptor("opencv-telea", "OpenCV Telea", "inpaint", CLASSIC),
     ModelDescriptor("opencv-ns", "OpenCV Navier-Stokes", "inpaint", CLASSIC),
 )
@@ -67,6 +69,7 @@ def descriptor_from_card(card_path: Path, source: str) -> ModelDescriptor:
         supports_bf16=bool(card.get("supports_bf16", False)),
         tiling=bool(card.get("tiling", True)),
         weights=weights,
+        summary=str(card.get("summary", "")),
         arch_params=dict(architecture.get("params", {})),
         card=card,
     )

@@ -1,21 +1,31 @@
 """Super-resolution: upscale an image ×2 or ×4 with a learned model or a classic resampler."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..engine import CancelToken, ProgressCallback, Runtime, run_rgb_model
 from ..engine.cancel import check, report
 from ..imaging.color import resize
+from ..models import get_registry
 from .base import ToolSpec, check_image, find_model, load_module
 
 SCALES = (2, 3, 4)
+#: The models the tool starts on, best first: photos as people have them (JPEG, noise, softness) are what gets
+#: enlarged most, so the real-world model leads; the classic resampler is the last resort, never the first choice.
+PREFERRED_MODELS = ("real-x4", "srresnet-x4", "srgan-x4", "bicubic")
+
+
+def default_model() -> str:
+    """The first of :data:`PREFERRED_MODELS` that is installed (the panel's and the CLI's default)."""
+    names = {model.name for model in get_registry().for_task("superres")}
+    return next((name for name in PREFERRED_MODELS if name in names), "bicubic")
 
 
 @dataclass
 class SuperResParams:
-    model: str = "bicubic"
+    model: str = field(default_factory=default_model)
     scale: int = 4
 
 

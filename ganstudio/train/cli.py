@@ -41,6 +41,7 @@ def _add_augment(parser: argparse.ArgumentParser, default: str) -> None:
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
+    from ganstudio.train.data import DEGRADATIONS
     from ganstudio.train.superres import SR_DISCRIMINATORS, SuperResConfig
 
     defaults = SuperResConfig(data="", out="")
@@ -57,6 +58,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
                     help="learn only the difference to a bicubic upscale")
     sr.add_argument("--crop", type=int, default=defaults.crop, help="HR crop size in pixels")
     _add_augment(sr, defaults.augment)
+    sr.add_argument("--degradation", choices=DEGRADATIONS, default=defaults.degradation,
+                    help="how the LR side is made: bicubic (clean sources) or real (random blur, resize, noise and "
+                         "JPEG, twice: photos as people have them)")
     sr.add_argument("--batch", type=int, default=defaults.batch)
     sr.add_argument("--steps", type=int, default=defaults.steps, help="total steps (the LR schedule spans them)")
     sr.add_argument("--lr", type=float, default=defaults.lr)
@@ -101,6 +105,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--machine", required=True, help="what it was trained on, for the card")
     export.add_argument("--latest", action="store_true", help="export the latest weights, not the best-validating")
     export.add_argument("--metrics", help="JSON file of measured metrics to put in the card")
+    export.add_argument("--summary", help="one line the tool's panel shows under the model list: what the model "
+                                          "is for")
     _add_cyclegan_parsers(tasks)
     _add_pose_parsers(tasks)
     _add_pose_refiner_parser(tasks)
@@ -173,6 +179,10 @@ def run_train(args: argparse.Namespace) -> int:
             metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
             card = export(Path(args.run), output, args.name or output.stem, args.title, args.machine,
                           use_best=not args.latest, metrics=metrics)
+            if args.summary:
+                values = json.loads(Path(card).read_text(encoding="utf-8"))
+                Path(card).write_text(json.dumps({**values, "summary": args.summary}, indent=2, ensure_ascii=False)
+                                      + "\n", encoding="utf-8")
             events.emit("export", weights=str(output), card=str(card))
             return 0
         if args.train_task in ("cyclegan", "cyclegan-export"):

@@ -14,6 +14,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from ganstudio.imaging.color import resize
+from ganstudio.train.degrade import RealDegradation, degrade_real
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -122,11 +123,35 @@ def check_augment(kind: str) -> None:
         raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}, not {kind!r}")
 
 
+#: ``--degradation`` of super-resolution training: how the LR side of a pair is made from its HR crop. "bicubic"
+#: is the classic benchmark setting (clean sources); "real" the random blur/resize/noise/JPEG pipeline of
+#: :mod:`ganstudio.train.degrade` (the photos people actually enlarge).
+DEGRADATIONS = ("bicubic", "real")
+DEGRADATION_TEXT = {"bicubic": "bicubic downscale (MATLAB-style, antialiased)",
+                    "real": "second-order real-world degradations (ganstudio/train/degrade.py: random blur, resize, "
+                            "Gaussian/shot noise and JPEG, twice; 10 % plain bicubic)"}
+
+
+def check_degradation(kind: str) -> None:
+    if kind not in DEGRADATIONS:
+        raise ValueError(f"degradation must be one of {', '.join(DEGRADATIONS)}, not {kind!r}")
+
+
+def make_lr(hr: np.ndarray, scale: int, degradation: str, seed: int) -> np.ndarray:
+    """The LR side of a training or validation pair; ``seed`` drives the random pipeline (unused by bicubic)."""
+    if degradation == "real":
+        return degrade_real(hr, scale, np.random.default_rng(seed), RealDegradation())
+    return bicubic_downscale(hr, scale)
+
+
 class SRCropDataset(Dataset):
     """Random HR crops of cached images paired with their bicubic LR; item ``i`` draws from image ``i``."""
 
-    def __init__(self, images: list[np.ndarray], crop: int, scale: int, augment: bool | str = True) -> None:
-        """``augment``: one of :data:`AUGMENTS`; ``True`` is ``dihedral`` and ``False`` ``none``."""
+    def __init__(self, images: list[np.ndarray], crop: int, scale: int, augment: bool | str = True,
+                 degradation: str = "bicubic") -> None:
+        """``augment``: one of :data:`AUGMENTS`; ``True`` is ``dihedral`` and ``False`` ``none``. ``degradation``:
+        one of :data:`DEGRADATIONS`."""
+        check_degradation(degradation)
         if crop % scale:
             raise ValueError(f"crop {crop} must be a multiple of the scale {scale}")
         if not images:
@@ -136,6 +161,7 @@ class SRCropDataset(Dataset):
         self.scale = scale
         self.augment = ("dihedral" if augment else "none") if isinstance(augment, bool) else augment
         check_augment(self.augment)
+        self.degradation = degradation
 
     def __len__(self) -> int:
         return len(self.images)
@@ -147,20 +173,25 @@ class SRCropDataset(Dataset):
         left = torch.randint(0, width - self.crop + 1, ()).item()
         hr = image[top : top + self.crop, left : left + self.crop]
         hr = np.ascontiguousarray(augment(hr, self.augment))
-        return to_tensor(bicubic_downscale(hr, self.scale)), to_tensor(hr)
+        # Drawn from torch's generator (saved in checkpoints); bicubic runs draw nothing, so their stream is unchanged.
+        seed = torch.randint(0, 2**31 - 1, ()).item() if self.degradation != "bicubic" else 0
+        return to_tensor(make_lr(hr, self.scale, self.degradation, seed)), to_tensor(hr)
 
 
 class SRValidationSet(Dataset):
     """Deterministic centre crops (LR, HR) of held-out images, for a PSNR that is comparable across runs."""
 
-    def __init__(self, images: list[np.ndarray], crop: int, scale: int) -> None:
+    def __init__(self, images: list[np.ndarray], crop: int, scale: int, degradation: str = "bicubic") -> None:
+        """``degradation`` (:data:`DEGRADATIONS`) with a fixed seed per image, so every run meets the same pairs."""
+        check_degradation(degradation)
         self.pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
         for image in images:
             height, width = image.shape[:2]
             size = min(crop, height, width) // scale * scale
             top, left = (height - size) // 2, (width - size) // 2
             hr = np.ascontiguousarray(image[top : top + size, left : left + size])
-            self.pairs.append((to_tensor(bicubic_downscale(hr, scale)), to_tensor(hr)))
+            lr = make_lr(hr, scale, degradation, seed=len(self.pairs))
+            self.pairs.append((to_tensor(lr), to_tensor(hr)))
 
     def __len__(self) -> int:
         return len(self.pairs)

@@ -27,8 +27,8 @@ from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunClock, RunConfig, StopRequest,
                                     data_licence, device_of, load_matching, load_weights_for_export, losses_finite,
                                     open_run, save_grid, split_validation)
-from ganstudio.train.data import (AUGMENT_TEXT, SRCropDataset, SRValidationSet, check_augment, list_images,
-                                  load_folder)
+from ganstudio.train.data import (AUGMENT_TEXT, DEGRADATION_TEXT, SRCropDataset, SRValidationSet, check_augment,
+                                  check_degradation, list_images, load_folder)
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator, SRGANDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.train.lpips import LPIPS
@@ -52,6 +52,8 @@ class SuperResConfig(RunConfig):
     crop: int = 96
     #: Of the training crops (:data:`ganstudio.train.data.AUGMENTS`): flips and quarter turns by default.
     augment: str = "dihedral"
+    #: How the LR side is made (:data:`ganstudio.train.data.DEGRADATIONS`); validation crops get the same, seeded.
+    degradation: str = "bicubic"
     batch: int = 16
     steps: int = 100_000
     lr: float = 2e-4
@@ -96,6 +98,7 @@ class SuperResConfig(RunConfig):
         self.require(("steps", "batch", "crop", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"),
                      ("sample_every",))
         check_augment(self.augment)
+        check_degradation(self.degradation)
         if self.discriminator not in SR_DISCRIMINATORS:
             raise ValueError(f"discriminator must be one of {', '.join(SR_DISCRIMINATORS)}, not {self.discriminator!r}")
         if min(self.l1_weight, self.perceptual_weight, self.adv_weight) < 0:
@@ -114,9 +117,9 @@ class SuperResConfig(RunConfig):
 
 # Fields that define what is being trained; on --resume they come from the checkpoint, and the rest (how long,
 # how often, how many threads, where the data is) from the command line.
-_RUN_DEFINING = ("scale", "blocks", "channels", "bicubic_residual", "crop", "augment", "batch", "lr", "lr_schedule",
-                 "lr_min", "lr_step", "warmup", "seed", "val_images", "val_crop", "l1_weight", "perceptual_weight",
-                 "adv_weight", "perceptual_blur", "discriminator", "disc_channels", "disc_lr")
+_RUN_DEFINING = ("scale", "blocks", "channels", "bicubic_residual", "crop", "augment", "degradation", "batch", "lr",
+                 "lr_schedule", "lr_min", "lr_step", "warmup", "seed", "val_images", "val_crop", "l1_weight",
+                 "perceptual_weight", "adv_weight", "perceptual_blur", "discriminator", "disc_channels", "disc_lr")
 
 
 def lr_factor(step: int, cfg: SuperResConfig) -> float:
@@ -265,8 +268,8 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
     val_images, val_skipped = load_folder(val_paths, min_side=cfg.scale * 8)
     for item in skipped + val_skipped:
         events.emit("warning", message=f"skipped {item.path}: {item.reason}")
-    dataset = SRCropDataset(train_images, cfg.crop, cfg.scale, cfg.augment)
-    val_pairs = SRValidationSet(val_images, cfg.val_crop, cfg.scale)
+    dataset = SRCropDataset(train_images, cfg.crop, cfg.scale, cfg.augment, cfg.degradation)
+    val_pairs = SRValidationSet(val_images, cfg.val_crop, cfg.scale, cfg.degradation)
     loader = DataLoader(dataset, batch_size=cfg.batch, shuffle=True, drop_last=len(dataset) >= cfg.batch,
                         num_workers=0)
 
@@ -409,7 +412,8 @@ def build_card(cfg: SuperResConfig, name: str, title: str, training: dict[str, A
         "recipe": "training/superres/README.md",
         "data": {"folder": cfg.data, "licence": data_licence(cfg.data, cfg.init)},
         "training": {"loss": loss_text(cfg), "optimizer": "Adam", "batch": cfg.batch, "hr_crop": cfg.crop,
-                     "augment": AUGMENT_TEXT[cfg.augment], "lr": cfg.lr, "lr_schedule": cfg.lr_schedule, **training},
+                     "augment": AUGMENT_TEXT[cfg.augment], "degradation": DEGRADATION_TEXT[cfg.degradation],
+                     "lr": cfg.lr, "lr_schedule": cfg.lr_schedule, **training},
         "metrics": metrics or {},
     }
 

@@ -40,6 +40,10 @@ class ToolPage(QWidget):
         self.spec = spec
         self._editors: dict[str, QWidget] = {}
         self._model: QComboBox | None = None
+        #: What the chosen model is for, in one line under the model list.
+        self.model_summary = QLabel()
+        self.model_summary.setWordWrap(True)
+        self.model_summary.setObjectName("modelSummary")
         self._refreshing = False
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
@@ -51,8 +55,22 @@ class ToolPage(QWidget):
             self._editors[field.name] = editor
             _value_signal(editor).connect(self.changed)
             form.addRow(field.name.replace("_", " ").capitalize(), editor)
+            if field.name == "model":
+                form.addRow("", self.model_summary)
+        if self._model is not None:
+            self._model.currentIndexChanged.connect(self._show_summary)
+            self._show_summary()
         if self._model is not None and "scale" in self._editors:
             self._model.currentIndexChanged.connect(self._scale_follows_model)
+
+    def _show_summary(self) -> None:
+        name = self._model.currentData() if self._model is not None else None
+        try:
+            summary = get_registry().get(name, self.spec.task).summary if name else ""
+        except KeyError:
+            summary = ""
+        self.model_summary.setText(summary)
+        self.model_summary.setVisible(bool(summary))
 
     def _scale_follows_model(self) -> None:
         """Picking a fixed-scale model picks its scale (a ×2 model at ×4 would be a ×2 run enlarged by Lanczos);
