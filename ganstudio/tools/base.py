@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -25,6 +25,8 @@ class ToolSpec:
     #: Whether a run on a crop shows what the whole run gives there (super-resolution: yes; a tool that looks at
     #: the whole picture or resizes it to a working size: no), so the panel can offer a preview of the view.
     previewable: bool = False
+    #: The models the tool starts on, best first (see :func:`rank_models`); the CLI's default and the panel's.
+    preferred_models: tuple[str, ...] = ()
 
     def uses_mask(self, params: Any) -> bool:
         """Whether a run with ``params`` takes the mask: always for inpainting, and for a tool with a ``use_mask``
@@ -83,6 +85,26 @@ def preview_region(shape: tuple[int, ...], visible: tuple[float, float, float, f
         return slice(begin, begin + limit)
 
     return cut(top, bottom), cut(left, right)
+
+
+def rank_models(models: Iterable[ModelDescriptor], preferred: Sequence[str] = ()) -> list[ModelDescriptor]:
+    """``models`` best first: the tool's ``preferred`` names in their order, then our other shipped models, then the
+    user's own and imported ones, and the classic baselines (no model at all) last; the registry's order within each."""
+    def rank(model: ModelDescriptor) -> tuple[int, int]:
+        place = preferred.index(model.name) if model.name in preferred else len(preferred)
+        if model.is_classic:
+            return 3, place
+        if model.name in preferred:
+            return 0, place
+        return (1 if model.source == "pretrained" else 2), place
+
+    return sorted(models, key=rank)
+
+
+def best_model(task: str, preferred: Sequence[str] = (), fallback: str = "") -> str:
+    """The name of the best installed model for ``task`` (:func:`rank_models`), or ``fallback`` when there is none."""
+    ranked = rank_models(get_registry().for_task(task), preferred)
+    return ranked[0].name if ranked else fallback
 
 
 def find_model(name: str, task: str) -> ModelDescriptor:

@@ -7,7 +7,7 @@ colours of the original just outside the mask and faded in over a few pixels ins
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -18,7 +18,7 @@ from ..engine.ensemble import self_ensemble
 from ..engine.pipeline import to_array, to_tensor
 from ..imaging.color import from_float, from_rgb, merge_alpha, split_alpha, to_float, to_rgb
 from ..models import ModelDescriptor
-from .base import ToolSpec, boolean_mask, check_image, find_model, load_module, mask_bounds
+from .base import ToolSpec, best_model, boolean_mask, check_image, find_model, load_module, mask_bounds
 
 _OPENCV_FLAGS = {"opencv-telea": cv2.INPAINT_TELEA, "opencv-ns": cv2.INPAINT_NS}
 
@@ -33,9 +33,18 @@ RING_WIDTH = 3
 RING_SIGMA = 16.0
 
 
+#: The models the tool starts on, best first; OpenCV's instant fills only when no learned model is installed.
+PREFERRED_MODELS = ("inpaint-gan", "opencv-telea")
+
+
+def default_model() -> str:
+    """The best installed inpainting model (:data:`PREFERRED_MODELS`, then other learned ones, ours first)."""
+    return best_model("inpaint", PREFERRED_MODELS, "opencv-telea")
+
+
 @dataclass
 class InpaintParams:
-    model: str = "inpaint-gan"
+    model: str = field(default_factory=default_model)
     #: Neighbourhood radius in pixels for the classic methods.
     radius: int = 5
     #: Learned models: the fill fades in over this many pixels inside the mask's edge (0: a hard edge). Pixels
@@ -167,4 +176,5 @@ def run(
     return result
 
 
-TOOL = ToolSpec("inpaint", "Inpainting", "inpaint", InpaintParams, run, needs_mask=True)
+TOOL = ToolSpec("inpaint", "Inpainting", "inpaint", InpaintParams, run, needs_mask=True,
+                preferred_models=PREFERRED_MODELS)

@@ -273,6 +273,6 @@ def run(
     return edited
 
 
-TOOL = ToolSpec("pose", "Pose", "pose", PoseParams, run, batchable=False)
+TOOL = ToolSpec("pose", "Pose", "pose", PoseParams, run, batchable=False, preferred_models=(DEFAULT_MODEL,))
 
 __all__ = ["JOINTS", "Detection", "PoseParams", "TOOL", "best_fill_model", "best_refiner", "detect", "refine", "run"]

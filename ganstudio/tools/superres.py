@@ -8,8 +8,7 @@ import numpy as np
 from ..engine import CancelToken, ProgressCallback, Runtime, run_rgb_model
 from ..engine.cancel import check, report
 from ..imaging.color import resize
-from ..models import get_registry
-from .base import ToolSpec, check_image, find_model, load_module
+from .base import ToolSpec, best_model, check_image, find_model, load_module
 
 SCALES = (2, 3, 4)
 #: The models the tool starts on, best first: photos as people have them (JPEG, noise, softness) are what gets
@@ -18,9 +17,9 @@ PREFERRED_MODELS = ("real-x4", "srresnet-x4", "srgan-x4", "bicubic")
 
 
 def default_model() -> str:
-    """The first of :data:`PREFERRED_MODELS` that is installed (the panel's and the CLI's default)."""
-    names = {model.name for model in get_registry().for_task("superres")}
-    return next((name for name in PREFERRED_MODELS if name in names), "bicubic")
+    """The first of :data:`PREFERRED_MODELS` that is installed, else any other learned model (ours before the
+    user's), and bicubic only when no model is installed: the panel's and the CLI's default."""
+    return best_model("superres", PREFERRED_MODELS, "bicubic")
 
 
 @dataclass
@@ -64,4 +63,5 @@ def run(
 
 
 # A tiled model gives the same pixels on a crop as on the whole image (away from the crop's own border).
-TOOL = ToolSpec("superres", "Super-resolution", "superres", SuperResParams, run, previewable=True)
+TOOL = ToolSpec("superres", "Super-resolution", "superres", SuperResParams, run, previewable=True,
+                preferred_models=PREFERRED_MODELS)

@@ -1,23 +1,32 @@
 """Domain translation (e.g. cat -> dog) of a whole image or of a masked region, blended with the original."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from ..engine import CancelToken, ProgressCallback, Runtime, run_rgb_model
 from ..engine.cancel import check, report
-from .base import ToolSpec, boolean_mask, check_image, find_model, load_module, mask_bounds
+from .base import ToolSpec, best_model, boolean_mask, check_image, find_model, load_module, mask_bounds
 
 MIN_WORKING_SIZE, MAX_WORKING_SIZE = 64, 2048
 #: The short side a model runs at when neither the user nor its card (``working_size``) says otherwise.
 DEFAULT_WORKING_SIZE = 256
 
 
+#: The models the tool starts on, best first.
+PREFERRED_MODELS = ("cat2dog", "dog2cat")
+
+
+def default_model() -> str:
+    """The best installed translation model; ``cat2dog`` (which then fails with a clear error) when none is."""
+    return best_model("translate", PREFERRED_MODELS, "cat2dog")
+
+
 @dataclass
 class TranslateParams:
-    model: str = "cat2dog"
+    model: str = field(default_factory=default_model)
     #: 0 keeps the original, 1 is the model's output; in between blends the two.
     strength: float = 1.0
     #: The short side, in pixels, that the model runs at (the whole image, or the region around the mask); 0 = the
@@ -128,4 +137,4 @@ def run(
     return result
 
 
-TOOL = ToolSpec("translate", "Translate", "translate", TranslateParams, run)
+TOOL = ToolSpec("translate", "Translate", "translate", TranslateParams, run, preferred_models=PREFERRED_MODELS)

@@ -61,6 +61,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     sr.add_argument("--degradation", choices=DEGRADATIONS, default=defaults.degradation,
                     help="how the LR side is made: bicubic (clean sources) or real (random blur, resize, noise and "
                          "JPEG, twice: photos as people have them)")
+    sr.add_argument("--clean-share", type=float, default=defaults.clean_share,
+                    help="with --degradation real: the share of training pairs left a plain downscale")
     sr.add_argument("--batch", type=int, default=defaults.batch)
     sr.add_argument("--steps", type=int, default=defaults.steps, help="total steps (the LR schedule spans them)")
     sr.add_argument("--lr", type=float, default=defaults.lr)

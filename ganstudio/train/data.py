@@ -129,7 +129,12 @@ def check_augment(kind: str) -> None:
 DEGRADATIONS = ("bicubic", "real")
 DEGRADATION_TEXT = {"bicubic": "bicubic downscale (MATLAB-style, antialiased)",
                     "real": "second-order real-world degradations (ganstudio/train/degrade.py: random blur, resize, "
-                            "Gaussian/shot noise and JPEG, twice; 10 % plain bicubic)"}
+                            "Gaussian/shot noise and JPEG, twice; {clean:.0f} % plain bicubic or area downscales)"}
+
+
+def degradation_text(kind: str, clean_share: float = 0.1) -> str:
+    """How the LR side of a run's pairs was made, for its model card."""
+    return DEGRADATION_TEXT[kind].format(clean=100 * clean_share)
 
 
 def check_degradation(kind: str) -> None:
@@ -137,10 +142,12 @@ def check_degradation(kind: str) -> None:
         raise ValueError(f"degradation must be one of {', '.join(DEGRADATIONS)}, not {kind!r}")
 
 
-def make_lr(hr: np.ndarray, scale: int, degradation: str, seed: int) -> np.ndarray:
-    """The LR side of a training or validation pair; ``seed`` drives the random pipeline (unused by bicubic)."""
+def make_lr(hr: np.ndarray, scale: int, degradation: str, seed: int,
+            clean_share: float = RealDegradation.clean_share) -> np.ndarray:
+    """The LR side of a training or validation pair; ``seed`` drives the random pipeline (unused by bicubic), and
+    ``clean_share`` of its pairs stay a plain downscale."""
     if degradation == "real":
-        return degrade_real(hr, scale, np.random.default_rng(seed), RealDegradation())
+        return degrade_real(hr, scale, np.random.default_rng(seed), RealDegradation(clean_share=clean_share))
     return bicubic_downscale(hr, scale)
 
 
@@ -148,9 +155,9 @@ class SRCropDataset(Dataset):
     """Random HR crops of cached images paired with their bicubic LR; item ``i`` draws from image ``i``."""
 
     def __init__(self, images: list[np.ndarray], crop: int, scale: int, augment: bool | str = True,
-                 degradation: str = "bicubic") -> None:
+                 degradation: str = "bicubic", clean_share: float = RealDegradation.clean_share) -> None:
         """``augment``: one of :data:`AUGMENTS`; ``True`` is ``dihedral`` and ``False`` ``none``. ``degradation``:
-        one of :data:`DEGRADATIONS`."""
+        one of :data:`DEGRADATIONS`; ``clean_share``: the share of "real" pairs left a plain downscale."""
         check_degradation(degradation)
         if crop % scale:
             raise ValueError(f"crop {crop} must be a multiple of the scale {scale}")
@@ -162,6 +169,7 @@ class SRCropDataset(Dataset):
         self.augment = ("dihedral" if augment else "none") if isinstance(augment, bool) else augment
         check_augment(self.augment)
         self.degradation = degradation
+        self.clean_share = clean_share
 
     def __len__(self) -> int:
         return len(self.images)
@@ -175,14 +183,15 @@ class SRCropDataset(Dataset):
         hr = np.ascontiguousarray(augment(hr, self.augment))
         # Drawn from torch's generator (saved in checkpoints); bicubic runs draw nothing, so their stream is unchanged.
         seed = torch.randint(0, 2**31 - 1, ()).item() if self.degradation != "bicubic" else 0
-        return to_tensor(make_lr(hr, self.scale, self.degradation, seed)), to_tensor(hr)
+        return to_tensor(make_lr(hr, self.scale, self.degradation, seed, self.clean_share)), to_tensor(hr)
 
 
 class SRValidationSet(Dataset):
     """Deterministic centre crops (LR, HR) of held-out images, for a PSNR that is comparable across runs."""
 
     def __init__(self, images: list[np.ndarray], crop: int, scale: int, degradation: str = "bicubic") -> None:
-        """``degradation`` (:data:`DEGRADATIONS`) with a fixed seed per image, so every run meets the same pairs."""
+        """``degradation`` (:data:`DEGRADATIONS`) with a fixed seed per image and the default clean share, so every
+        run meets the same pairs, whatever share of clean pairs it trains on."""
         check_degradation(degradation)
         self.pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
         for image in images:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
 
 #: ``resize`` methods and their OpenCV flags; "area" is the box filter cameras and browsers use to shrink.
 RESIZE_METHODS = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
@@ -73,12 +74,21 @@ def blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 def resize(image: np.ndarray, size: tuple[int, int], method: str) -> np.ndarray:
     """``image`` resampled to ``size`` (width, height) by ``method`` (:data:`RESIZE_METHODS`), values kept in [0, 1]
-    (bicubic overshoots at edges)."""
+    (bicubic overshoots at edges). Shrinking is antialiased, as in cameras, browsers and image editors: OpenCV's
+    bilinear and bicubic are not (they sample the source, so a ×1/4 shrink aliases), so those go through Pillow's
+    filters, whose support widens with the factor."""
     if method not in RESIZE_METHODS:
         raise ValueError(f"unknown resize method {method!r}: use {', '.join(RESIZE_METHODS)}")
     width, height = max(1, int(size[0])), max(1, int(size[1]))
-    out = cv2.resize(image, (width, height), interpolation=RESIZE_METHODS[method])
-    return np.clip(out, 0.0, 1.0)
+    shrinking = width < image.shape[1] or height < image.shape[0]
+    if shrinking and method != "area":
+        resample = Image.Resampling.BICUBIC if method == "bicubic" else Image.Resampling.BILINEAR
+        channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c])).resize((width, height), resample))
+                    for c in range(image.shape[2])]
+        out = np.stack(channels, axis=-1)
+    else:
+        out = cv2.resize(image, (width, height), interpolation=RESIZE_METHODS[method])
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
 def scaled_size(image: np.ndarray, factor: float) -> tuple[int, int]:

@@ -27,7 +27,7 @@ from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunClock, RunConfig, StopRequest,
                                     data_licence, device_of, load_matching, load_weights_for_export, losses_finite,
                                     open_run, save_grid, split_validation)
-from ganstudio.train.data import (AUGMENT_TEXT, DEGRADATION_TEXT, SRCropDataset, SRValidationSet, check_augment,
+from ganstudio.train.data import (AUGMENT_TEXT, SRCropDataset, SRValidationSet, check_augment, degradation_text,
                                   check_degradation, list_images, load_folder)
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator, SRGANDiscriminator
 from ganstudio.train.events import EventWriter
@@ -54,6 +54,8 @@ class SuperResConfig(RunConfig):
     augment: str = "dihedral"
     #: How the LR side is made (:data:`ganstudio.train.data.DEGRADATIONS`); validation crops get the same, seeded.
     degradation: str = "bicubic"
+    #: Of "real" training pairs, the share left a plain downscale: more of them keeps clean sources sharp.
+    clean_share: float = 0.1
     batch: int = 16
     steps: int = 100_000
     lr: float = 2e-4
@@ -99,6 +101,8 @@ class SuperResConfig(RunConfig):
                      ("sample_every",))
         check_augment(self.augment)
         check_degradation(self.degradation)
+        if not 0.0 <= self.clean_share <= 1.0:
+            raise ValueError(f"clean share must be between 0 and 1, not {self.clean_share}")
         if self.discriminator not in SR_DISCRIMINATORS:
             raise ValueError(f"discriminator must be one of {', '.join(SR_DISCRIMINATORS)}, not {self.discriminator!r}")
         if min(self.l1_weight, self.perceptual_weight, self.adv_weight) < 0:
@@ -117,7 +121,7 @@ class SuperResConfig(RunConfig):
 
 # Fields that define what is being trained; on --resume they come from the checkpoint, and the rest (how long,
 # how often, how many threads, where the data is) from the command line.
-_RUN_DEFINING = ("scale", "blocks", "channels", "bicubic_residual", "crop", "augment", "degradation", "batch", "lr",
+_RUN_DEFINING = ("scale", "blocks", "channels", "bicubic_residual", "crop", "augment", "degradation", "clean_share", "batch", "lr",
                  "lr_schedule", "lr_min", "lr_step", "warmup", "seed", "val_images", "val_crop", "l1_weight",
                  "perceptual_weight", "adv_weight", "perceptual_blur", "discriminator", "disc_channels", "disc_lr")
 
@@ -268,7 +272,7 @@ def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None 
     val_images, val_skipped = load_folder(val_paths, min_side=cfg.scale * 8)
     for item in skipped + val_skipped:
         events.emit("warning", message=f"skipped {item.path}: {item.reason}")
-    dataset = SRCropDataset(train_images, cfg.crop, cfg.scale, cfg.augment, cfg.degradation)
+    dataset = SRCropDataset(train_images, cfg.crop, cfg.scale, cfg.augment, cfg.degradation, cfg.clean_share)
     val_pairs = SRValidationSet(val_images, cfg.val_crop, cfg.scale, cfg.degradation)
     loader = DataLoader(dataset, batch_size=cfg.batch, shuffle=True, drop_last=len(dataset) >= cfg.batch,
                         num_workers=0)
@@ -412,7 +416,7 @@ def build_card(cfg: SuperResConfig, name: str, title: str, training: dict[str, A
         "recipe": "training/superres/README.md",
         "data": {"folder": cfg.data, "licence": data_licence(cfg.data, cfg.init)},
         "training": {"loss": loss_text(cfg), "optimizer": "Adam", "batch": cfg.batch, "hr_crop": cfg.crop,
-                     "augment": AUGMENT_TEXT[cfg.augment], "degradation": DEGRADATION_TEXT[cfg.degradation],
+                     "augment": AUGMENT_TEXT[cfg.augment], "degradation": degradation_text(cfg.degradation, cfg.clean_share),
                      "lr": cfg.lr, "lr_schedule": cfg.lr_schedule, **training},
         "metrics": metrics or {},
     }
