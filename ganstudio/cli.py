@@ -18,25 +18,48 @@ class CliError(Exception):
     """Bad input: printed as one line, exit code 2."""
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the app's version, then the torch build, device and precision it would run with."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0,
+                         help="show the version, torch build, device and precision, and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
+def version_text() -> str:
+    from .config import load_preferences
+    from .engine.device import runtime_report
+
+    prefs = load_preferences()
+    return "\n".join([f"ganstudio {__version__}", *runtime_report(prefs.device, prefs.precision)])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         return _run_subcommand(argv)
     parser = argparse.ArgumentParser(prog="ganstudio", description="GAN Studio photo editor. "
                                      f"Sub-commands: {', '.join(SUBCOMMANDS)} (ganstudio COMMAND --help).")
-    parser.add_argument("--version", action="version", version=f"ganstudio {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("files", nargs="*", help="images to open")
+    parser.add_argument("--screenshot", type=Path, metavar="PNG",
+                        help="open the window and FILES, save a picture of the window to PNG and quit (exit code 1 "
+                             "when a file did not open): a check that an install or bundle works, also offscreen")
     args = parser.parse_args(argv)
     from .ui.app import run_gui  # Qt is imported only when the GUI is wanted
 
-    return run_gui(args.files)
+    return run_gui(args.files, screenshot=args.screenshot)
 
 
 def _build_parser() -> argparse.ArgumentParser:
     from .batch import DEFAULT_MASK_PATTERN, DEFAULT_NAMING, FORMATS
 
     parser = argparse.ArgumentParser(prog="ganstudio")
-    parser.add_argument("--version", action="version", version=f"ganstudio {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True)
 
     apply = commands.add_parser("apply", help="run a tool on one image")

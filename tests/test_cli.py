@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -90,3 +91,48 @@ def test_models_list(capsys):
 def test_python_dash_m_entry_point():
     result = subprocess.run([sys.executable, "-m", "ganstudio", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_version_names_the_torch_build_device_and_precision(capsys):
+    import torch
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    out = capsys.readouterr().out
+    assert f"torch {torch.__version__}" in out
+    assert "Device: " in out and "Precision: " in out
+
+
+def test_runtime_report_tells_a_cpu_only_build_from_a_missing_gpu(monkeypatch):
+    import torch
+
+    from ganstudio.engine.device import runtime_report
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.version, "hip", None, raising=False)
+    cpu_only = runtime_report("auto")
+    assert "CPU-only build" in cpu_only[0]
+    assert any("cannot use one" in line for line in cpu_only)
+    assert any(line.startswith("Precision: fp32") for line in cpu_only)
+
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    cuda_build = runtime_report("auto")
+    assert "CUDA 12.4 build" in cuda_build[0]
+    assert any("no GPU is visible" in line and "fp16" in line for line in cuda_build)
+    assert any("fp32" in line for line in runtime_report("auto", "fp32") if line.startswith("On a CUDA GPU"))
+    assert "no CUDA GPU is available" in runtime_report("cuda")[1]
+
+
+def test_screenshot_opens_the_window_on_a_photo_and_quits(photo_png, tmp_path):
+    """``--screenshot`` is how an install or a bundle is checked without a screen: 0 only when the file opened."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    shot = tmp_path / "window.png"
+    result = subprocess.run([sys.executable, "-m", "ganstudio", "--screenshot", str(shot), str(photo_png)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with Image.open(shot) as picture:
+        assert picture.width > 400 and picture.height > 300
+    missing = subprocess.run([sys.executable, "-m", "ganstudio", "--screenshot", str(tmp_path / "no.png"),
+                              str(tmp_path / "missing.png")], capture_output=True, text=True, env=env, timeout=300)
+    assert missing.returncode == 1

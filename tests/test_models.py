@@ -134,3 +134,15 @@ def test_import_refuses_files_that_are_not_models(tmp_path):
     with pytest.raises(ModelLoadError, match="notes.pth"):
         import_foreign_model(bogus, tmp_path / "models")
     assert not (tmp_path / "models" / "notes.pth").exists()
+
+
+def test_import_without_spandrel_says_what_is_missing(tmp_path, monkeypatch):
+    """A bundle built without torchvision cannot import spandrel: the user gets the reason, and nothing is copied."""
+    import sys
+
+    source = esrgan_pth(tmp_path / "RealESRGAN_tiny.pth")
+    monkeypatch.setitem(sys.modules, "spandrel", None)
+    with pytest.raises(ModelLoadError, match="needs spandrel with torchvision"):
+        import_foreign_model(source, tmp_path / "models")
+    models = tmp_path / "models"
+    assert not models.exists() or not any(models.iterdir())

@@ -237,3 +237,13 @@ def test_batch_dialog_opens_from_the_file_menu_and_holds_the_device(window, make
     assert dialog.start()
     with qtbot.waitSignal(dialog.batch_finished, timeout=10_000):
         dialog.cancel()
+
+
+def test_about_names_the_torch_build_device_and_precision(window, monkeypatch):
+    import torch
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "about", lambda parent, title, text: shown.append(text))
+    window.about_action.trigger()
+    (text,) = shown
+    assert f"torch {torch.__version__}" in text and "Device: " in text and "Precision: " in text

@@ -43,7 +43,11 @@ def _build(model: ModelDescriptor) -> nn.Module:
 
 
 def _spandrel_load(path: Path):
-    import spandrel
+    try:
+        import spandrel
+    except ImportError as error:  # a bundle built without torchvision, which spandrel's architectures import
+        raise ModelLoadError(f"{path.name}: reading other projects' model files needs spandrel with torchvision, "
+                             f"which this installation lacks ({error})") from error
 
     try:
         return spandrel.ModelLoader(device="cpu").load_from_file(str(path))

@@ -6,6 +6,7 @@ import os
 import threading
 from pathlib import Path
 
+from ..package_data import shipped_folder
 from .descriptor import CLASSIC, TASKS, ModelDescriptor
 
 #: Weight files of other projects that spandrel can read; ours are ``.safetensors`` with a JSON card beside them.
@@ -31,9 +32,12 @@ class ModelCardError(ValueError):
 
 
 def pretrained_dir() -> Path:
-    """``pretrained/`` beside the package (a source checkout or editable install), or ``$GANSTUDIO_PRETRAINED``."""
+    """``$GANSTUDIO_PRETRAINED``, else the shipped models: inside the installed package or the checkout's ``pretrained/``."""
     override = os.environ.get("GANSTUDIO_PRETRAINED")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "pretrained"
+    if override:
+        return Path(override)
+    # Never None in practice; a path that does not exist scans as an empty folder.
+    return shipped_folder("pretrained") or Path(__file__).resolve().parents[2] / "pretrained"
 
 
 def descriptor_from_card(card_path: Path, source: str) -> ModelDescriptor:

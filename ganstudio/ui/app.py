@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import traceback
+from pathlib import Path
 from types import TracebackType
 
 from PySide6.QtCore import QTimer
@@ -32,8 +33,20 @@ def install_excepthook(window: MainWindow) -> None:
     sys.excepthook = hook
 
 
-def run_gui(files: list[str]) -> int:
-    """Open the main window with ``files`` and run until it closes; the exit code of the event loop."""
+def _save_screenshot_and_quit(app: QApplication, window: MainWindow, files: list[str], path: Path) -> None:
+    app.processEvents()
+    opened = len(window.documents) == len(files)
+    saved = window.grab().save(str(path))
+    if not saved:
+        log.error("could not write the screenshot %s", path)
+    app.exit(0 if opened and saved else 1)
+
+
+def run_gui(files: list[str], screenshot: Path | None = None) -> int:
+    """Open the main window with ``files`` and run until it closes; the exit code of the event loop.
+
+    With ``screenshot``, save a picture of the window once the files are open and quit: 0 when every file opened.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     QApplication.setOrganizationName(APP_TITLE)
     QApplication.setApplicationName(APP_TITLE)
@@ -53,6 +66,8 @@ def run_gui(files: list[str]) -> int:
     window.show()
     # Open after the event loop starts, so the window is on screen (and laid out) before a big file loads.
     QTimer.singleShot(0, lambda: window.open_files(files))
+    if screenshot is not None:
+        QTimer.singleShot(0, lambda: _save_screenshot_and_quit(app, window, files, screenshot))
     code = app.exec()
     if not window.shutdown():
         # A tool ignored its cancel token; exiting the interpreter with the worker thread still in Python code

@@ -1,6 +1,7 @@
 """The editor window: tabs of open images, menus, docks, status bar, and the link between tools and the worker."""
 from __future__ import annotations
 
+import html
 import logging
 import platform
 import time
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QGroupBox, QInp
 from ganstudio import __version__
 from ganstudio.config import Preferences, config_dir, load_preferences, save_preferences
 from ganstudio.engine import Runtime, describe_device
+from ganstudio.engine.device import runtime_report
 from ganstudio.imaging import READ_SUFFIXES, SAVE_FORMATS, ImageError, read_image, write_image
 from ganstudio.models import configure_registry
 from ganstudio.pose import Pose
@@ -901,8 +903,8 @@ class MainWindow(QMainWindow):
             self, f"About {APP_TITLE}",
             f"<h3>{APP_TITLE} {__version__}</h3>"
             "<p>A photo editor for GAN tools: super-resolution, inpainting and more.</p>"
-            f"<p>Device: {describe_device(self.prefs.device)}<br>"
-            f"Python {platform.python_version()} · Qt for Python {pyside_version}</p>")
+            f"<p>{'<br>'.join(html.escape(line) for line in runtime_report(self.prefs.device, self.prefs.precision))}"
+            f"<br>Python {platform.python_version()} · Qt for Python {pyside_version}</p>")
 
     def show_error(self, message: str) -> None:
         """Tell the user without blocking: the window stays usable and a running job keeps its progress."""

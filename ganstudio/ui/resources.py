@@ -1,4 +1,4 @@
-"""Icons and theme, found in ``<repo>/resources`` next to the package (editable installs and source checkouts)."""
+"""Icons and theme: the shipped ``resources`` folder (inside the installed package, or the checkout's)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,11 +6,12 @@ from pathlib import Path
 from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
+from ganstudio.package_data import shipped_folder
+
 
 def resources_dir() -> Path | None:
-    """The ``resources`` folder of the checkout, or ``None`` when the package was installed without it."""
-    candidate = Path(__file__).resolve().parents[2] / "resources"
-    return candidate if candidate.is_dir() else None
+    """The shipped ``resources`` folder, or ``None`` when the package was installed without it."""
+    return shipped_folder("resources")
 
 
 def resource_path(*parts: str) -> Path | None:

@@ -29,6 +29,21 @@ _SPECIAL_TEXT = {"working_size": "Model's own"}
 _SUFFIXES = {"radius": " px", "feather": " px", "working_size": " px"}
 
 
+class WrappedLabel(QLabel):
+    """A word-wrapped label that asks for the height its text needs at its width: inside a QStackedWidget a plain
+    one is given the height of its unwrapped hint and its lines are cut off."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        needed = self.heightForWidth(self.width())
+        if needed > 0 and needed != self.minimumHeight():
+            self.setMinimumHeight(needed)
+
+
 class ToolPage(QWidget):
     """The form of one tool, built from its parameters dataclass; ``model`` becomes the registry's model list."""
 
@@ -41,8 +56,7 @@ class ToolPage(QWidget):
         self._editors: dict[str, QWidget] = {}
         self._model: QComboBox | None = None
         #: What the chosen model is for, in one line under the model list.
-        self.model_summary = QLabel()
-        self.model_summary.setWordWrap(True)
+        self.model_summary = WrappedLabel()
         self.model_summary.setObjectName("modelSummary")
         self._refreshing = False
         form = QFormLayout(self)
