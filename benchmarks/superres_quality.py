@@ -279,9 +279,10 @@ def load_lpips(enabled: bool) -> LPIPS | None:
 
 
 def real_world(args: argparse.Namespace) -> int:
-    if args.scale != 4:
-        print("--real-world measures ×4", file=sys.stderr)
-        return 2
+    scale = args.scale
+    if args.realesrgan and scale != 4:
+        print("Real-ESRGAN x4plus is a ×4 model: left out of a ×2 run", file=sys.stderr)
+        args.realesrgan = False
     sets = args.sets if args.sets != ["Set5", "Set14", "BSD100"] else ["Set14", "BSD100"]
     methods: dict[str, Upscaler] = {"bicubic": bicubic}
     for path in args.model:
@@ -290,10 +291,10 @@ def real_world(args: argparse.Namespace) -> int:
     if reference is not None:
         methods["Real-ESRGAN x4plus (ncnn, CPU)"] = reference
     lpips = load_lpips(not args.no_lpips)
-    pairs = {(strength, set_name): real_world_pairs(args.eval_root / set_name, strength, 4, args.limit)
+    pairs = {(strength, set_name): real_world_pairs(args.eval_root / set_name, strength, scale, args.limit)
              for strength in args.strengths for set_name in sets}
     counts = ", ".join(f"{s} {len(pairs[(args.strengths[0], s)])}" for s in sets)
-    print(f"×4 real-world: degraded HR of {counts} images{' (evenly spaced subset)' if args.limit else ''}; "
+    print(f"×{scale} real-world: degraded HR of {counts} images{' (evenly spaced subset)' if args.limit else ''}; "
           "PSNR-Y dB / LPIPS (AlexNet, lower is closer) against the clean HR; s = seconds per image")
     results: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     for strength in args.strengths:
@@ -304,7 +305,7 @@ def real_world(args: argparse.Namespace) -> int:
             for set_name in sets:
                 if isinstance(upscale, CachedUpscaler):
                     upscale.where = f"{set_name}/{strength}"
-                score = evaluate(args.eval_root / set_name, upscale, 4, lpips, pairs[(strength, set_name)])
+                score = evaluate(args.eval_root / set_name, upscale, scale, lpips, pairs[(strength, set_name)])
                 per_set[set_name] = {"psnr_y": round(score.psnr, 2), "seconds": round(score.seconds, 3),
                                      **({"lpips": round(score.lpips, 4)} if score.lpips is not None else {})}
             per_set["mean"] = {key: round(float(np.mean([per_set[s][key] for s in sets])), 4)
@@ -317,10 +318,10 @@ def real_world(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.card_metrics:
         args.card_metrics.mkdir(parents=True, exist_ok=True)
-        method = ("benchmarks/superres_quality.py --real-world: ×4, HR of ../shared/eval/sr degraded by "
+        method = (f"benchmarks/superres_quality.py --real-world: ×{scale}, HR of ../shared/eval/sr degraded by "
                   "ganstudio.train.degrade.degrade_fixed (" + "; ".join(f"{k}: {STRENGTH_TEXT[k]}"
                                                                         for k in args.strengths)
-                  + "), PSNR on Y and LPIPS (AlexNet) against the clean HR, 4 px border"
+                  + f"), PSNR on Y and LPIPS (AlexNet) against the clean HR, {scale} px border"
                   + (f", {args.limit} evenly spaced images per set" if args.limit else ""))
         for path in args.model:
             card = {"method": method, **results[path.stem],

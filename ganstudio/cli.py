@@ -165,6 +165,10 @@ def _tool_params(tool, args: argparse.Namespace):
         given["use_mask"] = True  # for a tool that works with or without a mask, giving one means: use it
     if tool.name == "superres" and "scale" not in given and "model" in given:
         given["scale"] = _model_scale(given["model"], tool.task)
+    if tool.name == "superres" and "scale" in given and "model" not in given:
+        from .tools.superres import default_model
+
+        given["model"] = default_model(given["scale"])  # --scale 2 alone: the best ×2 model, not ×4 shrunk
     unused = set(given) - known
     if unused:
         flags = {"fill_model": "--fill", "refine": "--no-refine"}

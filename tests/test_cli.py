@@ -136,3 +136,17 @@ def test_screenshot_opens_the_window_on_a_photo_and_quits(photo_png, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "ganstudio", "--screenshot", str(tmp_path / "no.png"),
                               str(tmp_path / "missing.png")], capture_output=True, text=True, env=env, timeout=300)
     assert missing.returncode == 1
+
+
+def test_scale_alone_picks_a_model_made_for_that_scale():
+    from ganstudio.models import get_registry
+    from ganstudio.tools.superres import default_model
+
+    registry = get_registry()
+    made_for_2 = [m for m in registry.for_task("superres") if m.scale == 2 and not m.is_classic]
+    if not made_for_2:
+        pytest.skip("no ×2 model installed")
+    assert registry.get(default_model(2), "superres").scale == 2
+    assert default_model(3) == default_model()  # none made for ×3: the usual default, resampled
+    if any(m.name == "real-x2" for m in made_for_2):
+        assert default_model(2) == "real-x2"

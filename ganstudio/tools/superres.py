@@ -8,17 +8,24 @@ import numpy as np
 from ..engine import CancelToken, ProgressCallback, Runtime, run_rgb_model
 from ..engine.cancel import check, report
 from ..imaging.color import resize
-from .base import ToolSpec, best_model, check_image, find_model, load_module
+from ..models import get_registry
+from .base import ToolSpec, best_model, check_image, find_model, load_module, rank_models
 
 SCALES = (2, 3, 4)
 #: The models the tool starts on, best first: photos as people have them (JPEG, noise, softness) are what gets
 #: enlarged most, so the real-world model leads; the classic resampler is the last resort, never the first choice.
-PREFERRED_MODELS = ("real-x4", "srresnet-x4", "srgan-x4", "bicubic")
+PREFERRED_MODELS = ("real-x4", "real-x2", "srresnet-x4", "srgan-x4", "bicubic")
 
 
-def default_model() -> str:
+def default_model(scale: int | None = None) -> str:
     """The first of :data:`PREFERRED_MODELS` that is installed, else any other learned model (ours before the
-    user's), and bicubic only when no model is installed: the panel's and the CLI's default."""
+    user's), and bicubic only when no model is installed: the panel's and the CLI's default. With ``scale``, the
+    best model made for that scale, when one is installed."""
+    if scale:
+        ranked = rank_models(get_registry().for_task("superres"), PREFERRED_MODELS)
+        fitting = [model.name for model in ranked if model.scale == scale and not model.is_classic]
+        if fitting:
+            return fitting[0]
     return best_model("superres", PREFERRED_MODELS, "bicubic")
 
 

@@ -1,14 +1,15 @@
-"""The image view of one document: zoom, pan, before/after compare, mask overlay, the mask tools (brush, eraser,
-rectangle, lasso) and the pose skeleton's draggable joints."""
+"""The image view of one document: zoom (and the zoom tool), pan, before/after compare, mask overlay, the mask tools
+(brush, eraser, rectangle, lasso) and the pose skeleton's draggable joints."""
 from __future__ import annotations
 
 import bisect
+import functools
 from enum import Enum
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import (QBrush, QColor, QCursor, QEnterEvent, QFocusEvent, QKeyEvent, QMouseEvent, QPainter,
-                           QPen, QPixmap, QResizeEvent, QShowEvent, QTransform, QWheelEvent)
+from PySide6.QtGui import (QBrush, QColor, QCursor, QEnterEvent, QFocusEvent, QIcon, QKeyEvent, QMouseEvent,
+                           QPainter, QPen, QPixmap, QResizeEvent, QShowEvent, QTransform, QWheelEvent)
 from PySide6.QtWidgets import (QFrame, QGraphicsEllipseItem, QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem,
                                QGraphicsScene, QGraphicsView, QWidget)
 
@@ -17,7 +18,7 @@ from ganstudio.ui.document import Document, Region
 from ganstudio.ui.mask_tools import MaskBrush, MaskLasso, MaskOverlay, MaskRectangle, MaskSettings, MaskShape
 from ganstudio.ui.pose_overlay import HIT_RADIUS, PoseOverlay, joint_label, nearest_joint
 from ganstudio.ui.qimage import DisplayImage, has_alpha
-from ganstudio.ui.resources import CANVAS_BACKGROUND
+from ganstudio.ui.resources import CANVAS_BACKGROUND, resource_path
 
 #: The zoom levels Ctrl +/- step through, as in Photoshop; the wheel zooms continuously between them.
 ZOOM_LEVELS = (0.01, 0.02, 0.03, 0.04, 0.05, 1 / 16, 1 / 12, 1 / 8, 1 / 6, 0.25, 1 / 3, 0.5, 2 / 3, 1.0, 1.5, 2.0,
@@ -31,6 +32,7 @@ DIVIDER_GRAB_PX = 8
 
 class CanvasTool(Enum):
     HAND = "hand"
+    ZOOM = "zoom"
     BRUSH = "brush"
     ERASER = "eraser"
     RECTANGLE = "rectangle"
@@ -38,11 +40,20 @@ class CanvasTool(Enum):
 
     @property
     def edits_mask(self) -> bool:
-        return self is not CanvasTool.HAND
+        return self not in (CanvasTool.HAND, CanvasTool.ZOOM)
 
     @property
     def shows_brush(self) -> bool:
         return self in (CanvasTool.BRUSH, CanvasTool.ERASER)
+
+
+@functools.cache
+def _zoom_cursor() -> QCursor:
+    """A magnifier drawn from the zoom icon, its hot spot at the glass's centre; a cross where icons are missing."""
+    path = resource_path("icons", "zoom.svg")
+    if path is None:
+        return QCursor(Qt.CursorShape.CrossCursor)
+    return QCursor(QIcon(str(path)).pixmap(24, 24), 10, 10)
 
 
 def _checkerboard() -> QBrush:
@@ -215,13 +226,13 @@ class Canvas(QGraphicsView):
         self.verticalScrollBar().setValue(self.verticalScrollBar().value() + drift.y())
         self._after_zoom()
 
-    def zoom_in(self) -> None:
+    def zoom_in(self, anchor: QPoint | None = None) -> None:
         index = bisect.bisect_right(ZOOM_LEVELS, self.zoom * 1.001)
-        self.set_zoom(ZOOM_LEVELS[min(index, len(ZOOM_LEVELS) - 1)])
+        self.set_zoom(ZOOM_LEVELS[min(index, len(ZOOM_LEVELS) - 1)], anchor)
 
-    def zoom_out(self) -> None:
+    def zoom_out(self, anchor: QPoint | None = None) -> None:
         index = bisect.bisect_left(ZOOM_LEVELS, self.zoom / 1.001) - 1
-        self.set_zoom(ZOOM_LEVELS[max(index, 0)])
+        self.set_zoom(ZOOM_LEVELS[max(index, 0)], anchor)
 
     def actual_size(self) -> None:
         self.set_zoom(1.0)
@@ -412,6 +423,10 @@ class Canvas(QGraphicsView):
             shape = Qt.CursorShape.ForbiddenCursor if locked else Qt.CursorShape.SizeAllCursor
         elif self._space_held or self._tool == CanvasTool.HAND:
             shape = Qt.CursorShape.OpenHandCursor
+        elif self._tool == CanvasTool.ZOOM:
+            self.viewport().setCursor(_zoom_cursor())
+            self._update_brush_cursor()
+            return
         else:
             shape = Qt.CursorShape.CrossCursor
         self.viewport().setCursor(shape)
@@ -523,6 +538,10 @@ class Canvas(QGraphicsView):
             self._update_cursor()
         elif button == Qt.MouseButton.LeftButton and self._near_divider(pos):
             self._dragging_divider = True
+        elif self._tool == CanvasTool.ZOOM and button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            # Photoshop's and GIMP's zoom tool: click zooms in at the point, Alt-click or right-click zooms out.
+            out = button == Qt.MouseButton.RightButton or bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+            (self.zoom_out if out else self.zoom_in)(pos)
         elif self._tool.edits_mask and button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             # Right-drag or Alt does the opposite: erase with the brush, paint with the eraser, clear a shape.
             inverse = button == Qt.MouseButton.RightButton or bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)

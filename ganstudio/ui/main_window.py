@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence,
                            QShortcut, QUndoGroup)
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QGroupBox, QInputDialog, QLabel, QMainWindow,
@@ -36,7 +36,8 @@ from ganstudio.ui.mask_tools import MaskOptions, MaskSettings
 from ganstudio.ui.pose_page import detect_job
 from ganstudio.ui.preferences_dialog import PreferencesDialog
 from ganstudio.ui.preview_dialog import PreviewDialog
-from ganstudio.ui.resources import app_icon
+from ganstudio.ui.resources import app_icon, icon
+from ganstudio.ui.shortcuts_dialog import ShortcutsDialog
 from ganstudio.ui.tools_panel import PREVIEW_SIDE, ToolsPanel
 from ganstudio.ui.train_wizard import TrainingWizard
 from ganstudio.ui.worker import Job, JobQueue
@@ -49,6 +50,20 @@ _CHANNEL_NAMES = {1: "Grey", 2: "Grey + alpha", 3: "RGB", 4: "RGBA"}
 _LOSSY = {"JPEG", "WEBP"}
 #: Errors that mean "this file could not be read or written", shown to the user as they are.
 _FILE_ERRORS = (ImageError, OSError, ValueError)
+
+#: One key per GAN tool (the canvas tools have H, Z, B, E, M, L; G opens Generate). I is free as a single key:
+#: Invert Mask is Ctrl+I.
+GAN_TOOL_KEYS = {"superres": "U", "inpaint": "I", "translate": "T", "pose": "P"}
+GAN_TOOL_ICONS = {"superres": "upscale", "inpaint": "inpaint", "translate": "translate", "pose": "pose"}
+GAN_TOOL_TIPS = {"superres": "Upscale the image ×2 or ×4", "inpaint": "Fill the masked area",
+                 "translate": "Turn one kind of picture into another, e.g. a cat into a dog",
+                 "pose": "Find the person's pose and drag it into a new one"}
+#: Keys the canvas handles itself (no menu action carries them), for Help › Keyboard Shortcuts.
+CANVAS_KEYS = (("Pan while held", "Space"), ("Pan", "Middle mouse drag"),
+               ("See the image before the last tool while held", "\\"), ("Zoom", "Mouse wheel"),
+               ("Erase with the brush, paint with the eraser, clear a shape", "Right-drag or Alt-drag"),
+               ("Square rectangle", "Shift-drag"), ("Cancel the drag, or the running tool", "Esc"),
+               ("Move one pose joint alone", "Shift-drag"))
 #: Pixels of context around a preview's area: more than the receptive-field radius of our tiled models.
 _PREVIEW_CONTEXT = 16
 
@@ -93,6 +108,26 @@ def _mask_from_pixels(pixels: np.ndarray) -> np.ndarray:
     return ((rgb[:, :, 0] * 299 + rgb[:, :, 1] * 587 + rgb[:, :, 2] * 114 + 500) // 1000).astype(np.uint8)
 
 
+def _set_tip_with_key(action: QAction, text: str) -> None:
+    """Tooltips name the key first, as in Krita and Photoshop ("Mask Brush (B)"), then what the command does."""
+    shortcut = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+    tip = f"{text} ({shortcut})" if shortcut else text
+    if action.statusTip():
+        tip += "\n" + action.statusTip()
+    if action.toolTip() != tip:
+        action.setToolTip(tip)
+
+
+def _menu_actions(menu) -> list[QAction]:
+    actions = []
+    for action in menu.actions():
+        if action.menu() is not None:
+            actions += _menu_actions(action.menu())
+        elif not action.isSeparator():
+            actions.append(action)
+    return actions
+
+
 class MainWindow(QMainWindow):
     def __init__(self, prefs: Preferences | None = None) -> None:
         super().__init__()
@@ -122,6 +157,7 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self._batch_dialog: BatchDialog | None = None
         self._train_wizard: TrainingWizard | None = None
+        self._shortcuts_dialog: ShortcutsDialog | None = None
         self.mask_settings = MaskSettings(self)
         self.undo_group = QUndoGroup(self)
 
@@ -133,6 +169,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._connect_jobs()
         self._restore_layout()
+        self._restore_tool_models()
         self._on_current_changed()
 
     # -- construction ----------------------------------------------------------------------------------------
@@ -224,6 +261,8 @@ class MainWindow(QMainWindow):
         self.save_as_action = self._action("Save &As…", self.save_current_as, "Ctrl+Shift+S")
         self.close_action = self._action("&Close", self.close_current, "Ctrl+W")
         self.quit_action = self._action("&Quit", self.close, keys.Quit)
+        if not self.quit_action.shortcuts():  # some platforms bind no standard Quit key
+            self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
 
         self.undo_action = self.undo_group.createUndoAction(self, "&Undo")
         self.undo_action.setShortcuts(keys.Undo)
@@ -253,31 +292,48 @@ class MainWindow(QMainWindow):
         self.fit_action.setIconText("Fit")
 
         self.hand_action = self._action("&Hand", lambda: self.set_canvas_tool(CanvasTool.HAND), "H",
-                                        checkable=True, tip="Drag to pan (H; also: Space-drag, middle mouse)")
+                                        checkable=True, tip="Drag to pan (also: Space-drag, middle mouse)")
         self.brush_action = self._action("Mask &Brush", lambda: self.set_canvas_tool(CanvasTool.BRUSH), "B",
                                          checkable=True,
-                                         tip="Paint the mask (B); right-drag or Alt-drag erases; [ and ] resize")
+                                         tip="Paint the mask; right-drag or Alt-drag erases; [ and ] resize")
         self.eraser_action = self._action("Mask &Eraser", lambda: self.set_canvas_tool(CanvasTool.ERASER), "E",
                                           checkable=True,
-                                          tip="Erase the mask (E); right-drag or Alt-drag paints; [ and ] resize")
+                                          tip="Erase the mask; right-drag or Alt-drag paints; [ and ] resize")
         self.rectangle_action = self._action("&Rectangle Mask", lambda: self.set_canvas_tool(CanvasTool.RECTANGLE),
                                              "M", checkable=True,
-                                             tip="Drag a rectangle to mask (M); right-drag or Alt-drag clears it; "
+                                             tip="Drag a rectangle to mask; right-drag or Alt-drag clears it; "
                                                  "Shift makes a square; Esc cancels")
         self.lasso_action = self._action("L&asso Mask", lambda: self.set_canvas_tool(CanvasTool.LASSO), "L",
                                          checkable=True,
-                                         tip="Draw round an area to mask it (L); right-drag or Alt-drag clears it; "
+                                         tip="Draw round an area to mask it; right-drag or Alt-drag clears it; "
                                              "Esc cancels")
+        self.zoom_tool_action = self._action("&Zoom Tool", lambda: self.set_canvas_tool(CanvasTool.ZOOM), "Z",
+                                             checkable=True,
+                                             tip="Click to zoom in at the point; Alt-click or right-click zooms out")
+        self.zoom_tool_action.setIconText("Zoom")
         self.eraser_action.setIconText("Eraser")
         self.rectangle_action.setIconText("Rectangle")
         self.lasso_action.setIconText("Lasso")
-        self._tool_actions = {CanvasTool.HAND: self.hand_action, CanvasTool.BRUSH: self.brush_action,
+        self._tool_actions = {CanvasTool.HAND: self.hand_action, CanvasTool.ZOOM: self.zoom_tool_action,
+                              CanvasTool.BRUSH: self.brush_action,
                               CanvasTool.ERASER: self.eraser_action, CanvasTool.RECTANGLE: self.rectangle_action,
                               CanvasTool.LASSO: self.lasso_action}
         self.hand_action.setChecked(True)
         tool_group = QActionGroup(self)
         for action in self._tool_actions.values():
             tool_group.addAction(action)
+        # The GAN tools, one key each as the canvas tools have (Krita, GIMP): choosing one shows its options.
+        self._gan_tool_actions: dict[str, QAction] = {}
+        gan_group = QActionGroup(self)
+        for name, spec in TOOLS.items():
+            key = GAN_TOOL_KEYS.get(name)
+            action = self._action(spec.title, lambda _=False, n=name: self.choose_gan_tool(n), key, checkable=True,
+                                  tip=GAN_TOOL_TIPS.get(name, spec.title))
+            gan_group.addAction(action)
+            self._gan_tool_actions[name] = action
+        self.generate_action.setShortcut(QKeySequence("G"))
+        self.keyboard_action = self._action("&Keyboard Shortcuts", self.show_keyboard_shortcuts, "Ctrl+/",
+                                            tip="Every key of the editor in one list")
         self.smaller_brush_action = self._action("S&maller Brush", self.mask_settings.shrink_brush, "[")
         self.larger_brush_action = self._action("&Larger Brush", self.mask_settings.grow_brush, "]")
         self.show_mask_action = self._action("Show Mask &Overlay", self._toggle_mask_overlay, checkable=True)
@@ -324,9 +380,11 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.tools_dock.toggleViewAction())
         view_menu.addAction(self.history_dock.toggleViewAction())
+        view_menu.addSeparator()
+        view_menu.addActions([self.hand_action, self.zoom_tool_action])
 
         mask_menu = menus.addMenu("&Mask")
-        mask_menu.addActions(list(self._tool_actions.values()))
+        mask_menu.addActions([action for tool, action in self._tool_actions.items() if tool.edits_mask])
         mask_menu.addSeparator()
         mask_menu.addActions([self.smaller_brush_action, self.larger_brush_action])
         mask_menu.addSeparator()
@@ -334,28 +392,63 @@ class MainWindow(QMainWindow):
         mask_menu.addSeparator()
         mask_menu.addActions([self.load_mask_action, self.save_mask_action])
 
+        tools_menu = menus.addMenu("&Tools")
+        tools_menu.addActions(list(self._gan_tool_actions.values()))
+        tools_menu.addSeparator()
+        tools_menu.addAction(self.generate_action)
+
         help_menu = menus.addMenu("&Help")
+        help_menu.addAction(self.keyboard_action)
+        help_menu.addSeparator()
         help_menu.addAction(self.about_action)
 
     def _build_toolbar(self) -> None:
+        icons = {self.open_action: "open", self.save_action: "save", self.undo_action: "undo",
+                 self.redo_action: "redo", self.zoom_out_action: "zoom-out", self.fit_action: "zoom-fit",
+                 self.actual_size_action: "zoom-actual", self.zoom_in_action: "zoom-in", self.split_action: "compare",
+                 self.hand_action: "hand", self.zoom_tool_action: "zoom", self.brush_action: "brush",
+                 self.eraser_action: "eraser", self.rectangle_action: "rectangle", self.lasso_action: "lasso",
+                 self.generate_action: "generate", self.keyboard_action: "keyboard"}
+        icons.update({self._gan_tool_actions[name]: icon for name, icon in GAN_TOOL_ICONS.items()
+                      if name in self._gan_tool_actions})
+        for action, name in icons.items():
+            action.setIcon(icon(name))
         toolbar = QToolBar("Main toolbar")
         toolbar.setObjectName("main_toolbar")
         toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
         toolbar.addActions([self.open_action, self.save_action])
         toolbar.addSeparator()
-        # Short, steady button labels; the full "Undo <step>" text moves to the tooltip.
+        # Steady button tooltips: the full "Undo <step>" text, and the key.
         for action, label in ((self.undo_action, "Undo"), (self.redo_action, "Redo")):
             action.setIconText(label)
-            action.changed.connect(lambda a=action: a.setToolTip(a.text().replace("&", "")))
+            action.changed.connect(lambda a=action: _set_tip_with_key(a, a.text().replace("&", "")))
             toolbar.addAction(action)
-        toolbar.addSeparator()
-        toolbar.addActions(list(self._tool_actions.values()))
         toolbar.addSeparator()
         toolbar.addActions([self.zoom_out_action, self.fit_action, self.actual_size_action, self.zoom_in_action])
         toolbar.addSeparator()
         toolbar.addAction(self.split_action)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
+
+        # The toolbox: canvas tools above, the GAN tools below, as in Krita's and Photoshop's.
+        self.toolbox = QToolBar("Toolbox")
+        self.toolbox.setObjectName("toolbox")
+        self.toolbox.setOrientation(Qt.Orientation.Vertical)
+        self.toolbox.setMovable(False)
+        self.toolbox.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.toolbox.setIconSize(QSize(24, 24))
+        # Fusion's checked tool button is barely darker than the dark theme's background: mark the current tool.
+        self.toolbox.setStyleSheet("QToolButton:checked { background: rgba(61, 126, 201, 110); "
+                                   "border: 1px solid #3d7ec9; border-radius: 3px; }")
+        self.toolbox.addActions(list(self._tool_actions.values()))
+        self.toolbox.addSeparator()
+        self.toolbox.addActions(list(self._gan_tool_actions.values()))
+        self.toolbox.addAction(self.generate_action)
+        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, self.toolbox)
+        for action in self.findChildren(QAction):
+            if action not in (self.undo_action, self.redo_action):
+                _set_tip_with_key(action, action.iconText().replace("&", ""))
+        self._gan_tool_actions[self.tools_panel.current_tool].setChecked(True)
 
     def _connect_jobs(self) -> None:
         self.jobs.started.connect(self._on_job_started)
@@ -368,6 +461,20 @@ class MainWindow(QMainWindow):
     def _layout_settings(self) -> QSettings:
         # Beside preferences.json, so tests and portable installs (GANSTUDIO_CONFIG_DIR) keep it out of ~/.config.
         return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
+
+    def _restore_tool_models(self) -> None:
+        """Each tool starts on the model the user chose last time, if it is still installed (else the best one)."""
+        settings = self._layout_settings()
+        for tool in TOOLS:
+            remembered = settings.value(f"tool_models/{tool}")
+            if isinstance(remembered, str) and remembered:
+                self.tools_panel.select_model(tool, remembered)
+        self.tools_panel.model_chosen.connect(self._remember_tool_model)
+
+    def _remember_tool_model(self, tool: str, model: str) -> None:
+        settings = self._layout_settings()
+        settings.setValue(f"tool_models/{tool}", model)
+        settings.sync()
 
     def _restore_layout(self) -> None:
         settings = self._layout_settings()
@@ -736,6 +843,39 @@ class MainWindow(QMainWindow):
     def _on_tool_changed(self, tool: str) -> None:
         for canvas in self.canvases:
             canvas.set_pose_mode(tool == "pose")
+        action = getattr(self, "_gan_tool_actions", {}).get(tool)
+        if action is not None:
+            action.setChecked(True)
+
+    def choose_gan_tool(self, name: str) -> None:
+        """Show ``name``'s options in the Tools dock (opening the dock if it was closed)."""
+        self.tools_panel.select_tool(name)
+        self._gan_tool_actions[name].setChecked(True)
+        if not self.tools_dock.isVisible():
+            self.tools_dock.show()
+        self.tools_dock.raise_()
+
+    def shortcut_rows(self) -> list[tuple[str, str, str]]:
+        """(group, what, keys) for Help › Keyboard Shortcuts: every menu's actions with keys, then the keys that
+        work on the canvas without an action."""
+        rows = []
+        for menu_action in self.menuBar().actions():
+            menu = menu_action.menu()
+            group = menu_action.text().replace("&", "")
+            for action in _menu_actions(menu):
+                # Leave out the multimedia keys of the standard bindings ("Open", "Zoom In"): few keyboards have them.
+                keys = ", ".join(sequence.toString(QKeySequence.SequenceFormat.NativeText)
+                                 for sequence in action.shortcuts() if sequence[0].key() < Qt.Key.Key_Back)
+                if keys:
+                    rows.append((group, action.text().replace("&", "").rstrip("…"), keys))
+        rows += [("Canvas", what, keys) for what, keys in CANVAS_KEYS]
+        return rows
+
+    def show_keyboard_shortcuts(self) -> None:
+        if self._shortcuts_dialog is None:
+            self._shortcuts_dialog = ShortcutsDialog(self.shortcut_rows(), self)
+        self._shortcuts_dialog.show()
+        self._shortcuts_dialog.raise_()
 
     def open_batch_dialog(self) -> BatchDialog:
         if self._batch_dialog is None:

@@ -105,6 +105,10 @@ class PosePage(QWidget):
             signal.connect(self._sync)
 
     # -- the interface ToolsPanel expects of a page ----------------------------------------------------------
+    @property
+    def model_combo(self) -> QComboBox:
+        return self._model
+
     def refresh_models(self, keep: str | None = None) -> None:
         registry = get_registry()
         keep = keep if keep is not None else self._model.currentData()

@@ -22,6 +22,12 @@ def resource_path(*parts: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def icon(name: str) -> QIcon:
+    """``resources/icons/NAME.svg``, drawn at any size (toolbars at 2× scale stay sharp); empty when missing."""
+    path = resource_path("icons", f"{name}.svg")
+    return QIcon(str(path)) if path is not None else QIcon()
+
+
 def app_icon() -> QIcon:
     """The application icon; an empty icon (Qt's default) when the resources are missing."""
     path = resource_path("icons", "ganstudio.svg")

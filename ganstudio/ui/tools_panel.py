@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from ganstudio.models import get_registry
 from ganstudio.tools import TOOLS, ToolSpec
+from ganstudio.tools.base import rank_models
 from ganstudio.tools.superres import SCALES
 from ganstudio.tools.translate import MAX_WORKING_SIZE
 from ganstudio.ui.document import Document
@@ -115,11 +116,13 @@ class ToolPage(QWidget):
         keep = keep if keep is not None else self._model.currentData()
         self._refreshing = True  # re-reading the list is not the user picking a model
         self._model.clear()
-        models = get_registry().for_task(self.spec.task)
+        # Best first and the classic baselines last, marked: a first Run should use a model, not plain resampling.
+        models = rank_models(get_registry().for_task(self.spec.task), self.spec.preferred_models)
         titles = [model.title for model in models]
         for model in models:
             # the title alone where it is unique: the panel is narrow, and the name is in the tooltip
-            self._model.addItem(model.title if titles.count(model.title) == 1 else model.label, model.name)
+            text = model.title if titles.count(model.title) == 1 else model.label
+            self._model.addItem(f"{text} (baseline)" if model.is_classic else text, model.name)
             self._model.setItemData(self._model.count() - 1, f"{model.label} · {model.source}",
                                     Qt.ItemDataRole.ToolTipRole)
         index = self._model.findData(keep)
@@ -137,6 +140,10 @@ class ToolPage(QWidget):
 
     def has_model(self) -> bool:
         return self._model is None or self._model.count() > 0
+
+    @property
+    def model_combo(self) -> QComboBox | None:
+        return self._model
 
     def run_hint(self) -> str:
         """Why the tool cannot run yet beyond a missing model or mask (none for a plain form)."""
@@ -197,6 +204,8 @@ class ToolsPanel(QWidget):
     detect_requested = Signal(str)
     #: The name of the tool now picked, so the canvas can show what belongs to it (the Pose tool's skeleton).
     tool_changed = Signal(str)
+    #: (tool, model) when the user picks a model from a tool's list (not when the list is re-read), to remember it.
+    model_chosen = Signal(str, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -209,6 +218,10 @@ class ToolsPanel(QWidget):
             page.changed.connect(self._update)
             if isinstance(page, PosePage):
                 page.detect_requested.connect(self.detect_requested)
+            if page.model_combo is not None:
+                combo = page.model_combo
+                # activated: only the user's own picks, never a programmatic change or a refresh
+                combo.activated.connect(lambda _, c=combo, n=spec.name: self.model_chosen.emit(n, c.currentData()))
             self._pages.addWidget(page)
         self._hint = QLabel()
         self._hint.setWordWrap(True)
@@ -255,6 +268,19 @@ class ToolsPanel(QWidget):
 
     def select_tool(self, name: str) -> None:
         self._tool.setCurrentIndex(self._tool.findData(name))
+
+    def page(self, tool: str) -> ToolPage | PosePage:
+        pages = (self._pages.widget(index) for index in range(self._pages.count()))
+        return next(page for page in pages if page.spec.name == tool)
+
+    def select_model(self, tool: str, model: str) -> bool:
+        """Pick ``model`` in ``tool``'s list; False (and nothing changes) when it is not installed."""
+        combo = self.page(tool).model_combo
+        index = combo.findData(model) if combo is not None else -1
+        if index < 0:
+            return False
+        combo.setCurrentIndex(index)
+        return True
 
     def refresh_models(self) -> None:
         for index in range(self._pages.count()):
