@@ -11,6 +11,7 @@ Only the standard library is used here: the build runs in a venv of its own unde
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import struct
@@ -88,7 +89,10 @@ def build_wheel(out: Path) -> Path:
         shutil.copy2(ROOT / name, source / name)
     for old in out.glob("ganstudio-*.whl"):
         old.unlink()
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, source])
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, source]
+    if importlib.util.find_spec("setuptools") is not None:
+        command.insert(5, "--no-build-isolation")  # no index needed when this environment can build it
+    run(command)
     (wheel,) = out.glob("ganstudio-*.whl")
     return wheel
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import site
 import subprocess
 import sys
@@ -34,21 +33,11 @@ def _source_packages() -> set[str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    """Build from a copy of the sources, so no ``build/`` folder is left in the checkout (nor a stale one used)."""
-    work = tmp_path_factory.mktemp("wheel")
-    source = work / "src"
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    for name in ("ganstudio", "pretrained", "resources"):
-        shutil.copytree(ROOT / name, source / name, ignore=ignore)
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, source / name)
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work / "dist"), str(source)]
-    if importlib.util.find_spec("setuptools") is not None:
-        command.insert(5, "--no-build-isolation")  # no index needed when this environment can build it
-    result = subprocess.run(command, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (built,) = (work / "dist").glob("ganstudio-*.whl")
-    return built
+    """Built as installer/build.py builds it: from a copy of the sources, leaving no build/ folder in the checkout."""
+    spec = importlib.util.spec_from_file_location("installer_build", ROOT / "installer" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    return build.build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 def test_wheel_holds_the_package_models_and_icons_and_nothing_else(wheel):

@@ -8,7 +8,7 @@ from enum import Enum
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import (QBrush, QColor, QCursor, QEnterEvent, QFocusEvent, QIcon, QKeyEvent, QMouseEvent,
+from PySide6.QtGui import (QBrush, QColor, QCursor, QEnterEvent, QFocusEvent, QKeyEvent, QMouseEvent,
                            QPainter, QPen, QPixmap, QResizeEvent, QShowEvent, QTransform, QWheelEvent)
 from PySide6.QtWidgets import (QFrame, QGraphicsEllipseItem, QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem,
                                QGraphicsScene, QGraphicsView, QWidget)
@@ -18,7 +18,7 @@ from ganstudio.ui.document import Document, Region
 from ganstudio.ui.mask_tools import MaskBrush, MaskLasso, MaskOverlay, MaskRectangle, MaskSettings, MaskShape
 from ganstudio.ui.pose_overlay import HIT_RADIUS, PoseOverlay, joint_label, nearest_joint
 from ganstudio.ui.qimage import DisplayImage, has_alpha
-from ganstudio.ui.resources import CANVAS_BACKGROUND, resource_path
+from ganstudio.ui.resources import CANVAS_BACKGROUND, icon
 
 #: The zoom levels Ctrl +/- step through, as in Photoshop; the wheel zooms continuously between them.
 ZOOM_LEVELS = (0.01, 0.02, 0.03, 0.04, 0.05, 1 / 16, 1 / 12, 1 / 8, 1 / 6, 0.25, 1 / 3, 0.5, 2 / 3, 1.0, 1.5, 2.0,
@@ -50,10 +50,10 @@ class CanvasTool(Enum):
 @functools.cache
 def _zoom_cursor() -> QCursor:
     """A magnifier drawn from the zoom icon, its hot spot at the glass's centre; a cross where icons are missing."""
-    path = resource_path("icons", "zoom.svg")
-    if path is None:
+    magnifier = icon("zoom")
+    if magnifier.isNull():
         return QCursor(Qt.CursorShape.CrossCursor)
-    return QCursor(QIcon(str(path)).pixmap(24, 24), 10, 10)
+    return QCursor(magnifier.pixmap(24, 24), 10, 10)
 
 
 def _checkerboard() -> QBrush:
