@@ -2,6 +2,9 @@ import os
 
 # Qt must not look for a display: set before any QApplication exists (pytest-qt creates one lazily).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The editor's jobs run in a thread of the test process, so tests can swap in fake tools; tests/test_worker_process.py
+# covers the worker process the app uses.
+os.environ.setdefault("GANSTUDIO_WORKER", "thread")
 
 from pathlib import Path  # noqa: E402
 

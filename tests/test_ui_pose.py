@@ -20,7 +20,7 @@ from ganstudio.models.arch.posenet import PoseNet
 from ganstudio.pose import JOINT_INDEX, JOINTS, Pose
 from ganstudio.tools import TOOLS
 from ganstudio.train.checkpoint import export_safetensors
-from ganstudio.ui import pose_page
+from ganstudio.tools import pose as pose_tool
 from ganstudio.ui.pose_overlay import LEFT_COLOUR, RIGHT_COLOUR
 
 TIMEOUT_MS = 20_000
@@ -130,13 +130,13 @@ def test_detect_runs_in_the_worker_and_shows_the_skeleton(pose_window, tmp_path,
     assert canvas.pose_mode and not canvas.pose_overlay.isVisible()  # no pose yet
     assert not window.tools_panel.run_button.isEnabled()
     threads = []
-    real_detect = pose_page.detect
+    real_detect = pose_tool.detect
 
     def spy(*args, **kwargs):
         threads.append(threading.current_thread())
         return real_detect(*args, **kwargs)
 
-    monkeypatch.setattr(pose_page, "detect", spy)
+    monkeypatch.setattr(pose_tool, "detect", spy)
     with qtbot.waitSignal(window.jobs.finished, timeout=TIMEOUT_MS):
         qtbot.mouseClick(page.detect_button, Qt.MouseButton.LeftButton)
         assert document.busy and not page.detect_button.isEnabled()

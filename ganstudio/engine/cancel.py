@@ -17,9 +17,21 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._callbacks: list[Callable[[], None]] = []
 
     def cancel(self) -> None:
         self._event.set()
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def add_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once when the token is cancelled (at once if it already is): a job running in another
+        process hears of its cancel this way."""
+        if self._event.is_set():
+            callback()
+        else:
+            self._callbacks.append(callback)
 
     @property
     def cancelled(self) -> bool:

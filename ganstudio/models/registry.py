@@ -128,6 +128,7 @@ def _renamed(model: ModelDescriptor, name: str) -> ModelDescriptor:
 _lock = threading.Lock()
 _registry: Registry | None = None
 _user_dir: Path | None = None
+_generation = 0
 
 
 def build_registry(user_dir: Path | None) -> Registry:
@@ -140,11 +141,19 @@ def build_registry(user_dir: Path | None) -> Registry:
 
 def configure_registry(user_dir: Path | None) -> Registry:
     """Rescan with ``user_dir`` as the user's model folder (at start, and when the preference changes)."""
-    global _registry, _user_dir
+    global _registry, _user_dir, _generation
     with _lock:
         _user_dir = user_dir
         _registry = build_registry(user_dir)
+        _generation += 1
         return _registry
+
+
+def registry_state() -> tuple[Path | None, int]:
+    """The user's model folder and how many times the registry was configured: the worker process rescans when
+    the editor's state differs from its own."""
+    with _lock:
+        return _user_dir, _generation
 
 
 def get_registry() -> Registry:

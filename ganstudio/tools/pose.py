@@ -9,6 +9,7 @@ the edit changed; without one the edit is the warp and fill alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -102,6 +103,12 @@ def _view(rgb: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.nd
 def _to_image(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))
     return points @ inverse[:2, :2].T + inverse[:2, 2]
+
+
+def detect_job(image: np.ndarray, params: PoseParams, mask: np.ndarray | None = None, progress: Any = None,
+               cancel: CancelToken | None = None, runtime: Runtime | None = None) -> Detection:
+    """A detection shaped like a tool's run, for the worker (module-level: the worker process gets it by name)."""
+    return detect(image, params.model, runtime=runtime, cancel=cancel)
 
 
 def detect(image: np.ndarray, model: str = DEFAULT_MODEL, runtime: Runtime | None = None,

@@ -64,6 +64,8 @@ def run_gui(files: list[str], screenshot: Path | None = None) -> int:
     wake.timeout.connect(lambda: None)
     wake.start(250)
     window.show()
+    # The worker process imports torch for a few seconds: start it now, so the first Run does not wait for it.
+    QTimer.singleShot(0, window.jobs.warm_up)
     # Open after the event loop starts, so the window is on screen (and laid out) before a big file loads.
     QTimer.singleShot(0, lambda: window.open_files(files))
     if screenshot is not None:

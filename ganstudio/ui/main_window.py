@@ -33,7 +33,7 @@ from ganstudio.ui.canvas import Canvas, CanvasTool
 from ganstudio.ui.document import Document
 from ganstudio.ui.generate_dialog import GenerateDialog, ImageGenerator
 from ganstudio.ui.mask_tools import MaskOptions, MaskSettings
-from ganstudio.ui.pose_page import detect_job
+from ganstudio.tools.pose import detect_job
 from ganstudio.ui.preferences_dialog import PreferencesDialog
 from ganstudio.ui.preview_dialog import PreviewDialog
 from ganstudio.ui.resources import app_icon, icon

@@ -6,30 +6,21 @@ canvas. This page edits the same document state through undoable steps and build
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QLabel, QMessageBox,
                                QPushButton, QVBoxLayout, QWidget)
 
-from ganstudio.engine import CancelToken, Runtime
 from ganstudio.models import get_registry
 from ganstudio.pose import JOINT_INDEX, Pose
 from ganstudio.tools import ToolSpec
-from ganstudio.tools.pose import DEFAULT_MODEL, Detection, PoseParams, best_refiner, detect
+from ganstudio.tools.pose import DEFAULT_MODEL, PoseParams, best_refiner
 from ganstudio.ui.document import Document
 from ganstudio.ui.pose_overlay import joint_label
 
 AUTO_FILL = "auto"
 _POSE_FILTER = "Pose files (*.json);;All files (*)"
-
-
-def detect_job(image: np.ndarray, params: PoseParams, mask: np.ndarray | None = None, progress: Any = None,
-               cancel: CancelToken | None = None, runtime: Runtime | None = None) -> Detection:
-    """A detection shaped like a tool's run, for the worker."""
-    return detect(image, params.model, runtime=runtime, cancel=cancel)
 
 
 def _combo() -> QComboBox:

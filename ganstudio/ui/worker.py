@@ -1,67 +1,36 @@
-"""The one background thread that owns the device and runs tool jobs, one at a time, in submission order.
+"""The background worker that owns the device and runs tool jobs, one at a time, in submission order.
 
-Jobs reach the worker through a queued signal, so the worker thread's event queue is the job queue. Results,
-progress and errors come back through queued signals; the UI thread never runs a model and never waits on the
-worker, except briefly at shutdown after cancelling everything.
+By default the jobs run in a worker process (ganstudio.engine.worker_process): a job's Python-bound steps then
+cannot hold the GIL the UI thread needs. ``GANSTUDIO_WORKER=thread`` (or ``JobQueue(mode="thread")``) runs them in
+a thread of this process instead, which the tests use to swap in fake tools. Either way results, progress and
+errors come back as queued signals; the UI thread never runs a model and never waits on the worker, except
+briefly at shutdown after cancelling everything.
 """
 from __future__ import annotations
 
-import itertools
 import logging
-import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+import os
+from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ganstudio.engine import Runtime
-from ganstudio.engine.cancel import Cancelled, CancelToken
-from ganstudio.imaging import ImageError
-from ganstudio.tools import get_tool
+from ganstudio.engine.cancel import Cancelled
+from ganstudio.engine.jobs import PROGRESS_INTERVAL_S, Job, describe_error, execute, throttled
+from ganstudio.engine.worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
 
-_job_ids = itertools.count(1)
-
-#: Progress reports closer together than this are dropped (except the last), so a tool reporting per row
-#: cannot flood the UI thread's event queue.
-PROGRESS_INTERVAL_S = 0.05
+__all__ = ["PROGRESS_INTERVAL_S", "Job", "JobQueue", "describe_error", "worker_mode"]
 
 
-@dataclass
-class Job:
-    """A tool run. The image and mask are copied on creation: the document may change while the job runs."""
-
-    tool: str
-    params: Any
-    image: np.ndarray
-    mask: np.ndarray | None = None
-    runtime: Runtime = field(default_factory=Runtime)
-    cancel: CancelToken = field(default_factory=CancelToken)
-    id: int = field(default_factory=lambda: next(_job_ids))
-    #: Work other than the tool's run (a pose detection), called like ``ToolSpec.run``; its result may be any
-    #: object and is passed on as it is.
-    function: Callable[..., Any] | None = None
-
-    def __post_init__(self) -> None:
-        self.image = self.image.copy()
-        if self.mask is not None:
-            self.mask = self.mask.copy()
-
-
-def describe_error(error: BaseException) -> str:
-    """A one-line message for the user."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    if isinstance(error, MemoryError) or "out of memory" in text.lower():
-        return "Out of memory: try a smaller tile size in Preferences, the CPU, or a smaller image."
-    if isinstance(error, (ImageError, ValueError, RuntimeError)) and text:
-        return text
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+def worker_mode() -> str:
+    """``process`` unless ``GANSTUDIO_WORKER`` says ``thread``."""
+    mode = os.environ.get("GANSTUDIO_WORKER", "process").strip().lower()
+    return "thread" if mode == "thread" else "process"
 
 
 class JobRunner(QObject):
-    """Lives in the worker thread; every slot here runs there."""
+    """Lives in the worker thread (thread mode); every slot here runs there."""
 
     started = Signal(int)
     progress = Signal(int, float, str)
@@ -75,22 +44,10 @@ class JobRunner(QObject):
             self.cancelled.emit(job.id)
             return
         self.started.emit(job.id)
-        last = 0.0
-
-        def report(fraction: float, message: str) -> None:
-            nonlocal last
-            now = time.monotonic()
-            if now - last >= PROGRESS_INTERVAL_S or fraction >= 1.0:
-                last = now
-                self.progress.emit(job.id, float(fraction), message)
-
         try:
-            function = job.function if job.function is not None else get_tool(job.tool).run
-            result = function(job.image, job.params, mask=job.mask, progress=report, cancel=job.cancel,
-                              runtime=job.runtime)
-            job.cancel.raise_if_cancelled()
-            if job.function is None and (not isinstance(result, np.ndarray) or result.ndim not in (2, 3)):
-                raise RuntimeError(f"the {job.tool} tool returned no image")
+            result = execute(job.tool, job.params, job.image, job.mask, job.runtime, job.cancel,
+                             throttled(lambda fraction, message: self.progress.emit(job.id, fraction, message)),
+                             job.function)
         except Cancelled:
             self.cancelled.emit(job.id)
         except Exception as error:  # noqa: BLE001 - any failure of a tool must reach the user, not kill the thread
@@ -98,6 +55,19 @@ class JobRunner(QObject):
             self.failed.emit(job.id, describe_error(error))
         else:
             self.finished.emit(job.id, result)
+
+
+class _ProcessEvents(QObject):
+    """Lives in the UI thread; emitted from the worker process's reader thread, so every connection is queued."""
+
+    started = Signal(int)
+    progress = Signal(int, float, str)
+    finished = Signal(int, object)
+    failed = Signal(int, str)
+    cancelled = Signal(int)
+
+    def relay(self, kind: str, job_id: int, *details: Any) -> None:
+        getattr(self, kind).emit(job_id, *details)
 
 
 class JobQueue(QObject):
@@ -110,28 +80,52 @@ class JobQueue(QObject):
     cancelled = Signal(int)
     _submit = Signal(object)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, mode: str | None = None) -> None:
         super().__init__(parent)
+        self.mode = mode or worker_mode()
         self._jobs: dict[int, Job] = {}
         self._running: int | None = None
-        self._thread = QThread()
-        self._thread.setObjectName("ganstudio-worker")
-        self._runner = JobRunner()
-        self._runner.moveToThread(self._thread)
-        self._thread.finished.connect(self._runner.deleteLater)
-        self._submit.connect(self._runner.run)
-        self._runner.started.connect(self._on_started)
-        self._runner.progress.connect(self._on_progress)
-        self._runner.finished.connect(self._on_finished)
-        self._runner.failed.connect(self._on_failed)
-        self._runner.cancelled.connect(self._on_cancelled)
-        self._thread.start()
+        self._open = True
+        self._thread: QThread | None = None
+        self._process: WorkerProcess | None = None
+        if self.mode == "process":
+            self._events = _ProcessEvents(self)
+            source: QObject = self._events
+            self._process = WorkerProcess(self._events.relay)
+        else:
+            self._thread = QThread()
+            self._thread.setObjectName("ganstudio-worker")
+            self._runner = JobRunner()
+            self._runner.moveToThread(self._thread)
+            self._thread.finished.connect(self._runner.deleteLater)
+            self._submit.connect(self._runner.run)
+            source = self._runner
+        source.started.connect(self._on_started)
+        source.progress.connect(self._on_progress)
+        source.finished.connect(self._on_finished)
+        source.failed.connect(self._on_failed)
+        source.cancelled.connect(self._on_cancelled)
+        if self._thread is not None:
+            self._thread.start()
+
+    def warm_up(self) -> None:
+        """Start the worker process now rather than at the first job (it needs a few seconds to import torch)."""
+        if self._process is not None and self._open:
+            self._process.start()
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker process's id while it runs (process mode)."""
+        return self._process.pid if self._process is not None else None
 
     def submit(self, job: Job) -> int:
-        if not self._thread.isRunning():
+        if not self._open:
             raise RuntimeError("the worker has been shut down")
         self._jobs[job.id] = job
-        self._submit.emit(job)
+        if self._process is not None:
+            self._process.submit(job)
+        else:
+            self._submit.emit(job)
         return job.id
 
     def cancel(self, job_id: int) -> None:
@@ -164,8 +158,12 @@ class JobQueue(QObject):
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Cancel everything and stop the thread; ``False`` if a tool ignored its cancel token past the timeout."""
         self.cancel_all()
-        self._thread.quit()
-        stopped = self._thread.wait(timeout_ms)
+        self._open = False
+        if self._process is not None:
+            stopped = self._process.shutdown(timeout_ms / 1000)
+        else:
+            self._thread.quit()
+            stopped = self._thread.wait(timeout_ms)
         if stopped:
             self._jobs.clear()
             self._running = None
