@@ -29,14 +29,18 @@ def worker_mode() -> str:
     return "thread" if mode == "thread" else "process"
 
 
-class JobRunner(QObject):
-    """Lives in the worker thread (thread mode); every slot here runs there."""
+class _JobSignals(QObject):
+    """What a worker reports about a job, by job id."""
 
     started = Signal(int)
     progress = Signal(int, float, str)
     finished = Signal(int, object)
     failed = Signal(int, str)
     cancelled = Signal(int)
+
+
+class JobRunner(_JobSignals):
+    """Lives in the worker thread (thread mode); every slot here runs there."""
 
     @Slot(object)
     def run(self, job: Job) -> None:
@@ -57,27 +61,16 @@ class JobRunner(QObject):
             self.finished.emit(job.id, result)
 
 
-class _ProcessEvents(QObject):
+class _ProcessEvents(_JobSignals):
     """Lives in the UI thread; emitted from the worker process's reader thread, so every connection is queued."""
-
-    started = Signal(int)
-    progress = Signal(int, float, str)
-    finished = Signal(int, object)
-    failed = Signal(int, str)
-    cancelled = Signal(int)
 
     def relay(self, kind: str, job_id: int, *details: Any) -> None:
         getattr(self, kind).emit(job_id, *details)
 
 
-class JobQueue(QObject):
+class JobQueue(_JobSignals):
     """The UI-thread side: submit, cancel, and signals re-emitted in the UI thread."""
 
-    started = Signal(int)
-    progress = Signal(int, float, str)
-    finished = Signal(int, object)
-    failed = Signal(int, str)
-    cancelled = Signal(int)
     _submit = Signal(object)
 
     def __init__(self, parent: QObject | None = None, mode: str | None = None) -> None:
