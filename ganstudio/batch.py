@@ -24,6 +24,7 @@ import numpy as np
 
 from .atomic import write_text_atomic
 from .engine import CancelToken, Cancelled, Runtime
+from .engine.jobs import cancel_between_layers
 from .imaging import READ_SUFFIXES, SAVE_FORMATS, ImageError, ImageMeta, LoadedImage, read_image, write_image
 from .imaging.color import resize
 from .tools import get_tool
@@ -297,6 +298,39 @@ class _Processed:
 _DONE = object()
 
 
+class ActiveClock:
+    """Seconds since ``start()``, the time between ``pause()`` and ``resume()`` left out; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started: float | None = None
+        self._paused_s = 0.0
+        self._pause_began: float | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            self._started, self._paused_s, self._pause_began = time.monotonic(), 0.0, None
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._pause_began is None:
+                self._pause_began = time.monotonic()
+
+    def resume(self) -> None:
+        with self._lock:
+            if self._pause_began is not None:
+                self._paused_s += time.monotonic() - self._pause_began
+                self._pause_began = None
+
+    def seconds(self) -> float:
+        with self._lock:
+            if self._started is None:
+                return 0.0
+            now = time.monotonic()
+            pausing = now - self._pause_began if self._pause_began is not None else 0.0
+            return now - self._started - self._paused_s - pausing
+
+
 class BatchRunner:
     """Runs one batch. ``run()`` does the device work on the calling thread; ``cancel`` and ``pause`` come from
     any thread. ``on_file`` and ``on_progress`` are called from the writer threads, one call at a time."""
@@ -319,10 +353,7 @@ class BatchRunner:
         self._on_progress = on_progress
         self._steps = [(get_tool(step.tool), step.build_params()) for step in options.chain]
         self._needs_mask = any(spec.uses_mask(params) for spec, params in self._steps)
-        self._clock_lock = threading.Lock()
-        self._started: float | None = None
-        self._paused_s = 0.0
-        self._pause_began: float | None = None
+        self._clock = ActiveClock()
 
     def pause(self) -> None:
         self.paused.set()
@@ -332,8 +363,7 @@ class BatchRunner:
 
     def run(self) -> BatchReport:
         inputs = find_inputs(self.options)
-        with self._clock_lock:
-            self._started = time.monotonic()
+        self._clock.start()
         progress = BatchProgress(total=len(inputs))
         results: list[FileResult | None] = [None] * len(inputs)
         loaded: queue.Queue = queue.Queue(_QUEUE_DEPTH)
@@ -402,22 +432,14 @@ class BatchRunner:
     def _wait_while_paused(self) -> None:
         if not self.paused.is_set():
             return
-        with self._clock_lock:
-            self._pause_began = time.monotonic()
+        self._clock.pause()
         while self.paused.is_set() and not self.cancel.cancelled:
             time.sleep(0.05)
-        with self._clock_lock:
-            self._paused_s += time.monotonic() - self._pause_began
-            self._pause_began = None
+        self._clock.resume()
 
     def active_seconds(self) -> float:
         """Time since the run started, pauses left out (a pause still going on included), for rates and the report."""
-        with self._clock_lock:
-            if self._started is None:
-                return 0.0
-            now = time.monotonic()
-            pausing = now - self._pause_began if self._pause_began is not None else 0.0
-            return now - self._started - self._paused_s - pausing
+        return self._clock.seconds()
 
     def _read_all(self, inputs: list[Path], targets: list[Path], loaded: queue.Queue) -> None:
         first_with_target: dict[Path, Path] = {}
@@ -461,18 +483,23 @@ class BatchRunner:
         pixels = item.image.pixels
         mask = item.mask
         try:
-            for spec, params in self._steps:
-                if mask is not None and mask.shape != pixels.shape[:2]:
-                    # a tool earlier in the chain resized the image: the mask follows it
-                    mask = resize(mask[..., None], (pixels.shape[1], pixels.shape[0]), "nearest")[..., 0]
-                pixels = spec.run(pixels, params, mask=mask if spec.uses_mask(params) else None,
-                                  cancel=self.cancel, runtime=self.runtime)
+            with cancel_between_layers(self.cancel):
+                pixels = self._run_chain(pixels, mask)
         except Cancelled:
             return None
         except Exception as error:  # noqa: BLE001 - one file's failure is reported and the batch goes on
             item.result = FileResult(str(item.source.relative_to(self.options.input_dir)), "failed", None,
                                      _one_line(error))
             return None
+        return pixels
+
+    def _run_chain(self, pixels: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        for spec, params in self._steps:
+            if mask is not None and mask.shape != pixels.shape[:2]:
+                # a tool earlier in the chain resized the image: the mask follows it
+                mask = resize(mask[..., None], (pixels.shape[1], pixels.shape[0]), "nearest")[..., 0]
+            pixels = spec.run(pixels, params, mask=mask if spec.uses_mask(params) else None,
+                              cancel=self.cancel, runtime=self.runtime)
         return pixels
 
     def _write_all(self, processed: queue.Queue, record: Callable[[int, FileResult], None]) -> None:

@@ -131,14 +131,27 @@ def test_cancel_between_tiles_and_progress_per_tile():
         if len(fractions) == 2:
             token.cancel()
 
-    with pytest.raises(Cancelled):
-        run_tiled(small_net(), torch.rand(1, 3, 128, 128), tile=48, overlap=16, progress=progress, cancel=token)
+    net = small_net()
+    with pytest.raises(Cancelled):  # a plain function: progress comes per tile only
+        run_tiled(lambda x: net(x), torch.rand(1, 3, 128, 128), tile=48, overlap=16, progress=progress, cancel=token)
     assert len(fractions) == 2 and fractions[0] < fractions[1] < 1
 
     all_fractions = []
     run_tiled(small_net(), torch.rand(1, 3, 128, 128), tile=48, overlap=16,
               progress=lambda f, m: all_fractions.append(f))
     assert all_fractions == sorted(all_fractions) and all_fractions[-1] == 1.0 and len(all_fractions) > 4
+
+
+def test_a_module_reports_progress_as_its_layers_run_inside_one_tile():
+    reports = []
+    run_tiled(small_net(), torch.rand(1, 3, 64, 64), tile=128, progress=lambda f, m: reports.append((f, m)))
+    fractions = [fraction for fraction, _ in reports]
+    # five layers: 20 %, 40 %, ... then the tile's end
+    assert fractions == sorted(fractions) and len(set(fractions)) >= 5 and 0 < fractions[0] < 0.5
+    assert fractions[-1] == 1.0 and all(message == "1/1 tile" for _, message in reports)
+    net = small_net()
+    run_tiled(net, torch.rand(1, 3, 64, 64), tile=128, progress=lambda f, m: None)
+    assert not any(module._forward_hooks for module in net.modules()), "the hooks are removed afterwards"
 
 
 def test_precision_policy():

@@ -159,6 +159,29 @@ def test_the_identity_pose_returns_the_input_bit_for_bit() -> None:
     assert not result.changed.any() and not called
 
 
+def test_a_re_pose_stops_at_its_next_part_once_cancelled() -> None:
+    from ganstudio.engine import CancelToken, Cancelled
+
+    pose = standing_pose()
+    image, mask = person_image(pose)
+    target = pose.moved("left_elbow", (pose["left_shoulder"][0] + 26, pose["left_shoulder"][1] - 2))
+    token = CancelToken()
+    checks = []
+    original = token.raise_if_cancelled
+
+    def count_then_cancel() -> None:  # cancelled while the first parts' weights are being computed
+        checks.append(1)
+        if len(checks) == 3:
+            token.cancel()
+        original()
+
+    token.raise_if_cancelled = count_then_cancel
+    filled = []
+    with pytest.raises(Cancelled):
+        repose(image, mask / 255.0, pose, target, lambda im, hole: filled.append(1) or im, token)
+    assert len(checks) == 3 and not filled, "nothing after the cancel ran: no fill"
+
+
 def test_a_raised_arm_moves_its_pixels_fills_its_old_place_and_leaves_the_rest() -> None:
     pose = standing_pose()
     image, mask = person_image(pose)

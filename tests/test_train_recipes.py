@@ -66,6 +66,7 @@ def test_every_preset_builds_a_command_the_loop_accepts(kind: str, machine: Mach
     command = spec.command(resume=True)
     assert command[:4] == ["-m", "ganstudio", "train", recipe.train_task] and command[-1] == "--resume"
     args = _parse(command[3:])
+    assert args.background, "the wizard trains at background priority, beside the editor"
     config_type = CONFIGS[kind]
     config = config_type(**{name: getattr(args, name) for name in config_type.__dataclass_fields__})
     assert config.steps == settings.steps == spec.total and config.batch == settings.batch

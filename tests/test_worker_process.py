@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PySide6.QtCore import Qt
 
 from ganstudio.engine import worker_process
@@ -43,6 +44,24 @@ def slow_deaf(image, params, mask=None, progress=None, cancel=None, runtime=None
 
 def crash(image, params, mask=None, progress=None, cancel=None, runtime=None):
     os._exit(3)
+
+
+def niceness(image, params, mask=None, progress=None, cancel=None, runtime=None):
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+class _SlowLayer(torch.nn.Module):
+    def forward(self, x):
+        time.sleep(0.02)
+        return x + 1
+
+
+def one_long_forward(image, params, mask=None, progress=None, cancel=None, runtime=None):
+    """One model call of about 10 s with no cancel check of its own (a whole image through a big net)."""
+    report(progress, 0.0, "one forward")
+    net = torch.nn.Sequential(*(_SlowLayer() for _ in range(500)))
+    with torch.inference_mode():
+        return net(torch.zeros(1)).numpy()
 
 
 class Events:
@@ -134,6 +153,35 @@ def test_cancel_reaches_the_running_job_and_a_queued_one_never_starts(worker):
     assert process.pid == pid, "a job that honours its cancel must not cost the child"
 
 
+def test_cancel_right_after_submit_reaches_the_job_before_it_runs(worker):
+    process, events = worker
+    job = Job("superres", SuperResParams(), np.zeros((400, 400, 3), np.uint8), function=slow_polite)
+    process.submit(job)
+    job.cancel.cancel()  # the job may still be on its way to the child
+    assert events.end(job.id, worker_process.CANCEL_GRACE_S)[0] == "cancelled"
+    assert "progress" not in events.kinds(job.id)
+
+
+def test_a_long_model_call_is_cancelled_between_its_layers_without_stopping_the_child(worker):
+    process, events = worker
+    pid = process.pid
+    job = Job("superres", SuperResParams(), np.zeros((8, 8, 3), np.uint8), function=one_long_forward)
+    process.submit(job)
+    events.wait_for(job.id, "progress")
+    job.cancel.cancel()
+    assert events.end(job.id, worker_process.CANCEL_GRACE_S)[0] == "cancelled"
+    assert process.pid == pid and process.restarts == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="POSIX scheduling priority")
+def test_the_child_runs_at_a_lower_priority_than_the_editor(worker):
+    process, events = worker
+    job = Job("superres", SuperResParams(), np.zeros((8, 8, 3), np.uint8), function=niceness)
+    process.submit(job)
+    kind, _, child = events.end(job.id)
+    assert kind == "finished" and child > os.getpriority(os.PRIO_PROCESS, 0)
+
+
 def test_a_job_deaf_to_cancel_is_stopped_and_the_next_job_gets_a_new_child():
     events = Events()
     process = WorkerProcess(events)
@@ -168,7 +216,10 @@ def test_a_function_the_child_cannot_import_fails_with_a_message():
         process.submit(job)
         kind, _, message = events.end(job.id, 5)
         assert kind == "failed" and "worker process" in message
-        assert process.pid is None, "nothing was sent, so no child was needed"
+        after = Job("superres", SuperResParams(), np.zeros((8, 8, 3), np.uint8), function=process_id)
+        process.submit(after)
+        kind, _, pid = events.end(after.id)
+        assert kind == "finished" and pid not in (None, os.getpid()), "the queue goes on with the next job"
     finally:
         process.shutdown()
 

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from ..imaging import ImageError
 from .cancel import CancelToken, ProgressCallback
@@ -69,13 +72,44 @@ def throttled(report: Callable[[float, str], None], interval_s: float = PROGRESS
     return progress
 
 
+_job_token = threading.local()
+_layer_hook: list[Any] = []
+_layer_hook_lock = threading.Lock()
+
+
+def _check_before_layer(_module: torch.nn.Module, _inputs: Any) -> None:
+    token = getattr(_job_token, "value", None)
+    if token is not None:
+        token.raise_if_cancelled()
+
+
+@contextmanager
+def cancel_between_layers(cancel: CancelToken):
+    """Within the block, every torch module run on this thread checks ``cancel`` first.
+
+    Tiles are the tools' own cancel points, but one tile of a ×4 GAN or a whole image through an inpainting net
+    takes seconds on a CPU; a check before each layer makes Cancel take effect within one layer, whatever the tool.
+    One global pre-hook serves every job; outside a job (no token on the thread) it does nothing.
+    """
+    with _layer_hook_lock:
+        if not _layer_hook:
+            _layer_hook.append(torch.nn.modules.module.register_module_forward_pre_hook(_check_before_layer))
+    previous = getattr(_job_token, "value", None)
+    _job_token.value = cancel
+    try:
+        yield
+    finally:
+        _job_token.value = previous
+
+
 def execute(tool: str, params: Any, image: np.ndarray, mask: np.ndarray | None, runtime: Runtime,
             cancel: CancelToken, progress: ProgressCallback, function: Callable[..., Any] | None = None) -> Any:
     """Run one job; raises :class:`Cancelled` when cancelled, any other error when it fails."""
     from ..tools import get_tool
 
     run = function if function is not None else get_tool(tool).run
-    result = run(image, params, mask=mask, progress=progress, cancel=cancel, runtime=runtime)
+    with cancel_between_layers(cancel):
+        result = run(image, params, mask=mask, progress=progress, cancel=cancel, runtime=runtime)
     cancel.raise_if_cancelled()
     if function is None and (not isinstance(result, np.ndarray) or result.ndim not in (2, 3)):
         raise RuntimeError(f"the {tool} tool returned no image")

@@ -16,6 +16,7 @@ import io
 import logging
 import multiprocessing
 import pickle
+import queue
 import threading
 import time
 from collections import deque
@@ -126,6 +127,9 @@ def _child_main(requests: Connection, events: Connection) -> None:
         for block in blocks:  # the parent copies and frees them
             block.close()
 
+    #: cancel requests for jobs that had not started yet (the request may arrive while the job is queued here)
+    cancelled_early: set[int] = set()
+
     def listen() -> None:
         while True:
             try:
@@ -133,7 +137,10 @@ def _child_main(requests: Connection, events: Connection) -> None:
             except (EOFError, OSError):
                 message = ("quit",)
             if message[0] == "cancel":
-                token = tokens.get(message[1])
+                with arrived:
+                    token = tokens.get(message[1])
+                    if token is None:
+                        cancelled_early.add(message[1])
                 if token is not None:
                     token.cancel()
                 continue
@@ -158,7 +165,11 @@ def _child_main(requests: Connection, events: Connection) -> None:
         if request.registry != seen_registry:
             configure_registry(request.registry[0])
             seen_registry = request.registry
-        token = tokens[request.id] = CancelToken()
+        with arrived:
+            token = tokens[request.id] = CancelToken()
+            if request.id in cancelled_early:
+                cancelled_early.discard(request.id)
+                token.cancel()
         send("started", request.id)
         try:
             result = execute(request.tool, request.params, request.image, request.mask, request.runtime, token,
@@ -175,11 +186,15 @@ def _child_main(requests: Connection, events: Connection) -> None:
             except Exception as error:  # noqa: BLE001 - e.g. a result that cannot be pickled
                 send("failed", request.id, describe_error(error))
         finally:
-            del tokens[request.id]
+            with arrived:
+                del tokens[request.id]
             request = None
 
 
 def _child_entry(requests: Connection, events: Connection) -> None:
+    from .priority import lower_priority
+
+    lower_priority()
     try:
         _child_main(requests, events)
     except KeyboardInterrupt:
@@ -207,6 +222,11 @@ class WorkerProcess:
         #: the job whose cancel request ended in stopping the child
         self._stopping: int | None = None
         self.restarts = 0
+        # Copying a photo into shared memory takes tens of milliseconds: the sender thread does it, so submit()
+        # returns at once on the UI thread. Everything for the child goes through it, in order (a cancel never
+        # overtakes its job).
+        self._outbox: queue.SimpleQueue[tuple[Connection, Any] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._deliver, name="ganstudio-worker-sender", daemon=True).start()
 
     # public
     def start(self) -> None:
@@ -252,6 +272,7 @@ class WorkerProcess:
             if self._running is not None:
                 self._send(("cancel", self._running.id))
             self._send(("quit",))
+            self._outbox.put(None)
         if process is None:
             return True
         process.join(timeout_s)
@@ -281,12 +302,8 @@ class WorkerProcess:
         self._reader.start()
 
     def _send(self, message: Any) -> None:
-        if self._requests is None:
-            return
-        try:
-            self._requests.send(message)
-        except (OSError, ValueError):  # the child has gone; the reader reports it
-            pass
+        if self._requests is not None:
+            self._outbox.put((self._requests, message))
 
     def _pump(self) -> None:
         if self._running is not None or not self._queue or self._closed:
@@ -294,21 +311,44 @@ class WorkerProcess:
         job = self._queue.popleft()
         from ..models.registry import registry_state
 
-        request = _Request(job.id, job.tool, job.params, job.image, job.mask, job.runtime, job.function,
-                           registry_state())
+        if self._process is None:
+            self._spawn()
+        self._running, self._running_blocks = job, []
+        self._send(_Request(job.id, job.tool, job.params, job.image, job.mask, job.runtime, job.function,
+                            registry_state()))
+
+    def _deliver(self) -> None:
+        """The sender thread: pickles jobs (their images into shared memory) and sends every message in order."""
+        while True:
+            item = self._outbox.get()
+            if item is None:
+                return
+            connection, message = item
+            try:
+                if isinstance(message, _Request):
+                    self._deliver_job(connection, message)
+                else:
+                    connection.send(message)
+            except (OSError, ValueError):  # the child has gone; the reader reports it
+                pass
+
+    def _deliver_job(self, connection: Connection, request: _Request) -> None:
         try:
             data, blocks = _dumps(("job", request), receiver_unlinks=False)
         except Exception as error:  # noqa: BLE001 - e.g. a function that is not module-level
-            self._emit("failed", job.id, f"This job cannot run in the worker process: {describe_error(error)}")
-            self._pump()
+            self._finish_running("failed", f"This job cannot run in the worker process: {describe_error(error)}",
+                                 job_id=request.id)
             return
-        if self._process is None:
-            self._spawn()
-        self._running, self._running_blocks = job, blocks
-        try:
-            self._requests.send_bytes(data)
-        except (OSError, ValueError):
-            pass  # the reader sees the child gone and fails the job
+        with self._lock:
+            current = self._running is not None and self._running.id == request.id
+            if current:
+                self._running_blocks = blocks
+        if not current:  # it ended meanwhile (the child crashed, shutdown): nobody will read the blocks
+            for block in blocks:
+                block.close()
+                _unlink(block)
+            return
+        connection.send_bytes(data)
 
     def _finish_running(self, kind: str, *details: Any, job_id: int | None = None) -> None:
         with self._lock:

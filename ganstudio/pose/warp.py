@@ -19,6 +19,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from ..engine.cancel import CancelToken, check
+
 from .skeleton import HEAD, JOINT_INDEX, LIMBS, TORSO, Pose, torso_size
 
 PART_NAMES = ("torso", "head") + tuple(f"{a}-{b}" for a, b in LIMBS)
@@ -119,8 +121,10 @@ def _polygon_distance(xs: np.ndarray, ys: np.ndarray, corners: np.ndarray) -> np
     return np.where(inside > 0, 0.0, outside)
 
 
-def part_weights(points: np.ndarray, height: int, width: int, scale: float) -> np.ndarray:
+def part_weights(points: np.ndarray, height: int, width: int, scale: float,
+                 cancel: CancelToken | None = None) -> np.ndarray:
     """P x H x W soft ownership of each pixel by each part (sums to 1), from the distance to the parts' bones."""
+    check(cancel)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     xs += 0.5
     ys += 0.5
@@ -128,15 +132,22 @@ def part_weights(points: np.ndarray, height: int, width: int, scale: float) -> n
     torso = np.array([p[JOINT_INDEX["left_shoulder"]], p[JOINT_INDEX["right_shoulder"]],
                       p[JOINT_INDEX["right_hip"]], p[JOINT_INDEX["left_hip"]]])
     distances = [_polygon_distance(xs, ys, torso) + _LIMB_PRIORITY * scale]
+    check(cancel)
     neck = _midpoint(p, "left_shoulder", "right_shoulder")
     nose = p[JOINT_INDEX["nose"]]
+    check(cancel)
     head = [_segment_distance(xs, ys, neck, nose)]
     head += [_segment_distance(xs, ys, nose, p[JOINT_INDEX[n]]) for n in HEAD[1:]]
     distances.append(np.minimum.reduce(head))
     for a, b in LIMBS:
+        # each part is a few hundred milliseconds over a photo: the cancel points of a re-pose
+        check(cancel)
         start = p[JOINT_INDEX[a]]
         distances.append(_segment_distance(xs, ys, start, _past_the_end(start, p[JOINT_INDEX[b]], b, scale)))
+    check(cancel)
     stack = np.stack(distances).astype(np.float32)
+    del distances
+    check(cancel)
     stack -= stack.min(axis=0, keepdims=True)
     weights = np.exp(-stack / max(_SOFTNESS * scale, 1e-3))
     weights /= weights.sum(axis=0, keepdims=True)
@@ -176,7 +187,7 @@ def _is_identity(matrix: np.ndarray, tolerance: float = 1e-3) -> bool:
 
 
 def repose(image: np.ndarray, person: np.ndarray, source: Pose, target: Pose,
-           fill: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> RePoseResult:
+           fill: Callable[[np.ndarray, np.ndarray], np.ndarray], cancel: CancelToken | None = None) -> RePoseResult:
     """Move the person from ``source`` to ``target``.
 
     ``person``: H x W float in [0, 1], the person mask (soft edges welcome). ``fill(image, hole)`` returns the image
@@ -192,9 +203,10 @@ def repose(image: np.ndarray, person: np.ndarray, source: Pose, target: Pose,
                             person.astype(np.float32))
 
     person = _with_moved_limbs(person.astype(np.float32), source, transforms, scale)
-    source_owner = part_weights(source.points, height, width, scale)
-    target_owner = part_weights(target.points, height, width, scale)
+    source_owner = part_weights(source.points, height, width, scale, cancel)
+    target_owner = part_weights(target.points, height, width, scale, cancel)
     inverse = [np.linalg.inv(t) for t in transforms]
+    check(cancel)
 
     # Backward map: each output pixel samples the blend of the parts' inverse transforms (in OpenCV's
     # integer-centred pixel coordinates, hence the half-pixel shifts).
@@ -203,6 +215,7 @@ def repose(image: np.ndarray, person: np.ndarray, source: Pose, target: Pose,
     map_x = np.zeros((height, width), np.float32)
     map_y = np.zeros((height, width), np.float32)
     for weight, inv in zip(target_owner, inverse):
+        check(cancel)
         map_x += weight * (inv[0, 0] * xc + inv[0, 1] * yc + inv[0, 2])
         map_y += weight * (inv[1, 0] * xc + inv[1, 1] * yc + inv[1, 2])
     map_x -= 0.5
@@ -211,8 +224,10 @@ def repose(image: np.ndarray, person: np.ndarray, source: Pose, target: Pose,
     def sample(layer: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
         return cv2.remap(layer, map_x, map_y, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
+    check(cancel)
     warped_person = sample(person)
     owner_at_source = np.stack([sample(layer) for layer in source_owner])
+    check(cancel)
     # A sample is kept only if the part it came from, moved by its own transform, lands on this output pixel.
     # That holds near a joint (the parts' transforms agree there) and fails for a moved part's ghost at its old
     # place, and for the smear that blended transforms would drag across the gap between two distant parts.
@@ -220,11 +235,13 @@ def repose(image: np.ndarray, person: np.ndarray, source: Pose, target: Pose,
     tolerance = 2.0 * (_MAPPING_TOLERANCE * scale) ** 2
     agreement = np.zeros((height, width), np.float32)
     for owner, forward in zip(owner_at_source, transforms):
+        check(cancel)
         miss = ((forward[0, 0] * sx + forward[0, 1] * sy + forward[0, 2] - xc) ** 2
                 + (forward[1, 0] * sx + forward[1, 1] * sy + forward[1, 2] - yc) ** 2)
         agreement += owner * np.exp(-miss / tolerance)
     alpha = np.clip(warped_person * agreement, 0.0, 1.0)
 
+    check(cancel)
     displacement = np.hypot(map_x - xs, map_y - ys)
     changed = (displacement > 0.25) | (np.abs(alpha - person) > 0.02)
     grow = max(3, int(round(0.02 * scale)))
@@ -232,13 +249,16 @@ def repose(image: np.ndarray, person: np.ndarray, source: Pose, target: Pose,
     changed = cv2.dilate(changed.astype(np.uint8), kernel) > 0
 
     # The hole: where the moved parts were, less what the warped person covers again.
+    check(cancel)
     moved_owner = source_owner[moved].sum(axis=0)
     hole = (person > 0.1) & (moved_owner > 0.2)
     # Grown well past the mask's edge: a soft or slightly short mask must not leave a sliver of the old limb.
     margin = 2 * grow + 1
     hole = cv2.dilate(hole.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2)) > 0
     hole &= changed
+    check(cancel)
     background = fill(image, hole) if hole.any() else image
+    check(cancel)
 
     warped = sample(image)
     if image.ndim == 2:

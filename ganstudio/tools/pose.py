@@ -267,7 +267,7 @@ def run(
         report(progress, 0.5, "filling the background")
         return inpaint.run(pixels, fill_params, hole, cancel=cancel, runtime=runtime)
 
-    result = repose(image, person, source, target, fill)
+    result = repose(image, person, source, target, fill, cancel)
     check(cancel)
     edited = result.image
     refiner = best_refiner() if params.refine and result.changed.any() else None

@@ -21,6 +21,9 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: object) -> None:
     parser.add_argument("--log-every", type=int, default=defaults.log_every, help="a step event every N steps")
     parser.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    parser.add_argument("--background", action="store_true",
+                        help="run at a lower CPU priority, so an editor on the same machine stays smooth "
+                             "(the GUI's wizard passes it)")
 
 
 def _add_precision(parser: argparse.ArgumentParser, default: str) -> None:
@@ -159,6 +162,10 @@ def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     events = EventWriter()
+    if getattr(args, "background", False):
+        from ganstudio.engine.priority import lower_priority
+
+        lower_priority()
     try:
         if args.train_task == "superres":
             from ganstudio.train.superres import SuperResConfig, train

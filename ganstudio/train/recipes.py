@@ -99,7 +99,9 @@ class RunSpec:
         return RECIPES[self.kind]
 
     def command(self, resume: bool) -> list[str]:
-        return ["-m", "ganstudio", "train", self.recipe.train_task, *self.args, *(["--resume"] if resume else [])]
+        # at background priority: the editor stays smooth while its wizard trains
+        return ["-m", "ganstudio", "train", self.recipe.train_task, *self.args, "--background",
+                *(["--resume"] if resume else [])]
 
     def save(self) -> None:
         write_text_atomic(Path(self.run_dir) / "wizard.json", json.dumps(asdict(self), indent=2) + "\n")

@@ -66,10 +66,15 @@ def run_gui(files: list[str], screenshot: Path | None = None) -> int:
     window.show()
     # The worker process imports torch for a few seconds: start it now, so the first Run does not wait for it.
     QTimer.singleShot(0, window.jobs.warm_up)
-    # Open after the event loop starts, so the window is on screen (and laid out) before a big file loads.
-    QTimer.singleShot(0, lambda: window.open_files(files))
-    if screenshot is not None:
-        QTimer.singleShot(0, lambda: _save_screenshot_and_quit(app, window, files, screenshot))
+    # Open after the event loop starts, so the window is on screen (and laid out) before a big file loads. The
+    # screenshot follows in the same call: files load in the background while the event loop runs on, so a timer
+    # of its own would fire before they are open.
+    def open_then_screenshot() -> None:
+        window.open_files(files)
+        if screenshot is not None:
+            _save_screenshot_and_quit(app, window, files, screenshot)
+
+    QTimer.singleShot(0, open_then_screenshot)
     code = app.exec()
     if not window.shutdown():
         # A tool ignored its cancel token; exiting the interpreter with the worker thread still in Python code

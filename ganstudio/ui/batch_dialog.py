@@ -1,6 +1,8 @@
 """The Batch dialog: a folder of images through a chain of tools into an output folder, with progress and a report.
 
-The batch runs on its own QThread (the device stage; ``BatchRunner`` adds its reader and writer threads around it).
+The batch is driven from its own QThread: it runs in a batch process of its own (ganstudio.batch_process) or, when the
+editor's jobs run in a thread (``GANSTUDIO_WORKER=thread``), on that QThread itself (the device stage;
+``BatchRunner`` adds its reader and writer threads around it).
 Per-file results and progress come back from the writer threads through queued signals, so the dialog only ever
 updates widgets in the UI thread and never waits on the batch while it runs.
 """
@@ -26,7 +28,8 @@ from ganstudio.batch import (DEFAULT_MASK_PATTERN, DEFAULT_NAMING, FORMATS, Batc
 from ganstudio.engine import Runtime
 from ganstudio.tools import TOOLS, get_tool
 from ganstudio.ui.tools_panel import ToolPage
-from ganstudio.ui.worker import describe_error
+from ganstudio.batch_process import BatchProcess
+from ganstudio.ui.worker import describe_error, worker_mode
 
 REPORT_NAME = "batch-report.json"
 #: The format list: (label, BatchOptions.format).
@@ -104,8 +107,10 @@ class _BatchThread(QThread):
     def __init__(self, options: BatchOptions, runtime: Runtime) -> None:
         super().__init__()
         self.setObjectName("ganstudio-batch")
-        # Built here, in the UI thread, so whatever BatchRunner refuses is reported before anything starts.
-        self.runner = BatchRunner(options, runtime, on_file=self.file_done.emit, on_progress=self.progress.emit)
+        # Built here, in the UI thread, so whatever BatchRunner refuses is reported before anything starts. The
+        # batch itself runs in a process of its own, like the editor's tool jobs, unless those run in a thread.
+        runner_type = BatchProcess if worker_mode() == "process" else BatchRunner
+        self.runner = runner_type(options, runtime, on_file=self.file_done.emit, on_progress=self.progress.emit)
         self.report: BatchReport | None = None
         self.error = ""
 

@@ -28,6 +28,7 @@ from ganstudio.pose import Pose
 from ganstudio.tools import TOOLS
 from ganstudio.tools.base import preview_region
 from ganstudio.tools.pose import Detection, PoseParams
+from ganstudio.ui.background import run_in_background
 from ganstudio.ui.batch_dialog import BatchDialog
 from ganstudio.ui.canvas import Canvas, CanvasTool
 from ganstudio.ui.document import Document
@@ -514,13 +515,16 @@ class MainWindow(QMainWindow):
                 self.tabs.setCurrentIndex(index)
                 return document
         self.setCursor(Qt.CursorShape.WaitCursor)
+        self.statusBar().showMessage(f"Opening {path.name}…")
+        limit = self.prefs.max_megapixels * 1_000_000
         try:
-            loaded = read_image(path, max_pixels=self.prefs.max_megapixels * 1_000_000)
+            loaded = run_in_background(lambda: read_image(path, max_pixels=limit))
         except _FILE_ERRORS as error:
             self.show_error(str(error))
             return None
         finally:
             self.unsetCursor()
+            self.statusBar().clearMessage()
         document = Document(loaded.pixels, loaded.meta, path)
         self.add_document(document)
         self._remember_recent(path)
@@ -683,16 +687,21 @@ class MainWindow(QMainWindow):
 
     def _write(self, document: Document, path: Path, quality: int) -> bool:
         self.setCursor(Qt.CursorShape.WaitCursor)
+        self.statusBar().showMessage(f"Saving {path.name}…")
+        # What is written is the image as it is now: a job's result may still be applied while the file is written.
+        pixels, meta, state = document.pixels, document.meta, document.undo_stack.index()
         try:
             # The user chose this file by Save (its own file) or Save As (the dialog confirmed a replacement).
-            written = write_image(path, document.pixels, document.meta, quality=quality, overwrite=True)
+            written = run_in_background(lambda: write_image(path, pixels, meta, quality=quality, overwrite=True))
         except _FILE_ERRORS as error:
+            self.statusBar().clearMessage()
             self.show_error(str(error))
             return False
         finally:
             self.unsetCursor()
         document.path = Path(written).resolve()
-        document.mark_saved()
+        if document.undo_stack.index() == state:
+            document.mark_saved()
         self._remember_recent(document.path)
         self.statusBar().showMessage(f"Saved {document.path}", 5000)
         return True
@@ -714,7 +723,8 @@ class MainWindow(QMainWindow):
         if not name:
             return
         try:
-            mask = _mask_from_pixels(read_image(Path(name), max_pixels=self.prefs.max_megapixels * 1_000_000).pixels)
+            limit = self.prefs.max_megapixels * 1_000_000
+            mask = _mask_from_pixels(run_in_background(lambda: read_image(Path(name), max_pixels=limit)).pixels)
             document.set_mask(mask, "Load mask")
         except _FILE_ERRORS as error:
             self.show_error(f"Could not load the mask: {error}")
