@@ -47,8 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("files", nargs="*", help="images to open")
     parser.add_argument("--screenshot", type=Path, metavar="PNG",
-                        help="open the window and FILES, save a picture of the window to PNG and quit (exit code 1 "
-                             "when a file did not open): a check that an install or bundle works, also offscreen")
+                        help="open the window and FILES, run a tiny job in the worker, save a picture of the window "
+                             "to PNG and quit (exit code 1 when a file did not open or the job did not run): a check "
+                             "that an install or bundle works, also offscreen")
     args = parser.parse_args(argv)
     from .ui.app import run_gui  # Qt is imported only when the GUI is wanted
 

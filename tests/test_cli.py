@@ -125,8 +125,9 @@ def test_runtime_report_tells_a_cpu_only_build_from_a_missing_gpu(monkeypatch):
 
 
 def test_screenshot_opens_the_window_on_a_photo_and_quits(photo_png, tmp_path):
-    """``--screenshot`` is how an install or a bundle is checked without a screen: 0 only when the file opened."""
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    """``--screenshot`` is how an install or a bundle is checked without a screen: 0 only when the file opened and
+    the worker process ran a job."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "GANSTUDIO_WORKER": "process"}
     shot = tmp_path / "window.png"
     result = subprocess.run([sys.executable, "-m", "ganstudio", "--screenshot", str(shot), str(photo_png)],
                             capture_output=True, text=True, env=env, timeout=300)

@@ -33,19 +33,42 @@ def install_excepthook(window: MainWindow) -> None:
     sys.excepthook = hook
 
 
-def _save_screenshot_and_quit(app: QApplication, window: MainWindow, files: list[str], path: Path) -> None:
+def _save_screenshot_and_quit(app: QApplication, window: MainWindow, files: list[str], path: Path,
+                              worker_ok: bool) -> None:
     app.processEvents()
     opened = len(window.documents) == len(files)
     saved = window.grab().save(str(path))
     if not saved:
         log.error("could not write the screenshot %s", path)
-    app.exit(0 if opened and saved else 1)
+    app.exit(0 if opened and saved and worker_ok else 1)
+
+
+def _check_worker_then_screenshot(app: QApplication, window: MainWindow, files: list[str], path: Path) -> None:
+    """Run a tiny job through the editor's worker first: a bundle whose worker process cannot start fails here."""
+    import numpy as np
+
+    from ganstudio.tools.superres import SuperResParams
+    from ganstudio.ui.worker import Job
+
+    job = Job("superres", SuperResParams("bicubic", 2), np.zeros((8, 8, 3), np.uint8))
+
+    def ended(job_id: int, *details: object, ok: bool) -> None:
+        if job_id == job.id:
+            if not ok:
+                log.error("the worker did not run a job: %s", details[0] if details else "cancelled")
+            _save_screenshot_and_quit(app, window, files, path, ok)
+
+    window.jobs.finished.connect(lambda job_id, *_: ended(job_id, ok=True))
+    window.jobs.failed.connect(lambda job_id, message: ended(job_id, message, ok=False))
+    window.jobs.cancelled.connect(lambda job_id: ended(job_id, ok=False))
+    window.jobs.submit(job)
 
 
 def run_gui(files: list[str], screenshot: Path | None = None) -> int:
     """Open the main window with ``files`` and run until it closes; the exit code of the event loop.
 
-    With ``screenshot``, save a picture of the window once the files are open and quit: 0 when every file opened.
+    With ``screenshot``, save a picture of the window once the files are open and the worker has run a tiny job, and
+    quit: 0 when every file opened and the job ran.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     QApplication.setOrganizationName(APP_TITLE)
@@ -72,7 +95,7 @@ def run_gui(files: list[str], screenshot: Path | None = None) -> int:
     def open_then_screenshot() -> None:
         window.open_files(files)
         if screenshot is not None:
-            _save_screenshot_and_quit(app, window, files, screenshot)
+            _check_worker_then_screenshot(app, window, files, screenshot)
 
     QTimer.singleShot(0, open_then_screenshot)
     code = app.exec()
