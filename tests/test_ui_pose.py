@@ -123,6 +123,7 @@ def _top_text(document) -> str:
 
 def test_detect_runs_in_the_worker_and_shows_the_skeleton(pose_window, tmp_path, qtbot, monkeypatch):
     window = pose_window
+    window.resize(1280, 800)  # a laptop screen: the Tools dock shares the height with History
     path, _ = _person_image(tmp_path)
     document = window.open_file(path)
     canvas = window.current_canvas
@@ -150,6 +151,11 @@ def test_detect_runs_in_the_worker_and_shows_the_skeleton(pose_window, tmp_path,
     assert overlay.isVisible() and overlay.target is pose
     # nothing moved yet: Apply waits, and says why
     assert not window.tools_panel.run_button.isEnabled() and window.tools_panel.run_button.text() == "Apply"
+    # the longer help under the buttons takes room of its own: no button is squashed below its height
+    qtbot.wait(50)
+    for button in (page.detect_button, page.reset_button, page.lock_button, page.load_button, page.save_button,
+                   window.tools_panel.run_button):
+        assert button.height() >= button.sizeHint().height(), button.text()
     # the skeleton belongs to the Pose tool: another tool hides it, coming back shows it again
     window.tools_panel.select_tool("inpaint")
     assert not overlay.isVisible() and not canvas.pose_mode

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QLabel, QMessageBox,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QMessageBox,
+                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from ganstudio.models import get_registry
 from ganstudio.pose import JOINT_INDEX, Pose
@@ -18,6 +18,7 @@ from ganstudio.tools import ToolSpec
 from ganstudio.tools.pose import DEFAULT_MODEL, PoseParams, best_refiner
 from ganstudio.ui.document import Document
 from ganstudio.ui.pose_overlay import joint_label
+from ganstudio.ui.wrapped_label import WrappedLabel
 
 AUTO_FILL = "auto"
 _POSE_FILTER = "Pose files (*.json);;All files (*)"
@@ -59,8 +60,8 @@ class PosePage(QWidget):
         self.load_button = QPushButton("Load pose…")
         self.save_button = QPushButton("Save pose…")
         self.save_button.setToolTip("Save the edited pose as JSON, to apply it to other photos or the CLI")
-        self._status = QLabel()
-        self._status.setWordWrap(True)
+        # grows with its text after Detect, instead of squashing the buttons above it
+        self._status = WrappedLabel()
         self._status.setTextFormat(Qt.TextFormat.PlainText)
         # Help rather than state: quieter than the hint above Apply that says what is missing.
         self._status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
@@ -72,6 +73,9 @@ class PosePage(QWidget):
         form.addRow("Fill", self._fill)
         buttons = QGridLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
+        for button in (self.detect_button, self.reset_button, self.lock_button, self.load_button, self.save_button):
+            # never squashed when the text under them grows after Detect: the dock makes room instead
+            button.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         buttons.addWidget(self.detect_button, 0, 0)
         buttons.addWidget(self.reset_button, 0, 1)
         buttons.addWidget(self.lock_button, 1, 0, 1, 2)

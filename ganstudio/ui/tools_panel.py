@@ -5,7 +5,7 @@ import dataclasses
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, SignalInstance
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QPushButton,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLineEdit, QPushButton,
                                QSizePolicy, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
 from ganstudio.models import get_registry
@@ -15,6 +15,7 @@ from ganstudio.tools.superres import SCALES
 from ganstudio.tools.translate import MAX_WORKING_SIZE
 from ganstudio.ui.document import Document
 from ganstudio.ui.pose_page import PosePage
+from ganstudio.ui.wrapped_label import WrappedLabel
 
 #: The largest side, in image pixels, of the area a preview runs on: a few seconds on a CPU at ×4.
 PREVIEW_SIDE = 256
@@ -28,21 +29,6 @@ _STEPS: dict[str, float] = {"strength": 0.05, "working_size": 16}
 #: What a spin box shows at its lowest value, where that value means "decide for me".
 _SPECIAL_TEXT = {"working_size": "Model's own"}
 _SUFFIXES = {"radius": " px", "feather": " px", "working_size": " px"}
-
-
-class WrappedLabel(QLabel):
-    """A word-wrapped label that asks for the height its text needs at its width: inside a QStackedWidget a plain
-    one is given the height of its unwrapped hint and its lines are cut off."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWordWrap(True)
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        super().resizeEvent(event)
-        needed = self.heightForWidth(self.width())
-        if needed > 0 and needed != self.minimumHeight():
-            self.setMinimumHeight(needed)
 
 
 class ToolPage(QWidget):
@@ -223,8 +209,8 @@ class ToolsPanel(QWidget):
                 # activated: only the user's own picks, never a programmatic change or a refresh
                 combo.activated.connect(lambda _, c=combo, n=spec.name: self.model_chosen.emit(n, c.currentData()))
             self._pages.addWidget(page)
-        self._hint = QLabel()
-        self._hint.setWordWrap(True)
+        # a wrapped label that asks for its lines' height, or the page above it is squashed when it wraps
+        self._hint = WrappedLabel()
         self._run = QPushButton("Run")
         self._run.setDefault(True)
         self._run.setMinimumHeight(30)
