@@ -18,7 +18,6 @@ import multiprocessing
 import pickle
 import queue
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing import shared_memory
@@ -421,13 +420,3 @@ class WorkerProcess:
             self._on_event(kind, job_id, *details)
         except Exception:  # noqa: BLE001 - a broken listener must not stop the queue
             log.exception("worker event %s for job %d", kind, job_id)
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
-    """Poll ``condition`` (for callers without an event loop: tests, scripts)."""
-    end = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.01)
-    return True

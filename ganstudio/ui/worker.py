@@ -15,12 +15,12 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ganstudio.engine.cancel import Cancelled
-from ganstudio.engine.jobs import PROGRESS_INTERVAL_S, Job, describe_error, execute, throttled
+from ganstudio.engine.jobs import Job, describe_error, execute, throttled
 from ganstudio.engine.worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PROGRESS_INTERVAL_S", "Job", "JobQueue", "describe_error", "worker_mode"]
+__all__ = ["Job", "JobQueue", "describe_error", "worker_mode"]
 
 
 def worker_mode() -> str:
