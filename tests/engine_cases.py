@@ -25,7 +25,9 @@ FIXTURES = Path(__file__).parent / "data" / "pre_engine"
 
 
 def _photos(folder: Path, count: int = 6, size: tuple[int, int] = (48, 56)) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.is_dir():
+        return folder  # made already (several processes of one run share it)
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for i in range(count):
         base = rng.integers(0, 256, (size[0] // 8, size[1] // 8, 3), dtype=np.uint8)
@@ -45,8 +47,9 @@ def lpips_weights(root: Path) -> Path:
         arrays[f"AlexNet_0/Conv_{index}/bias"] = np.zeros(shape[-1], np.float32)
         arrays[f"NetLinLayer_{index}/Conv_0/kernel"] = rng.uniform(0, 1, (1, 1, shape[-1], 1)).astype(np.float32)
     path = root / "lpips_alexnet.npz"
-    root.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
+    if not path.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **arrays)
     return path
 
 
@@ -190,5 +193,47 @@ def write_fixtures(work: Path) -> None:
         print(name, (target / "step_00000002.pt").stat().st_size, "bytes")
 
 
+def prepare(name: str, root: Path) -> None:
+    """Make a case's data before several processes read it."""
+    lpips_weights(root / "weights")
+    CASES[name].make_config(root, root / "unused", 1)
+
+
+def run_distributed(name: str, root: Path, out: Path, steps: int) -> int:
+    """One rank of a ``torchrun`` launch of a case: rank 0 prints the events; a rank above 0 fails if it writes
+    a checkpoint, weights or a picture; every rank writes the digest of its final weights as ``root/rank<N>.txt``."""
+    import hashlib
+
+    import torch
+
+    from ganstudio.train import checkpoint, common, engine
+
+    rank = int(os.environ["RANK"])
+    if rank > 0:
+        def forbidden(*args: Any, **kwargs: Any) -> None:
+            raise AssertionError(f"rank {rank} wrote a file")
+
+        checkpoint.save_checkpoint = checkpoint.save_weights = common.write_image = forbidden  # type: ignore
+    families: list[engine.Family] = []
+    original = engine.Family.modules
+
+    def spy(self: engine.Family) -> dict[str, torch.nn.Module]:
+        families.append(self)
+        return original(self)
+
+    engine.Family.modules = spy  # type: ignore[method-assign]
+    code, events = CASES[name].train(root, out, steps, resume=(out / "checkpoints").is_dir())
+    digest = hashlib.sha256()
+    for module_name, module in sorted(original(families[0]).items()):
+        for tensor in module.state_dict().values():
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    (root / f"rank{rank}.txt").write_text(digest.hexdigest())
+    if rank == 0:
+        print(json.dumps(events))
+    return code
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--distributed":
+        sys.exit(run_distributed(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5])))
     write_fixtures(Path(sys.argv[1]))

@@ -195,20 +195,21 @@ def test_srgan_phase_trains_a_discriminator_that_survives_resume(tmp_path: Path,
     assert saved["discriminator"] and saved["disc_optimizer"]["state"]
 
     loaded: dict[str, torch.Tensor] = {}
-    from ganstudio.train import superres
+    from ganstudio.train import engine
 
-    original = superres.Adversary.load_state
+    original = engine.Family.track
 
-    def spy(self: superres.Adversary, state: dict) -> None:
-        loaded.update(state["discriminator"])
-        original(self, state)
+    def spy(self: engine.Family, **objects: object) -> None:
+        original(self, **objects)
+        if "discriminator" in objects:
+            loaded.update({k: v.clone() for k, v in objects["discriminator"].state_dict().items()})
 
-    superres.Adversary.load_state = spy  # type: ignore[method-assign]
+    engine.Family.track = spy  # type: ignore[method-assign]
     try:
         resumed = SuperResConfig(data=str(data), out=str(run), steps=3, checkpoint_every=100, **gan, **GAN_TINY)
         assert train(resumed, resume=True, events=EventWriter()) == 0
     finally:
-        superres.Adversary.load_state = original  # type: ignore[method-assign]
+        engine.Family.track = original  # type: ignore[method-assign]
     assert loaded and all(torch.equal(loaded[k], v) for k, v in saved["discriminator"].items())
     final = ckpt.load_checkpoint(ckpt.latest_checkpoint(run))
     assert final["step"] == 3

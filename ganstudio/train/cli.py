@@ -21,6 +21,7 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: object) -> None:
     parser.add_argument("--log-every", type=int, default=defaults.log_every, help="a step event every N steps")
     parser.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    _add_precision(parser, defaults.precision)
     parser.add_argument("--background", action="store_true",
                         help="run at a lower CPU priority, so an editor on the same machine stays smooth "
                              "(the GUI's wizard passes it)")
@@ -73,7 +74,6 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     sr.add_argument("--lr-min", type=float, default=defaults.lr_min)
     sr.add_argument("--lr-step", type=int, default=defaults.lr_step, help="halve the LR every N steps (step schedule)")
     sr.add_argument("--warmup", type=int, default=defaults.warmup)
-    _add_precision(sr, defaults.precision)
     sr.add_argument("--val-images", type=int, default=defaults.val_images,
                     help="images held out of --data for validation PSNR")
     sr.add_argument("--val-crop", type=int, default=defaults.val_crop)
@@ -147,10 +147,10 @@ def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
     ip.add_argument("--adv-start", type=int, default=defaults.adv_start, help="pixel losses only before this step")
     ip.add_argument("--min-area", type=float, default=defaults.min_area)
     ip.add_argument("--max-area", type=float, default=defaults.max_area)
-    _add_precision(ip, defaults.precision)
     # the flags of earlier versions: --bf16 is the default, --no-bf16 is --precision fp32
-    ip.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help=argparse.SUPPRESS)
-    ip.add_argument("--no-bf16", dest="precision", action="store_const", const="fp32", help=argparse.SUPPRESS)
+    for flag, precision in (("--bf16", "bf16"), ("--no-bf16", "fp32")):
+        ip.add_argument(flag, dest="precision", action="store_const", const=precision, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
     ip.add_argument("--workers", type=int, default=defaults.workers, help="data loader processes")
     ip.add_argument("--val-images", type=int, default=defaults.val_images,
                     help="images held out of --data for validation")
@@ -258,7 +258,6 @@ def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
     cg.add_argument("--lambda-identity", type=float, default=defaults.lambda_identity,
                     help="identity loss weight as a fraction of --lambda-cycle")
     cg.add_argument("--pool-size", type=int, default=defaults.pool_size)
-    _add_precision(cg, defaults.precision)
     cg.add_argument("--sample-images", type=int, default=defaults.sample_images,
                     help="photos held out of each folder for the sample grids")
     cg.add_argument("--init-ab", default="", help="start the A->B generator from these .safetensors weights (same "
@@ -359,7 +358,6 @@ def _add_pose_refiner_parser(tasks: argparse._SubParsersAction) -> None:
                     help="weight of the LPIPS (AlexNet) loss")
     pr.add_argument("--adv-weight", type=float, default=defaults.adv_weight, help="weight of the PatchGAN loss")
     pr.add_argument("--adv-start", type=int, default=defaults.adv_start, help="pixel losses only before this step")
-    _add_precision(pr, defaults.precision)
     pr.add_argument("--workers", type=int, default=defaults.workers,
                     help="data loader processes (each view is two warps: use several on a GPU)")
     pr.add_argument("--val-images", type=int, default=defaults.val_images,
@@ -405,7 +403,6 @@ def _add_dcgan_parsers(tasks: argparse._SubParsersAction) -> None:
                     help=f"DiffAugment policies, comma-separated ({', '.join(AUGMENTS)}); 'none' (or '') for none")
     dc.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
                     help="moving average of the generator that samples and the export use")
-    _add_precision(dc, defaults.precision)
     dc.add_argument("--sample-count", type=int, default=defaults.sample_count, help="pictures per sample grid")
     _add_run_options(dc, defaults)
 

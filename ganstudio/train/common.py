@@ -331,3 +331,28 @@ class RunConfig:
         precision = getattr(self, "precision", None)
         if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+
+
+def tile(images: torch.Tensor) -> torch.Tensor:
+    """N x 3 x H x W -> one 3 x (rows * H) x (columns * W) grid, as square as N allows; empty cells are black."""
+    count, channels, height, width = images.shape
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    cells = torch.zeros(rows * columns, channels, height, width, dtype=images.dtype)
+    cells[:count] = images
+    return cells.view(rows, columns, channels, height, width).permute(2, 0, 3, 1, 4).reshape(
+        channels, rows * height, columns * width)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for averaged, current in zip(ema.parameters(), model.parameters()):
+        averaged.lerp_(current, 1.0 - decay)
+    # batch-norm running statistics are themselves averages: copied, not averaged again
+    for averaged, current in zip(ema.buffers(), model.buffers()):
+        averaged.copy_(current)
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    """The average's decay ramps up over the first steps, so a short run's average is not its random start."""
+    return min(decay, (1 + step) / (10 + step))

@@ -15,11 +15,10 @@ some of it for far fewer steps, for machines where steps are scarce (see TRAININ
 """
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -31,13 +30,12 @@ from torch.utils.data import DataLoader, Dataset
 from ganstudio.imaging.color import resize
 from ganstudio.models.arch.cyclegan import CycleGANGenerator, multiple_of
 from ganstudio.train import checkpoint as ckpt
+from ganstudio.train import engine
 from ganstudio.train.data import (AUGMENT_TEXT, augment, check_augment, list_images, load_folder, resize_short_side,
                                   spread, to_tensor)
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator
 from ganstudio.train.events import EventWriter
-from ganstudio.engine import resolve_device
-from ganstudio.train.common import (LossWindow, Precision, RunClock, RunConfig, StopRequest, losses_finite, open_run,
-                                    save_grid, split_validation)
+from ganstudio.train.common import save_grid, split_validation
 
 DISCRIMINATORS = ("patch", "projected")
 #: AlexNet's third stage needs this many input pixels (stride 4, then two 3x3 stride-2 max pools).
@@ -52,8 +50,8 @@ CROP_TRIES = 10
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
-@dataclass
-class CycleGANConfig(RunConfig):
+@dataclass(kw_only=True)
+class CycleGANConfig(engine.RunSettings):
     domain_a: str
     domain_b: str
     out: str
@@ -83,17 +81,8 @@ class CycleGANConfig(RunConfig):
     #: Identity loss weight, as a fraction of ``lambda_cycle`` (the paper: 0.5).
     lambda_identity: float = 0.5
     pool_size: int = 50
-    threads: int = 2
-    device: str = "auto"  # "auto" takes CUDA when present, so the same recipe runs on a lent GPU
-    #: Autocast on CUDA (:class:`ganstudio.train.common.Precision`); the CPU always trains in fp32.
-    precision: str = "fp32"
-    seed: int = 0
     #: Photos held out of each folder for the sample grids (never trained on).
     sample_images: int = 4
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    log_every: int = 10
-    keep_checkpoints: int = 3
     #: .safetensors weights (``cyclegan-resnet`` of the same ngf and blocks) to start each generator of a fresh
     #: run from, e.g. cat2dog and dog2cat; ignored on resume. The discriminators always start fresh.
     init_ab: str = ""
@@ -125,12 +114,6 @@ class CycleGANConfig(RunConfig):
     def multiple_of(self) -> int:
         return multiple_of(self.downsamplings)
 
-
-
-# What is being trained: on --resume these come from the checkpoint. Crop sizes, step counts and the data folders
-# may change between sessions (the generators are fully convolutional), e.g. to fine-tune at a larger crop.
-_RUN_DEFINING = ("name_a", "name_b", "ngf", "blocks", "downsamplings", "ndf", "discriminator", "augment", "lr",
-                 "beta1", "lambda_cycle", "lambda_identity", "pool_size", "seed", "sample_images")
 
 
 def lr_factor(step: int, steps: int) -> float:
@@ -291,134 +274,112 @@ def _load_domain(folder: str, cfg: CycleGANConfig, events: EventWriter) -> tuple
             [_centre_crop(image, cfg.load_size, cfg.crop) for image in samples])
 
 
+class CycleGAN(engine.Family):
+    """Two generators against two discriminators: adversarial, cycle and identity losses, then both D updates."""
+
+    task = "translate"
+    # Crop sizes, step counts and the data folders may change between sessions (the generators are fully
+    # convolutional), e.g. to fine-tune at a larger crop.
+    run_defining = ("name_a", "name_b", "ngf", "blocks", "downsamplings", "ndf", "discriminator", "augment", "lr",
+                    "beta1", "lambda_cycle", "lambda_identity", "pool_size", "seed", "sample_images")
+
+    def __init__(self, run: engine.Run, state: dict[str, Any] | None, backbone_weights: str | None = None) -> None:
+        super().__init__(run, state)
+        self.backbone_weights = backbone_weights
+
+    def setup(self, state: dict[str, Any] | None) -> dict[str, Any]:
+        cfg, run, device = self.cfg, self.run, self.run.device
+        images_a, self.samples_a = _load_domain(cfg.domain_a, cfg, run.events)
+        images_b, self.samples_b = _load_domain(cfg.domain_b, cfg, run.events)
+        self.dataset = UnpairedCrops(images_a, images_b, cfg.crop, cfg.augment)
+        self.loader = DataLoader(self.dataset, batch_size=cfg.batch, shuffle=True,
+                                 drop_last=len(self.dataset) >= cfg.batch)
+        self.g_ab = build_generator(cfg).to(device, memory_format=torch.channels_last)
+        self.g_ba = build_generator(cfg).to(device, memory_format=torch.channels_last)
+        self.discriminators = Discriminators(cfg, device, self.backbone_weights)
+        betas = (cfg.beta1, 0.999)
+        self.optimizer_g = torch.optim.Adam([*self.g_ab.parameters(), *self.g_ba.parameters()], lr=cfg.lr,
+                                            betas=betas)
+        self.optimizer_d = torch.optim.Adam(self.discriminators.parameters(), lr=cfg.lr, betas=betas)
+        self.track(g_ab=self.g_ab, g_ba=self.g_ba, d_a=self.discriminators.d_a, d_b=self.discriminators.d_b,
+                   optimizer_g=self.optimizer_g, optimizer_d=self.optimizer_d)
+        self.pool_a = ImagePool(cfg.pool_size, state["pool_a"] if state else None)
+        self.pool_b = ImagePool(cfg.pool_size, state["pool_b"] if state else None)
+        if state is None:
+            for generator, init in ((self.g_ab, cfg.init_ab), (self.g_ba, cfg.init_ba)):
+                if init:
+                    # strict: weights of another size must fail here, not train a half-initialised generator.
+                    generator.load_state_dict(load_file(init), strict=True)
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.steps),
+                                                             last_epoch=run.step - 1)
+                           for opt in (self.optimizer_g, self.optimizer_d)]
+        self.g_ab.train()
+        self.g_ba.train()
+        return {"train_images": [len(images_a), len(images_b)],
+                "sample_images": [len(self.samples_a), len(self.samples_b)],
+                "params": {"generator": sum(p.numel() for p in self.g_ab.parameters()),
+                           "discriminator": sum(p.numel() for p in self.discriminators.d_a.parameters())}}
+
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        cfg, clock = self.cfg, self.run.clock
+        while True:
+            self.dataset.out_size = cfg.small_crop if clock.step < cfg.small_crop_steps and cfg.small_crop else cfg.crop
+            for batch in self.loader:
+                yield batch
+                if cfg.small_crop > 0 and clock.step == cfg.small_crop_steps:
+                    break  # the next epoch starts at the full crop
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        cfg, run, ds = self.cfg, self.run, self.discriminators
+        g_ab, g_ba = self.g_ab, self.g_ba
+        real_a, real_b = (t.to(run.device, memory_format=torch.channels_last, non_blocking=True) for t in batch)
+        # Generators: fool both discriminators, translate back to the input, leave the target domain's own photos
+        # alone (identity: keeps colours from drifting).
+        ds.requires_grad_(False)
+        with run.precision.autocast():
+            fake_b, fake_a = g_ab(real_a), g_ba(real_b)
+            losses = {"g_gan": lsgan_loss(ds.logits(ds.d_b, fake_b), 1.0) + lsgan_loss(ds.logits(ds.d_a, fake_a), 1.0),
+                      "cycle": F.l1_loss(g_ba(fake_b), real_a) + F.l1_loss(g_ab(fake_a), real_b)}
+            loss_g = losses["g_gan"] + cfg.lambda_cycle * losses["cycle"]
+            lambda_identity = cfg.lambda_cycle * cfg.lambda_identity
+            if lambda_identity > 0:
+                losses["identity"] = F.l1_loss(g_ab(real_b), real_b) + F.l1_loss(g_ba(real_a), real_a)
+                loss_g = loss_g + lambda_identity * losses["identity"]
+        run.update(loss_g, self.optimizer_g)
+        ds.requires_grad_(True)
+        with run.precision.autocast():
+            losses["d_a"] = 0.5 * (lsgan_loss(ds.logits(ds.d_a, real_a), 1.0)
+                                   + lsgan_loss(ds.logits(ds.d_a, self.pool_a.query(fake_a)), 0.0))
+            losses["d_b"] = 0.5 * (lsgan_loss(ds.logits(ds.d_b, real_b), 1.0)
+                                   + lsgan_loss(ds.logits(ds.d_b, self.pool_b.query(fake_b)), 0.0))
+        run.update(losses["d_a"] + losses["d_b"], self.optimizer_d)
+        run.precision.update()
+        for scheduler in self.schedulers:
+            scheduler.step()
+        return {name: loss.item() for name, loss in losses.items()}
+
+    def lr(self) -> float:
+        return self.optimizer_g.param_groups[0]["lr"]
+
+    def sample(self, path: Path) -> Path | None:
+        if not (self.samples_a and self.samples_b):
+            return None
+        self.g_ab.eval()
+        self.g_ba.eval()
+        written = save_sample_grid(self.g_ab, self.g_ba, self.samples_a, self.samples_b, path)
+        self.g_ab.train()
+        self.g_ba.train()
+        return written
+
+    def state(self) -> dict[str, Any]:
+        return {"pool_a": self.pool_a.images, "pool_b": self.pool_b.images}
+
+
 def train(cfg: CycleGANConfig, resume: bool = False, events: EventWriter | None = None,
           backbone_weights: str | None = None) -> int:
     """Train until ``cfg.steps`` or a stop signal; returns a process exit code. ``backbone_weights``: the AlexNet
     ``.npz`` for ``--discriminator projected`` (default: :func:`ganstudio.train.lpips.weights_path`)."""
-    events = events or EventWriter()
-    cfg, state, run_dir = open_run(cfg, resume, events, _RUN_DEFINING)
-
-    images_a, samples_a = _load_domain(cfg.domain_a, cfg, events)
-    images_b, samples_b = _load_domain(cfg.domain_b, cfg, events)
-    dataset = UnpairedCrops(images_a, images_b, cfg.crop, cfg.augment)
-    loader = DataLoader(dataset, batch_size=cfg.batch, shuffle=True, drop_last=len(dataset) >= cfg.batch,
-                        num_workers=0)
-
-    device = resolve_device(cfg.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick the fastest kernels once
-    g_ab = build_generator(cfg).to(device, memory_format=torch.channels_last)
-    g_ba = build_generator(cfg).to(device, memory_format=torch.channels_last)
-    discriminators = Discriminators(cfg, device, backbone_weights)
-    betas = (cfg.beta1, 0.999)
-    optimizer_g = torch.optim.Adam([*g_ab.parameters(), *g_ba.parameters()], lr=cfg.lr, betas=betas)
-    optimizer_d = torch.optim.Adam(discriminators.parameters(), lr=cfg.lr, betas=betas)
-    pool_a, pool_b = ImagePool(cfg.pool_size), ImagePool(cfg.pool_size)
-    precision = Precision(cfg.precision, device, events)
-    clock = RunClock(cfg.steps)
-    if state is not None:
-        g_ab.load_state_dict(state["g_ab"])
-        g_ba.load_state_dict(state["g_ba"])
-        discriminators.d_a.load_state_dict(state["d_a"])
-        discriminators.d_b.load_state_dict(state["d_b"])
-        optimizer_g.load_state_dict(state["optimizer_g"])
-        optimizer_d.load_state_dict(state["optimizer_d"])
-        precision.load_state(state)
-        pool_a, pool_b = ImagePool(cfg.pool_size, state["pool_a"]), ImagePool(cfg.pool_size, state["pool_b"])
-        clock = RunClock(cfg.steps, state["step"], state["wall_time_s"])
-        ckpt.set_rng_state(state["rng"])
-    else:
-        for generator, init in ((g_ab, cfg.init_ab), (g_ba, cfg.init_ba)):
-            if init:
-                # strict: weights of another size must fail here, not train a half-initialised generator.
-                generator.load_state_dict(load_file(init), strict=True)
-    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.steps),
-                                                    last_epoch=clock.step - 1)
-                  for opt in (optimizer_g, optimizer_d)]
-    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-
-    events.emit("start", step=clock.step, total=cfg.steps, train_images=[len(images_a), len(images_b)],
-                sample_images=[len(samples_a), len(samples_b)],
-                params={"generator": sum(p.numel() for p in g_ab.parameters()),
-                        "discriminator": sum(p.numel() for p in discriminators.d_a.parameters())},
-                device=str(device), precision=precision.name, config=asdict(cfg))
-
-    def save() -> None:
-        payload = {"step": clock.step, "g_ab": g_ab.state_dict(), "g_ba": g_ba.state_dict(),
-                   "d_a": discriminators.d_a.state_dict(), "d_b": discriminators.d_b.state_dict(),
-                   "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict(),
-                   "pool_a": pool_a.images, "pool_b": pool_b.images, "rng": ckpt.rng_state(),
-                   "config": asdict(cfg), "wall_time_s": clock.wall_time, **precision.state()}
-        path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
-        clock.saved_step = clock.step
-        events.emit("checkpoint", path=str(path), step=clock.step)
-
-    lambda_identity = cfg.lambda_cycle * cfg.lambda_identity
-    log = LossWindow(events, cfg.log_every, cfg.steps)
-    # Wall time covers samples and checkpoints too, but not the pauses between sessions.
-    clock.start()
-    g_ab.train()
-    g_ba.train()
-    with StopRequest() as stop:
-        try:
-            while not clock.at_end and not stop.requested:
-                dataset.out_size = cfg.small_crop if clock.step < cfg.small_crop_steps and cfg.small_crop else cfg.crop
-                for real_a, real_b in loader:
-                    real_a = real_a.to(device, memory_format=torch.channels_last, non_blocking=True)
-                    real_b = real_b.to(device, memory_format=torch.channels_last, non_blocking=True)
-
-                    # Generators: fool both discriminators, translate back to the input, leave the target
-                    # domain's own photos alone (identity: keeps colours from drifting).
-                    discriminators.requires_grad_(False)
-                    with precision.autocast():
-                        fake_b, fake_a = g_ab(real_a), g_ba(real_b)
-                        losses = {
-                            "g_gan": lsgan_loss(discriminators.logits(discriminators.d_b, fake_b), 1.0)
-                            + lsgan_loss(discriminators.logits(discriminators.d_a, fake_a), 1.0),
-                            "cycle": F.l1_loss(g_ba(fake_b), real_a) + F.l1_loss(g_ab(fake_a), real_b),
-                        }
-                        loss_g = losses["g_gan"] + cfg.lambda_cycle * losses["cycle"]
-                        if lambda_identity > 0:
-                            losses["identity"] = F.l1_loss(g_ab(real_b), real_b) + F.l1_loss(g_ba(real_a), real_a)
-                            loss_g = loss_g + lambda_identity * losses["identity"]
-                    optimizer_g.zero_grad(set_to_none=True)
-                    precision.backward(loss_g)
-                    precision.step(optimizer_g)
-
-                    discriminators.requires_grad_(True)
-                    with precision.autocast():
-                        losses["d_a"] = 0.5 * (lsgan_loss(discriminators.logits(discriminators.d_a, real_a), 1.0)
-                                               + lsgan_loss(discriminators.logits(discriminators.d_a,
-                                                                                  pool_a.query(fake_a)), 0.0))
-                        losses["d_b"] = 0.5 * (lsgan_loss(discriminators.logits(discriminators.d_b, real_b), 1.0)
-                                               + lsgan_loss(discriminators.logits(discriminators.d_b,
-                                                                                  pool_b.query(fake_b)), 0.0))
-                    optimizer_d.zero_grad(set_to_none=True)
-                    precision.backward(losses["d_a"] + losses["d_b"])
-                    precision.step(optimizer_d)
-                    precision.update()
-                    for scheduler in schedulers:
-                        scheduler.step()
-                    clock.step += 1
-
-                    values = {name: loss.item() for name, loss in losses.items()}
-                    if not losses_finite(values, clock.step, events):
-                        return 1
-                    log.add(clock.step, values, optimizer_g.param_groups[0]["lr"])
-                    if samples_a and samples_b and clock.due(cfg.sample_every):
-                        g_ab.eval()
-                        g_ba.eval()
-                        path = save_sample_grid(g_ab, g_ba, samples_a, samples_b,
-                                                run_dir / "samples" / f"step_{clock.step:08d}.png")
-                        g_ab.train()
-                        g_ba.train()
-                        events.emit("sample", path=str(path), step=clock.step)
-                    leave = clock.end_step(stop, save, cfg.checkpoint_every)
-                    if leave or (cfg.small_crop > 0 and clock.step == cfg.small_crop_steps):
-                        break
-        except KeyboardInterrupt:
-            stop.requested = True
-    return clock.finish(stop, save, events)
+    return engine.train(CycleGAN, cfg, resume, events, backbone_weights=backbone_weights)
 
 
 def _title(name: str) -> str:

@@ -17,11 +17,9 @@ the same latent vectors every time, so successive grids show the same pictures t
 from __future__ import annotations
 
 import copy
-import json
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -29,23 +27,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from ganstudio.engine import resolve_device
 from ganstudio.models.arch.dcgan import DCGANGenerator, stage_count
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (LossWindow, Precision, RunClock, RunConfig, StopRequest, data_licence,
-                                    losses_finite, open_run, save_grid)
+from ganstudio.train import engine
+from ganstudio.train.common import data_licence, ema_decay_at, save_grid, tile, update_ema
 from ganstudio.train.data import list_images, load_folder, resize_short_side, to_tensor
+from ganstudio.train.diffaugment import AUGMENTS, diff_augment
 from ganstudio.train.discriminators import DCGANDiscriminator, hinge_d_loss, hinge_g_loss
 from ganstudio.train.events import EventWriter
 
 TASK = "generate"
 ARCH = "dcgan"
 LOSSES = ("hinge", "nonsaturating")
-AUGMENTS = ("color", "translation", "cutout")
 
 
-@dataclass
-class DCGANConfig(RunConfig):
+@dataclass(kw_only=True)
+class DCGANConfig(engine.RunSettings):
     data: str
     out: str
     #: Pictures are this many pixels square (4 x a power of 2; 64 is the wizard's).
@@ -64,17 +61,8 @@ class DCGANConfig(RunConfig):
     #: DiffAugment policies, comma-separated (color, translation, cutout); empty or ``none`` for none.
     augment: str = "color,translation"
     ema_decay: float = 0.999
-    threads: int = 2
-    device: str = "auto"  # "auto" takes CUDA when present, so the same recipe runs on a lent GPU
-    #: Autocast on CUDA (:class:`ganstudio.train.common.Precision`); the CPU always trains in fp32.
-    precision: str = "fp32"
-    seed: int = 0
     #: Pictures in each sample grid.
     sample_count: int = 16
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    log_every: int = 10
-    keep_checkpoints: int = 3
 
     def __post_init__(self) -> None:
         self.require(("latent_dim", "ngf", "ndf", "batch", "steps", "sample_count", "checkpoint_every", "log_every",
@@ -93,71 +81,12 @@ class DCGANConfig(RunConfig):
         return tuple(p.strip() for p in self.augment.split(",") if p.strip() and p.strip() != "none")
 
 
-
-# What is being trained: on --resume these come from the checkpoint; the length, cadence, threads and data folder
-# from the command line.
-_RUN_DEFINING = ("size", "latent_dim", "ngf", "ndf", "batch", "lr", "disc_lr", "beta1", "beta2", "loss", "augment",
-                 "ema_decay", "seed", "sample_count")
-
-
 def arch_params(cfg: DCGANConfig) -> dict[str, Any]:
     return {"latent_dim": cfg.latent_dim, "ngf": cfg.ngf, "size": cfg.size}
 
 
 def build_generator(cfg: DCGANConfig) -> DCGANGenerator:
     return DCGANGenerator(cfg.latent_dim, cfg.ngf, cfg.size)
-
-
-# ----------------------------------------------------------------------------------------------- DiffAugment
-
-def _colour(x: torch.Tensor) -> torch.Tensor:
-    n = x.shape[0]
-
-    def draw() -> torch.Tensor:
-        return torch.rand(n, 1, 1, 1, device=x.device, dtype=x.dtype)
-
-    x = x + (draw() - 0.5)  # brightness
-    mean = x.mean(dim=1, keepdim=True)
-    x = (x - mean) * (draw() * 2) + mean  # saturation
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean) * (draw() + 0.5) + mean  # contrast
-
-
-def _translate(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
-    """Shift each picture by up to ``ratio`` of its size; what is shifted in is 0 (mid-grey in [-1, 1])."""
-    n, _, height, width = x.shape
-    max_dy, max_dx = int(height * ratio + 0.5), int(width * ratio + 0.5)
-    dy = torch.randint(-max_dy, max_dy + 1, (n, 1, 1), device=x.device)
-    dx = torch.randint(-max_dx, max_dx + 1, (n, 1, 1), device=x.device)
-    rows = (torch.arange(height, device=x.device).view(1, height, 1) + dy + 1).clamp(0, height + 1)
-    cols = (torch.arange(width, device=x.device).view(1, 1, width) + dx + 1).clamp(0, width + 1)
-    batch = torch.arange(n, device=x.device).view(n, 1, 1)
-    padded = F.pad(x, (1, 1, 1, 1)).permute(0, 2, 3, 1)
-    return padded[batch, rows, cols].permute(0, 3, 1, 2)
-
-
-def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
-    """Blank a square of ``ratio`` of the size at a random place in each picture."""
-    n, _, height, width = x.shape
-    cut_h, cut_w = int(height * ratio + 0.5), int(width * ratio + 0.5)
-    top = torch.randint(0, height + (1 - cut_h % 2), (n, 1, 1), device=x.device) - cut_h // 2
-    left = torch.randint(0, width + (1 - cut_w % 2), (n, 1, 1), device=x.device) - cut_w // 2
-    rows = torch.arange(height, device=x.device).view(1, height, 1)
-    cols = torch.arange(width, device=x.device).view(1, 1, width)
-    inside = (rows >= top) & (rows < top + cut_h) & (cols >= left) & (cols < left + cut_w)
-    return x * (~inside).unsqueeze(1).to(x.dtype)
-
-
-_AUGMENT_FUNCTIONS = {"color": _colour, "translation": _translate, "cutout": _cutout}
-
-
-def diff_augment(x: torch.Tensor, policies: tuple[str, ...]) -> torch.Tensor:
-    """DiffAugment of a batch in [-1, 1], a fresh random draw per picture, in the order colour, translation,
-    cutout (the paper's). Randomness comes from torch's generator, so a checkpoint's RNG state resumes it."""
-    for name in AUGMENTS:
-        if name in policies:
-            x = _AUGMENT_FUNCTIONS[name](x)
-    return x
 
 
 def discriminator_loss(real: torch.Tensor, fake: torch.Tensor, loss: str) -> torch.Tensor:
@@ -169,8 +98,6 @@ def discriminator_loss(real: torch.Tensor, fake: torch.Tensor, loss: str) -> tor
 def generator_loss(fake: torch.Tensor, loss: str) -> torch.Tensor:
     return hinge_g_loss(fake) if loss == "hinge" else F.softplus(-fake).mean()
 
-
-# ------------------------------------------------------------------------------------------------------ data
 
 class SquareCrops(Dataset):
     """Square windows of pictures resized once to the training size on the short side, each at a random place
@@ -196,23 +123,10 @@ class SquareCrops(Dataset):
         return to_tensor(np.ascontiguousarray(crop))
 
 
-# --------------------------------------------------------------------------------------------------- samples
-
 def sample_latents(cfg: DCGANConfig) -> torch.Tensor:
     """The fixed latent vectors of the sample grids, from their own generator: the same in every grid of a run
     and after a resume, and untouched by the training's random stream."""
     return torch.randn(cfg.sample_count, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed))
-
-
-def tile(images: torch.Tensor) -> torch.Tensor:
-    """N x 3 x H x W -> one 3 x (rows * H) x (columns * W) grid, as square as N allows; empty cells are black."""
-    count, channels, height, width = images.shape
-    columns = math.ceil(math.sqrt(count))
-    rows = math.ceil(count / columns)
-    cells = torch.zeros(rows * columns, channels, height, width, dtype=images.dtype)
-    cells[:count] = images
-    return cells.view(rows, columns, channels, height, width).permute(2, 0, 3, 1, 4).reshape(
-        channels, rows * height, columns * width)
 
 
 @torch.no_grad()
@@ -221,114 +135,61 @@ def save_sample_grid(generator: nn.Module, latents: torch.Tensor, path: Path) ->
     return save_grid(tile(generator(latents.to(device)).float().cpu()), path)
 
 
-@torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for averaged, current in zip(ema.parameters(), model.parameters()):
-        averaged.lerp_(current, 1.0 - decay)
-    # batch-norm running statistics are themselves averages: copied, not averaged again
-    for averaged, current in zip(ema.buffers(), model.buffers()):
-        averaged.copy_(current)
+class DCGAN(engine.Family):
+    """A generator and a spectral-norm discriminator, alternating: D on augmented real and fake, then G."""
 
+    task = TASK
+    run_defining = ("size", "latent_dim", "ngf", "ndf", "batch", "lr", "disc_lr", "beta1", "beta2", "loss",
+                    "augment", "ema_decay", "seed", "sample_count")
 
-def ema_decay_at(step: int, decay: float) -> float:
-    """The average's decay ramps up over the first steps, so a short run's average is not its random start."""
-    return min(decay, (1 + step) / (10 + step))
+    def setup(self, state: dict[str, Any] | None) -> dict[str, Any]:
+        cfg, device = self.cfg, self.run.device
+        images, skipped = load_folder(list_images(Path(cfg.data)), min_side=cfg.size)
+        for item in skipped:
+            self.run.events.emit("warning", message=f"skipped {item.path}: {item.reason}")
+        dataset = SquareCrops(images, cfg.size)
+        self.loader = DataLoader(dataset, batch_size=cfg.batch, shuffle=True, drop_last=len(dataset) >= cfg.batch)
+        self.generator = build_generator(cfg).to(device)
+        self.discriminator = DCGANDiscriminator(cfg.ndf, cfg.size).to(device)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.disc_lr, betas=(cfg.beta1, cfg.beta2))
+        self.track(generator=self.generator, discriminator=self.discriminator, opt_g=self.opt_g, opt_d=self.opt_d)
+        self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        self.track(generator_ema=self.generator_ema)
+        self.latents = sample_latents(cfg)
+        self.generator.train()
+        self.discriminator.train()
+        return {"train_images": len(images), "skipped": len(skipped),
+                "params": {"generator": sum(p.numel() for p in self.generator.parameters()),
+                           "discriminator": sum(p.numel() for p in self.discriminator.parameters())}}
 
+    def batches(self) -> Iterator[torch.Tensor]:
+        return engine.endless(self.loader)
 
-# ----------------------------------------------------------------------------------------------------- train
+    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
+        cfg, run, policies = self.cfg, self.run, self.cfg.augment_policies
+        real = batch.to(run.device, non_blocking=True) * 2 - 1  # both players work in [-1, 1]
+        z = torch.randn(real.shape[0], cfg.latent_dim, device=run.device)
+        with run.precision.autocast():
+            fake = self.generator(z) * 2 - 1
+            d_loss = discriminator_loss(self.discriminator(diff_augment(real, policies)),
+                                        self.discriminator(diff_augment(fake.detach(), policies)), cfg.loss)
+        run.update(d_loss, self.opt_d)
+        # the discriminator's weights get gradients here too, but only opt_g steps them away
+        with run.precision.autocast():
+            g_loss = generator_loss(self.discriminator(diff_augment(fake, policies)), cfg.loss)
+        run.update(g_loss, self.opt_g)
+        run.precision.update()
+        update_ema(self.generator_ema, self.generator, ema_decay_at(run.step, cfg.ema_decay))
+        return {"d": d_loss.item(), "g": g_loss.item()}
+
+    def sample(self, path: Path) -> Path:
+        return save_sample_grid(self.generator_ema, self.latents, path)
+
 
 def train(cfg: DCGANConfig, resume: bool = False, events: EventWriter | None = None) -> int:
     """Train until ``cfg.steps`` or a stop signal (SIGTERM/SIGINT checkpoint first); returns an exit code."""
-    events = events or EventWriter()
-    cfg, state, run_dir = open_run(cfg, resume, events, _RUN_DEFINING)
-
-    images, skipped = load_folder(list_images(Path(cfg.data)), min_side=cfg.size)
-    for item in skipped:
-        events.emit("warning", message=f"skipped {item.path}: {item.reason}")
-    dataset = SquareCrops(images, cfg.size)
-    loader = DataLoader(dataset, batch_size=cfg.batch, shuffle=True, drop_last=len(dataset) >= cfg.batch,
-                        num_workers=0)
-
-    device = resolve_device(cfg.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed sizes: let cuDNN pick the fastest kernels once
-    generator = build_generator(cfg).to(device)
-    discriminator = DCGANDiscriminator(cfg.ndf, cfg.size).to(device)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(cfg.beta1, cfg.beta2))
-    precision = Precision(cfg.precision, device, events)
-    clock, last_losses = RunClock(cfg.steps), {}
-    if state is not None:
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        precision.load_state(state)
-        clock, last_losses = RunClock(cfg.steps, state["step"], state["wall_time_s"]), state["last_losses"]
-        ckpt.set_rng_state(state["rng"])
-    generator_ema = copy.deepcopy(generator).eval().requires_grad_(False)
-    if state is not None:
-        generator_ema.load_state_dict(state["generator_ema"])
-    latents = sample_latents(cfg)
-    policies = cfg.augment_policies
-    (run_dir / "config.json").write_text(json.dumps({"task": TASK, **asdict(cfg)}, indent=2) + "\n")
-
-    events.emit("start", step=clock.step, total=cfg.steps, train_images=len(images), skipped=len(skipped),
-                params={"generator": sum(p.numel() for p in generator.parameters()),
-                        "discriminator": sum(p.numel() for p in discriminator.parameters())},
-                device=str(device), precision=precision.name, config=asdict(cfg))
-
-    def save() -> None:
-        payload = {"step": clock.step, "generator": generator.state_dict(),
-                   "generator_ema": generator_ema.state_dict(), "discriminator": discriminator.state_dict(),
-                   "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": ckpt.rng_state(),
-                   "config": asdict(cfg), "wall_time_s": clock.wall_time, "last_losses": last_losses,
-                   **precision.state()}
-        path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
-        clock.saved_step = clock.step
-        events.emit("checkpoint", path=str(path), step=clock.step)
-
-    generator.train()
-    discriminator.train()
-    log = LossWindow(events, cfg.log_every, cfg.steps)
-    clock.start()
-    with StopRequest() as stop:
-        try:
-            while not clock.at_end and not stop.requested:
-                for batch in loader:
-                    real = batch.to(device, non_blocking=True) * 2 - 1  # both players work in [-1, 1]
-                    z = torch.randn(real.shape[0], cfg.latent_dim, device=device)
-                    with precision.autocast():
-                        fake = generator(z) * 2 - 1
-                        d_loss = discriminator_loss(discriminator(diff_augment(real, policies)),
-                                                    discriminator(diff_augment(fake.detach(), policies)), cfg.loss)
-                    opt_d.zero_grad(set_to_none=True)
-                    precision.backward(d_loss)
-                    precision.step(opt_d)
-
-                    # the discriminator's weights get gradients here too, but only opt_g steps them away
-                    with precision.autocast():
-                        g_loss = generator_loss(discriminator(diff_augment(fake, policies)), cfg.loss)
-                    opt_g.zero_grad(set_to_none=True)
-                    precision.backward(g_loss)
-                    precision.step(opt_g)
-                    precision.update()
-                    update_ema(generator_ema, generator, ema_decay_at(clock.step, cfg.ema_decay))
-                    clock.step += 1
-
-                    values = {"d": d_loss.item(), "g": g_loss.item()}
-                    if not losses_finite(values, clock.step, events):
-                        return 1
-                    last_losses = log.add(clock.step, values, cfg.lr) or last_losses
-                    if clock.due(cfg.sample_every):
-                        path = save_sample_grid(generator_ema, latents,
-                                                run_dir / "samples" / f"step_{clock.step:08d}.png")
-                        events.emit("sample", path=str(path), step=clock.step)
-                    if clock.end_step(stop, save, cfg.checkpoint_every):
-                        break
-        except KeyboardInterrupt:
-            stop.requested = True
-    return clock.finish(stop, save, events)
+    return engine.train(DCGAN, cfg, resume, events)
 
 
 # ---------------------------------------------------------------------------------------------------- export

@@ -12,11 +12,10 @@ goes to stdout as JSON lines (:mod:`ganstudio.train.events`).
 """
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
@@ -27,14 +26,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from ganstudio.models.arch.inpaint_gated import GatedInpaintNet
 from ganstudio.train import checkpoint as ckpt
+from ganstudio.train import engine
 from ganstudio.train.data import AUGMENT_TEXT, augment, check_augment, list_images, load_folder, to_tensor
 from ganstudio.train.discriminators import SNPatchGANDiscriminator, hinge_d_loss, hinge_g_loss
 from ganstudio.train.events import EventWriter
 from ganstudio.train.lpips import LPIPS
-from ganstudio.engine import resolve_device
-from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunClock, RunConfig, StopRequest,
-                                    data_licence, device_of, load_lpips, load_weights_for_export, losses_finite,
-                                    open_run, psnr, save_grid, split_validation)
+from ganstudio.train.common import (BEST_WEIGHTS, data_licence, device_of, load_lpips, load_weights_for_export, psnr,
+                                    save_grid, split_validation)
 
 TASK = "inpaint"
 ARCH = "inpaint_gated"
@@ -42,8 +40,8 @@ ARCH = "inpaint_gated"
 WORKING_SIZE = 512
 
 
-@dataclass
-class InpaintConfig(RunConfig):
+@dataclass(kw_only=True)
+class InpaintConfig(engine.RunSettings):
     data: str
     out: str
     channels: int = 16
@@ -73,16 +71,9 @@ class InpaintConfig(RunConfig):
     #: Autocast on CUDA (:class:`ganstudio.train.common.Precision`); the CPU always trains in fp32 (bf16 is ~50x
     #: slower on this CPU, TRAINING.md).
     precision: str = "bf16"
-    threads: int = 2
     workers: int = 0
-    device: str = "auto"
-    seed: int = 0
     val_images: int = 16
     val_every: int = 500
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    log_every: int = 10
-    keep_checkpoints: int = 3
     #: .safetensors generator weights of the same architecture to start a fresh run from (fine-tuning); ignored
     #: on resume. The discriminator always starts fresh: only generators are shipped.
     init: str = ""
@@ -103,13 +94,6 @@ class InpaintConfig(RunConfig):
             raise ValueError("max_zoom must be >= 1, sample_every and adv_start >= 0")
         check_augment(self.augment)
 
-
-
-# What defines the run; on --resume these come from the checkpoint, the rest (length, cadence, threads, data
-# folder) from the command line.
-_RUN_DEFINING = ("channels", "levels", "dilations", "prefill", "disc_channels", "crop", "max_zoom", "augment", "batch", "lr",
-                 "disc_lr", "hole_weight", "l1_weight", "perceptual_weight", "adv_weight", "adv_start", "min_area",
-                 "max_area", "seed", "val_images")
 
 
 def arch_params(cfg: InpaintConfig) -> dict[str, Any]:
@@ -282,128 +266,101 @@ def save_sample_grid(generator: nn.Module, pairs: list[tuple[torch.Tensor, torch
     return save_grid(torch.cat(tiles, dim=1), path)
 
 
-def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None = None) -> int:
-    """Train until ``cfg.steps`` or a stop signal (SIGTERM/SIGINT checkpoint first); returns an exit code."""
-    events = events or EventWriter()
-    cfg, state, run_dir = open_run(cfg, resume, events, _RUN_DEFINING)
+class Inpaint(engine.Family):
+    """The gated generator on hole-weighted L1 and LPIPS, then also against an SN-PatchGAN from ``adv_start``."""
 
-    train_paths, val_paths = split_validation(list_images(Path(cfg.data)), cfg.val_images)
-    # Photos down to half the crop are usable: their windows are enlarged, which costs little detail.
-    train_images, skipped = load_folder(train_paths, min_side=cfg.crop // 2)
-    val_images, val_skipped = load_folder(val_paths, min_side=cfg.crop // 2)
-    for item in skipped + val_skipped:
-        events.emit("warning", message=f"skipped {item.path}: {item.reason}")
-    loader = DataLoader(InpaintCropDataset(train_images, cfg), batch_size=cfg.batch, shuffle=True,
-                        drop_last=len(train_images) >= cfg.batch, num_workers=cfg.workers,
-                        persistent_workers=cfg.workers > 0)
-    val_pairs = validation_pairs(val_images, cfg)
+    task = TASK
+    run_defining = ("channels", "levels", "dilations", "prefill", "disc_channels", "crop", "max_zoom", "augment",
+                    "batch", "lr", "disc_lr", "hole_weight", "l1_weight", "perceptual_weight", "adv_weight",
+                    "adv_start", "min_area", "max_area", "seed", "val_images")
 
-    device = resolve_device(cfg.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    generator = build_generator(cfg).to(device, memory_format=torch.channels_last)
-    discriminator = SNPatchGANDiscriminator(cfg.disc_channels).to(device, memory_format=torch.channels_last)
-    # beta1 0.5 as in most GAN recipes (DeepFill v2 among them): momentum slows the reaction to a moving target.
-    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
-    lpips = load_lpips(events, device)
-    precision = Precision(cfg.precision, device, events)
-    clock, best = RunClock(cfg.steps), {"score": math.inf, "step": 0, "metric": ""}
-    if state is not None:
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        precision.load_state(state)
-        clock, best = RunClock(cfg.steps, state["step"], state["wall_time_s"]), state["best"]
-        ckpt.set_rng_state(state["rng"])
-    elif cfg.init:
-        # strict: weights of another size or layout must fail here, not train a half-initialised model.
-        generator.load_state_dict(load_file(cfg.init), strict=True)
-    (run_dir / "config.json").write_text(json.dumps({"task": TASK, **asdict(cfg)}, indent=2) + "\n")
+    def setup(self, state: dict[str, Any] | None) -> dict[str, Any]:
+        cfg, run, device = self.cfg, self.run, self.run.device
+        train_paths, val_paths = split_validation(list_images(Path(cfg.data)), cfg.val_images)
+        # Photos down to half the crop are usable: their windows are enlarged, which costs little detail.
+        train_images, skipped = load_folder(train_paths, min_side=cfg.crop // 2)
+        val_images, val_skipped = load_folder(val_paths, min_side=cfg.crop // 2)
+        for item in skipped + val_skipped:
+            run.events.emit("warning", message=f"skipped {item.path}: {item.reason}")
+        self.loader = DataLoader(InpaintCropDataset(train_images, cfg), batch_size=cfg.batch, shuffle=True,
+                                 drop_last=len(train_images) >= cfg.batch, num_workers=cfg.workers,
+                                 persistent_workers=cfg.workers > 0)
+        self.val_pairs = validation_pairs(val_images, cfg)
+        self.generator = build_generator(cfg).to(device, memory_format=torch.channels_last)
+        self.discriminator = SNPatchGANDiscriminator(cfg.disc_channels).to(device, memory_format=torch.channels_last)
+        # beta1 0.5 as in most GAN recipes (DeepFill v2 among them): momentum slows the reaction to a moving target.
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
+        self.lpips = load_lpips(run.events, device)
+        self.track(generator=self.generator, discriminator=self.discriminator, opt_g=self.opt_g, opt_d=self.opt_d)
+        self.best = state["best"] if state is not None else {"score": math.inf, "step": 0, "metric": ""}
+        if state is None and cfg.init:
+            # strict: weights of another size or layout must fail here, not train a half-initialised model.
+            self.generator.load_state_dict(load_file(cfg.init), strict=True)
+        self.generator.train()
+        self.discriminator.train()
+        return {"train_images": len(train_images), "val_images": len(val_images),
+                "skipped": len(skipped) + len(val_skipped),
+                "params": sum(p.numel() for p in self.generator.parameters()),
+                "disc_params": sum(p.numel() for p in self.discriminator.parameters()),
+                "perceptual": self.lpips is not None}
 
-    events.emit("start", step=clock.step, total=cfg.steps, train_images=len(train_images), val_images=len(val_images),
-                skipped=len(skipped) + len(val_skipped), params=sum(p.numel() for p in generator.parameters()),
-                disc_params=sum(p.numel() for p in discriminator.parameters()), device=str(device),
-                precision=precision.name, perceptual=lpips is not None, config=asdict(cfg))
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return engine.endless(self.loader)
 
-    def save() -> None:
-        payload = {"step": clock.step, "generator": generator.state_dict(),
-                   "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
-                   "opt_d": opt_d.state_dict(), "rng": ckpt.rng_state(), "config": asdict(cfg),
-                   "wall_time_s": clock.wall_time, "best": best, **precision.state()}
-        path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
-        clock.saved_step = clock.step
-        events.emit("checkpoint", path=str(path), step=clock.step)
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        cfg, run, discriminator = self.cfg, self.run, self.discriminator
+        images, masks = (t.to(run.device, memory_format=torch.channels_last, non_blocking=True) for t in batch)
+        adversarial = run.step >= cfg.adv_start
+        losses: dict[str, torch.Tensor] = {}
+        with run.precision.autocast():
+            pred = self.generator(generator_input(images, masks))
+        composite = pred.float() * masks + images * (1 - masks)
+        if adversarial:
+            with run.precision.autocast():
+                real = discriminator(torch.cat([images, masks], dim=1)).float()
+                fake = discriminator(torch.cat([composite.detach(), masks], dim=1)).float()
+            losses["d"] = hinge_d_loss(real, fake)
+            run.update(losses["d"], self.opt_d)
+            losses["d"] = losses["d"].detach()
+        losses["l1"] = hole_weighted_l1(pred.float(), images, masks, cfg.hole_weight)
+        g_loss = cfg.l1_weight * losses["l1"]
+        if self.lpips is not None and cfg.perceptual_weight > 0:
+            with run.precision.autocast():
+                losses["lpips"] = self.lpips(composite, images).float().mean()
+            g_loss = g_loss + cfg.perceptual_weight * losses["lpips"]
+        if adversarial:
+            # the discriminator's weights get gradients here too, but only opt_g steps them away
+            with run.precision.autocast():
+                losses["g_adv"] = hinge_g_loss(discriminator(torch.cat([composite, masks], dim=1)).float())
+            g_loss = g_loss + cfg.adv_weight * losses["g_adv"]
+        run.update(g_loss, self.opt_g)
+        run.precision.update()
+        return {name: value.item() for name, value in losses.items()}
 
-    def run_validation() -> None:
-        scores = validate(generator, val_pairs, lpips)
+    def validate(self) -> dict[str, Any] | None:
+        if not self.val_pairs:
+            return None
+        scores, best = validate(self.generator, self.val_pairs, self.lpips), self.best
         metric = "lpips" if "lpips" in scores else "hole_l1"
         if scores[metric] < best["score"] or best["metric"] != metric:
-            best.update(score=scores[metric], step=clock.step, metric=metric)
-            ckpt.save_weights(generator, run_dir / BEST_WEIGHTS)
-        events.emit("validation", step=clock.step, **scores, best_metric=metric, best_score=best["score"],
-                    best_step=best["step"])
+            best.update(score=scores[metric], step=self.run.step, metric=metric)
+            ckpt.save_weights(self.generator, self.run.run_dir / BEST_WEIGHTS)
+        return {**scores, "best_metric": metric, "best_score": best["score"], "best_step": best["step"]}
 
-    generator.train()
-    discriminator.train()
-    log = LossWindow(events, cfg.log_every, cfg.steps)
-    clock.start()
-    with StopRequest() as stop:
-        try:
-            while not clock.at_end and not stop.requested:
-                for images, masks in loader:
-                    images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
-                    masks = masks.to(device, memory_format=torch.channels_last, non_blocking=True)
-                    adversarial = clock.step >= cfg.adv_start
-                    losses: dict[str, torch.Tensor] = {}
-                    with precision.autocast():
-                        pred = generator(generator_input(images, masks))
-                    composite = pred.float() * masks + images * (1 - masks)
+    def sample(self, path: Path) -> Path | None:
+        return save_sample_grid(self.generator, self.val_pairs, path) if self.val_pairs else None
 
-                    if adversarial:
-                        with precision.autocast():
-                            real = discriminator(torch.cat([images, masks], dim=1)).float()
-                            fake = discriminator(torch.cat([composite.detach(), masks], dim=1)).float()
-                        d_loss = hinge_d_loss(real, fake)
-                        opt_d.zero_grad(set_to_none=True)
-                        precision.backward(d_loss)
-                        precision.step(opt_d)
-                        losses["d"] = d_loss.detach()
+    def state(self) -> dict[str, Any]:
+        return {"best": self.best}
 
-                    losses["l1"] = hole_weighted_l1(pred.float(), images, masks, cfg.hole_weight)
-                    g_loss = cfg.l1_weight * losses["l1"]
-                    if lpips is not None and cfg.perceptual_weight > 0:
-                        with precision.autocast():
-                            losses["lpips"] = lpips(composite, images).float().mean()
-                        g_loss = g_loss + cfg.perceptual_weight * losses["lpips"]
-                    if adversarial:
-                        # the discriminator's weights get gradients here too, but only opt_g steps them away
-                        with precision.autocast():
-                            losses["g_adv"] = hinge_g_loss(discriminator(torch.cat([composite, masks], dim=1)).float())
-                        g_loss = g_loss + cfg.adv_weight * losses["g_adv"]
-                    opt_g.zero_grad(set_to_none=True)
-                    precision.backward(g_loss)
-                    precision.step(opt_g)
-                    precision.update()
-                    clock.step += 1
+    def done_fields(self) -> dict[str, Any]:
+        return {"best_metric": self.best["metric"], "best_score": self.best["score"], "best_step": self.best["step"]}
 
-                    values = {name: value.item() for name, value in losses.items()}
-                    if not losses_finite(values, clock.step, events):
-                        return 1
-                    log.add(clock.step, values, cfg.lr)
-                    if val_pairs and clock.due(cfg.val_every):
-                        run_validation()
-                    if val_pairs and clock.due(cfg.sample_every):
-                        path = save_sample_grid(generator, val_pairs,
-                                                run_dir / "samples" / f"step_{clock.step:08d}.png")
-                        events.emit("sample", path=str(path), step=clock.step)
-                    if clock.end_step(stop, save, cfg.checkpoint_every):
-                        break
-        except KeyboardInterrupt:
-            stop.requested = True
-    return clock.finish(stop, save, events, best_metric=best["metric"], best_score=best["score"],
-                        best_step=best["step"])
+
+def train(cfg: InpaintConfig, resume: bool = False, events: EventWriter | None = None) -> int:
+    """Train until ``cfg.steps`` or a stop signal (SIGTERM/SIGINT checkpoint first); returns an exit code."""
+    return engine.train(Inpaint, cfg, resume, events)
 
 
 def build_card(cfg: InpaintConfig, name: str, title: str, training: dict[str, Any],

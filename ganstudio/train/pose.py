@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
@@ -21,7 +21,6 @@ import torch.nn.functional as F
 
 from safetensors.torch import load_file
 
-from ganstudio.engine import resolve_device
 from ganstudio.models.arch.pose_refiner import PoseRefiner
 from ganstudio.models.arch.posenet import PoseNet
 from ganstudio.pose.decode import (decode_heatmaps, fit_matrix, gaussian_heatmaps, halved, pck, similarity_matrix,
@@ -30,8 +29,8 @@ from ganstudio.pose.skeleton import FLIP_ORDER, JOINT_INDEX, JOINTS, MEDIAPIPE_T
 from ganstudio.pose.refine import edit_region, paste_weight
 from ganstudio.pose.warp import RePoseResult, repose
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, RunClock, RunConfig, StopRequest, load_weights_for_export,
-                                    losses_finite, open_run, save_grid, split_validation)
+from ganstudio.train import engine
+from ganstudio.train.common import BEST_WEIGHTS, load_weights_for_export, save_grid, split_validation
 from ganstudio.train.data import list_images, load_rgb
 from ganstudio.train.events import EventWriter
 
@@ -46,8 +45,8 @@ PEOPLE_LICENCE = ("Trained on the Clothing Co-Parsing dataset (Yang et al. 2014;
                   "(Apache-2.0) landmarks as teacher labels: research terms apply to these weights.")
 
 
-@dataclass
-class PoseConfig(RunConfig):
+@dataclass(kw_only=True)
+class PoseConfig(engine.RunSettings):
     data: str  # the people folder: photos/, pose_landmarks.json, masks/
     out: str
     height: int = 192
@@ -60,15 +59,11 @@ class PoseConfig(RunConfig):
     lr: float = 2e-3
     warmup: int = 200
     mask_weight: float = 0.05
-    threads: int = 2
-    device: str = "auto"
-    seed: int = 0
     val_images: int = 200
     val_every: int = 500
     sample_every: int = 1000
     checkpoint_every: int = 250
     log_every: int = 25
-    keep_checkpoints: int = 3
     #: Share of training views whose person is first re-posed by our own warp (a random arm or leg swung to a new
     #: angle, the labels moved with it). The photos are nearly all people standing; without these the detector
     #: learns "arms hang down" and cannot find a limb a user has just moved.
@@ -87,10 +82,6 @@ class PoseConfig(RunConfig):
         self.require(("steps", "batch", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"),
                      ("sample_every",))
 
-
-
-_RUN_DEFINING = ("height", "width", "widths", "decoder", "sigma", "batch", "lr", "warmup", "mask_weight", "seed",
-                 "val_images")
 
 
 @dataclass
@@ -368,7 +359,11 @@ def draw_pose(image: np.ndarray, points: np.ndarray, colour: tuple[int, int, int
 def save_samples(model: PoseNet, views: list[ValidationView], device: torch.device, path: Path) -> Path:
     """Teacher (green) and prediction (red) skeletons over held-out photos, and the predicted mask."""
     chunk = views[:6]
-    heat, masks = predict(model, np.stack([v.image for v in chunk]), device)
+    # in eval mode: in training mode the sample photos moved the batch-norm statistics the model is shipped with
+    model.eval()
+    with torch.no_grad():
+        heat, masks = predict(model, np.stack([v.image for v in chunk]), device)
+    model.train()
     tiles = []
     for view, h, m in zip(chunk, heat, masks):
         points, _ = decode_heatmaps(h, STRIDE)
@@ -379,79 +374,80 @@ def save_samples(model: PoseNet, views: list[ValidationView], device: torch.devi
     return save_grid(torch.from_numpy(grid).permute(2, 0, 1).float() / 255, path)
 
 
+class PoseTraining(engine.Family):
+    """PoseNet on weighted heatmap MSE and the person-mask BCE, from views drawn by its own seeded generator."""
+
+    task = "pose"
+    run_defining = ("height", "width", "widths", "decoder", "sigma", "batch", "lr", "warmup", "mask_weight", "seed",
+                    "val_images")
+
+    def setup(self, state: dict[str, Any] | None) -> dict[str, Any]:
+        cfg, run = self.cfg, self.run
+        samples, skipped = load_people(Path(cfg.data))
+        for item in skipped:
+            run.events.emit("warning", message=f"skipped {item}")
+        train_idx, val_idx = split_validation(list(range(len(samples))), cfg.val_images)
+        self.train_samples = [samples[i] for i in train_idx]
+        self.views = validation_views([samples[i] for i in val_idx], cfg)
+        self.refiner = load_refiner(cfg.repose_refiner) if cfg.repose_refiner and cfg.repose else None
+        self.model = build_model(cfg).to(run.device, memory_format=torch.channels_last)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+        self.track(model=self.model, optimizer=self.optimizer)
+        self.best = state["best"] if state is not None else {"pck": -1.0, "step": 0}
+        # the views come from this generator, not torch's: rank 0 continues the checkpoint's, the others draw their own
+        rank = run.dist.rank
+        self.rng = np.random.default_rng(cfg.seed if rank == 0 else [cfg.seed, rank, run.step])
+        if state is not None and rank == 0:
+            self.rng.bit_generator.state = state["data_rng"]
+        elif state is None and cfg.init:
+            self.model.load_state_dict(load_file(cfg.init), strict=True)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, cfg),
+                                                           last_epoch=run.step - 1)
+        self.model.train()
+        return {"train_images": len(self.train_samples), "val_images": len(self.views),
+                "with_masks": sum(s.mask is not None for s in self.train_samples),
+                "params": sum(p.numel() for p in self.model.parameters())}
+
+    def batches(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        while True:
+            indices = self.rng.choice(len(self.train_samples), self.cfg.batch, replace=False)
+            yield make_batch(self.train_samples, indices, self.cfg, self.rng, self.refiner)
+
+    def train_step(self, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
+        run = self.run
+        x, heat, weights, masks, has_mask = (t.to(run.device) for t in batch)
+        with run.precision.autocast():
+            output = self.model(x)
+        loss, parts = pose_loss(output.float(), heat, weights, masks, has_mask, self.cfg.mask_weight)
+        run.update(loss, self.optimizer)
+        run.precision.update()
+        self.scheduler.step()
+        return parts
+
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def validate(self) -> dict[str, Any] | None:
+        if not self.views:
+            return None
+        scores = evaluate(self.model, self.views, self.run.device)
+        if scores["pck@0.1"] > self.best["pck"]:
+            self.best = {"pck": scores["pck@0.1"], "step": self.run.step, **scores}
+            ckpt.save_weights(self.model, self.run.run_dir / BEST_WEIGHTS)
+        return {**scores, "best_pck": self.best["pck"], "best_step": self.best["step"]}
+
+    def sample(self, path: Path) -> Path | None:
+        return save_samples(self.model, self.views, self.run.device, path) if self.views else None
+
+    def state(self) -> dict[str, Any]:
+        return {"data_rng": self.rng.bit_generator.state, "best": self.best}
+
+    def done_fields(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+
 def train(cfg: PoseConfig, resume: bool = False, events: EventWriter | None = None) -> int:
-    events = events or EventWriter()
-    cfg, state, run_dir = open_run(cfg, resume, events, _RUN_DEFINING)
-    samples, skipped = load_people(Path(cfg.data))
-    for item in skipped:
-        events.emit("warning", message=f"skipped {item}")
-    order = list(range(len(samples)))
-    train_idx, val_idx = split_validation(order, cfg.val_images)
-    train_samples = [samples[i] for i in train_idx]
-    views = validation_views([samples[i] for i in val_idx], cfg)
-
-    device = resolve_device(cfg.device)
-    refiner = load_refiner(cfg.repose_refiner) if cfg.repose_refiner and cfg.repose else None
-    model = build_model(cfg).to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    clock, best = RunClock(cfg.steps), {"pck": -1.0, "step": 0}
-    rng = np.random.default_rng(cfg.seed)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        clock, best = RunClock(cfg.steps, state["step"], state["wall_time_s"]), state["best"]
-        ckpt.set_rng_state(state["rng"])
-        rng.bit_generator.state = state["data_rng"]
-    elif cfg.init:
-        model.load_state_dict(load_file(cfg.init), strict=True)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg),
-                                                  last_epoch=clock.step - 1)
-    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-    events.emit("start", step=clock.step, total=cfg.steps, train_images=len(train_samples), val_images=len(views),
-                with_masks=sum(s.mask is not None for s in train_samples),
-                params=sum(p.numel() for p in model.parameters()), device=str(device), config=asdict(cfg))
-
-    def save() -> None:
-        payload = {"step": clock.step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                   "rng": ckpt.rng_state(), "data_rng": rng.bit_generator.state, "config": asdict(cfg),
-                   "wall_time_s": clock.wall_time, "best": best}
-        path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
-        clock.saved_step = clock.step
-        events.emit("checkpoint", path=str(path), step=clock.step)
-
-    model.train()
-    log = LossWindow(events, cfg.log_every, cfg.steps)
-    clock.start()
-    with StopRequest() as stop:
-        try:
-            while not clock.at_end and not stop.requested:
-                indices = rng.choice(len(train_samples), cfg.batch, replace=False)
-                x, heat, weights, masks, has_mask = make_batch(train_samples, indices, cfg, rng, refiner)
-                output = model(x.to(device))
-                loss, parts = pose_loss(output.float(), heat.to(device), weights.to(device), masks.to(device),
-                                        has_mask.to(device), cfg.mask_weight)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                clock.step += 1
-                if not losses_finite({"loss": loss.item()}, clock.step, events):
-                    return 1
-                log.add(clock.step, parts, optimizer.param_groups[0]["lr"])
-                if views and clock.due(cfg.val_every):
-                    scores = evaluate(model, views, device)
-                    if scores["pck@0.1"] > best["pck"]:
-                        best = {"pck": scores["pck@0.1"], "step": clock.step, **scores}
-                        ckpt.save_weights(model, run_dir / BEST_WEIGHTS)
-                    events.emit("validation", step=clock.step, **scores, best_pck=best["pck"],
-                                best_step=best["step"])
-                if views and clock.due(cfg.sample_every):
-                    path = save_samples(model, views, device, run_dir / "samples" / f"step_{clock.step:08d}.png")
-                    events.emit("sample", path=str(path), step=clock.step)
-                clock.end_step(stop, save, cfg.checkpoint_every)  # the while condition checks the end
-        except KeyboardInterrupt:
-            stop.requested = True
-    return clock.finish(stop, save, events, best=best)
+    return engine.train(PoseTraining, cfg, resume, events)
 
 
 def arch_params(cfg: PoseConfig) -> dict[str, Any]:

@@ -15,11 +15,10 @@ and ``config.json``; progress goes to stdout as JSON lines (:mod:`ganstudio.trai
 """
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
@@ -29,15 +28,14 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset
 
-from ganstudio.engine import resolve_device
 from ganstudio.models.arch.pose_refiner import PoseRefiner
 from ganstudio.pose.refine import edit_region
 from ganstudio.pose.skeleton import Pose
 from ganstudio.pose.warp import repose
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunClock, RunConfig, StopRequest,
-                                    device_of, load_lpips, load_weights_for_export, losses_finite, open_run, psnr,
-                                    save_grid, split_validation)
+from ganstudio.train import engine
+from ganstudio.train.common import (BEST_WEIGHTS, device_of, load_lpips, load_weights_for_export, psnr, save_grid,
+                                    split_validation)
 from ganstudio.train.discriminators import PatchGANDiscriminator, hinge_d_loss, hinge_g_loss
 from ganstudio.train.events import EventWriter
 from ganstudio.train.lpips import LPIPS
@@ -54,8 +52,8 @@ _BORDER = 0.05
 _RESTORE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 
 
-@dataclass
-class RefinerConfig(RunConfig):
+@dataclass(kw_only=True)
+class RefinerConfig(engine.RunSettings):
     data: str  # the people folder: photos/, pose_landmarks.json, masks/
     out: str
     channels: int = 24
@@ -81,18 +79,11 @@ class RefinerConfig(RunConfig):
     adv_start: int = 2_000
     #: Autocast on CUDA (:class:`ganstudio.train.common.Precision`); the CPU always trains in fp32.
     precision: str = "bf16"
-    threads: int = 2
     #: Data loader processes: a view costs two warps (~0.1-0.3 s on a CPU core), so a GPU needs several.
     workers: int = 0
-    device: str = "auto"
-    seed: int = 0
     #: Photos held out as the detector holds them out (every 10th of the 2,096 with landmarks).
     val_images: int = 200
     val_every: int = 500
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    log_every: int = 10
-    keep_checkpoints: int = 3
     #: .safetensors refiner weights of the same architecture to start a fresh run from; ignored on resume.
     init: str = ""
 
@@ -103,11 +94,6 @@ class RefinerConfig(RunConfig):
             raise ValueError(f"crop {self.crop} must be a multiple of {2 ** self.levels} (2 ** levels)")
         if not 0.0 < self.min_scale <= 1.0 or self.reach <= 0.0 or not 0.0 <= self.max_lost <= 1.0:
             raise ValueError("need 0 < min_scale <= 1, reach > 0 and 0 <= max_lost <= 1")
-
-
-_RUN_DEFINING = ("channels", "levels", "bottleneck", "disc_channels", "crop", "min_scale", "reach", "max_lost",
-                 "batch", "lr", "disc_lr", "l1_weight", "perceptual_weight", "adv_weight", "adv_start", "seed",
-                 "val_images")
 
 
 def arch_params(cfg: RefinerConfig) -> dict[str, Any]:
@@ -297,118 +283,96 @@ def save_sample_grid(refiner: nn.Module, views: list[tuple[torch.Tensor, ...]], 
 
 # ----------------------------------------------------------------------------------------------------- loop
 
-def train(cfg: RefinerConfig, resume: bool = False, events: EventWriter | None = None) -> int:
-    """Train until ``cfg.steps`` or a stop signal (SIGTERM/SIGINT checkpoint first); returns an exit code."""
-    events = events or EventWriter()
-    cfg, state, run_dir = open_run(cfg, resume, events, _RUN_DEFINING)
-    samples, skipped = load_people(Path(cfg.data))
-    for item in skipped:
-        events.emit("warning", message=f"skipped {item}")
-    train_idx, val_idx = split_validation(list(range(len(samples))), cfg.val_images)
-    train_samples = [samples[i] for i in train_idx]
-    views = validation_views([samples[i] for i in val_idx], cfg)
-    loader = DataLoader(RefinerDataset(train_samples, cfg), batch_size=cfg.batch, shuffle=True,
-                        drop_last=len(train_samples) >= cfg.batch, num_workers=cfg.workers,
-                        persistent_workers=cfg.workers > 0)
+class Refiner(engine.Family):
+    """The refiner on L1 over the edited region and LPIPS, then also against a region-weighted PatchGAN."""
 
-    device = resolve_device(cfg.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    refiner = build_refiner(cfg).to(device, memory_format=torch.channels_last)
-    discriminator = PatchGANDiscriminator(cfg.disc_channels).to(device, memory_format=torch.channels_last)
-    opt_g = torch.optim.Adam(refiner.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
-    lpips = load_lpips(events, device)
-    precision = Precision(cfg.precision, device, events)
-    clock, best = RunClock(cfg.steps), {"score": math.inf, "step": 0, "metric": ""}
-    if state is not None:
-        refiner.load_state_dict(state["refiner"])
-        discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        precision.load_state(state)
-        clock, best = RunClock(cfg.steps, state["step"], state["wall_time_s"]), state["best"]
-        ckpt.set_rng_state(state["rng"])
-    elif cfg.init:
-        refiner.load_state_dict(load_file(cfg.init), strict=True)
-    (run_dir / "config.json").write_text(json.dumps({"task": TASK, **asdict(cfg)}, indent=2) + "\n")
-    events.emit("start", step=clock.step, total=cfg.steps, train_images=len(train_samples), val_images=len(views),
-                skipped=len(skipped), params=sum(p.numel() for p in refiner.parameters()),
-                disc_params=sum(p.numel() for p in discriminator.parameters()), device=str(device),
-                precision=precision.name, perceptual=lpips is not None, config=asdict(cfg))
+    task = TASK
+    run_defining = ("channels", "levels", "bottleneck", "disc_channels", "crop", "min_scale", "reach", "max_lost",
+                    "batch", "lr", "disc_lr", "l1_weight", "perceptual_weight", "adv_weight", "adv_start", "seed",
+                    "val_images")
 
-    def save() -> None:
-        payload = {"step": clock.step, "refiner": refiner.state_dict(), "discriminator": discriminator.state_dict(),
-                   "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": ckpt.rng_state(),
-                   "config": asdict(cfg), "wall_time_s": clock.wall_time, "best": best, **precision.state()}
-        path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
-        clock.saved_step = clock.step
-        events.emit("checkpoint", path=str(path), step=clock.step)
+    def setup(self, state: dict[str, Any] | None) -> dict[str, Any]:
+        cfg, run, device = self.cfg, self.run, self.run.device
+        samples, skipped = load_people(Path(cfg.data))
+        for item in skipped:
+            run.events.emit("warning", message=f"skipped {item}")
+        train_idx, val_idx = split_validation(list(range(len(samples))), cfg.val_images)
+        train_samples = [samples[i] for i in train_idx]
+        self.views = validation_views([samples[i] for i in val_idx], cfg)
+        self.loader = DataLoader(RefinerDataset(train_samples, cfg), batch_size=cfg.batch, shuffle=True,
+                                 drop_last=len(train_samples) >= cfg.batch, num_workers=cfg.workers,
+                                 persistent_workers=cfg.workers > 0)
+        self.refiner = build_refiner(cfg).to(device, memory_format=torch.channels_last)
+        self.discriminator = PatchGANDiscriminator(cfg.disc_channels).to(device, memory_format=torch.channels_last)
+        self.opt_g = torch.optim.Adam(self.refiner.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
+        self.lpips = load_lpips(run.events, device)
+        self.track(refiner=self.refiner, discriminator=self.discriminator, opt_g=self.opt_g, opt_d=self.opt_d)
+        self.best = state["best"] if state is not None else {"score": math.inf, "step": 0, "metric": ""}
+        if state is None and cfg.init:
+            self.refiner.load_state_dict(load_file(cfg.init), strict=True)
+        self.refiner.train()
+        self.discriminator.train()
+        return {"train_images": len(train_samples), "val_images": len(self.views), "skipped": len(skipped),
+                "params": sum(p.numel() for p in self.refiner.parameters()),
+                "disc_params": sum(p.numel() for p in self.discriminator.parameters()),
+                "perceptual": self.lpips is not None}
 
-    def run_validation() -> None:
-        scores = validate(refiner, views, lpips)
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        return engine.endless(self.loader)
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        cfg, run, discriminator = self.cfg, self.run, self.discriminator
+        degraded, region, original = (t.to(run.device, memory_format=torch.channels_last, non_blocking=True)
+                                      for t in batch)
+        losses: dict[str, torch.Tensor] = {}
+        with run.precision.autocast():
+            refined = self.refiner(torch.cat([degraded, region], dim=1)).float()
+        if run.step >= cfg.adv_start and cfg.adv_weight > 0:
+            with run.precision.autocast():
+                real = discriminator(original).float()
+                fake = discriminator(refined.detach()).float()
+            d_loss = hinge_d_loss(real, fake, patch_weight(region, real))
+            run.update(d_loss, self.opt_d)
+            losses["d"] = d_loss.detach()
+            with run.precision.autocast():
+                fake = discriminator(refined).float()
+            losses["g_adv"] = hinge_g_loss(fake, patch_weight(region, fake))
+        losses["l1"] = region_l1(refined, original, region)
+        g_loss = cfg.l1_weight * losses["l1"]
+        if "g_adv" in losses:
+            g_loss = g_loss + cfg.adv_weight * losses["g_adv"]
+        if self.lpips is not None and cfg.perceptual_weight > 0:
+            with run.precision.autocast():
+                losses["lpips"] = self.lpips(refined, original).float().mean()
+            g_loss = g_loss + cfg.perceptual_weight * losses["lpips"]
+        run.update(g_loss, self.opt_g)
+        run.precision.update()
+        return {name: value.item() for name, value in losses.items()}
+
+    def validate(self) -> dict[str, Any] | None:
+        if not self.views:
+            return None
+        scores, best = validate(self.refiner, self.views, self.lpips), self.best
         metric = "lpips" if "lpips" in scores else "l1"
         if scores[metric] < best["score"] or best["metric"] != metric:
-            best.update(score=scores[metric], step=clock.step, metric=metric, **scores)
-            ckpt.save_weights(refiner, run_dir / BEST_WEIGHTS)
-        events.emit("validation", step=clock.step, **scores, best_metric=metric, best_score=best["score"],
-                    best_step=best["step"])
+            best.update(score=scores[metric], step=self.run.step, metric=metric, **scores)
+            ckpt.save_weights(self.refiner, self.run.run_dir / BEST_WEIGHTS)
+        return {**scores, "best_metric": metric, "best_score": best["score"], "best_step": best["step"]}
 
-    refiner.train()
-    discriminator.train()
-    log = LossWindow(events, cfg.log_every, cfg.steps)
-    clock.start()
-    with StopRequest() as stop:
-        try:
-            while not clock.at_end and not stop.requested:
-                for degraded, region, original in loader:
-                    degraded, region, original = (t.to(device, memory_format=torch.channels_last, non_blocking=True)
-                                                  for t in (degraded, region, original))
-                    losses: dict[str, torch.Tensor] = {}
-                    with precision.autocast():
-                        refined = refiner(torch.cat([degraded, region], dim=1)).float()
-                    if clock.step >= cfg.adv_start and cfg.adv_weight > 0:
-                        with precision.autocast():
-                            real = discriminator(original).float()
-                            fake = discriminator(refined.detach()).float()
-                        d_loss = hinge_d_loss(real, fake, patch_weight(region, real))
-                        opt_d.zero_grad(set_to_none=True)
-                        precision.backward(d_loss)
-                        precision.step(opt_d)
-                        losses["d"] = d_loss.detach()
-                        with precision.autocast():
-                            fake = discriminator(refined).float()
-                        losses["g_adv"] = hinge_g_loss(fake, patch_weight(region, fake))
+    def sample(self, path: Path) -> Path | None:
+        return save_sample_grid(self.refiner, self.views, path) if self.views else None
 
-                    losses["l1"] = region_l1(refined, original, region)
-                    g_loss = cfg.l1_weight * losses["l1"]
-                    if "g_adv" in losses:
-                        g_loss = g_loss + cfg.adv_weight * losses["g_adv"]
-                    if lpips is not None and cfg.perceptual_weight > 0:
-                        with precision.autocast():
-                            losses["lpips"] = lpips(refined, original).float().mean()
-                        g_loss = g_loss + cfg.perceptual_weight * losses["lpips"]
-                    opt_g.zero_grad(set_to_none=True)
-                    precision.backward(g_loss)
-                    precision.step(opt_g)
-                    precision.update()
-                    clock.step += 1
+    def state(self) -> dict[str, Any]:
+        return {"best": self.best}
 
-                    values = {name: value.item() for name, value in losses.items()}
-                    if not losses_finite(values, clock.step, events):
-                        return 1
-                    log.add(clock.step, values, cfg.lr)
-                    if views and clock.due(cfg.val_every):
-                        run_validation()
-                    if views and clock.due(cfg.sample_every):
-                        path = save_sample_grid(refiner, views, run_dir / "samples" / f"step_{clock.step:08d}.png")
-                        events.emit("sample", path=str(path), step=clock.step)
-                    if clock.end_step(stop, save, cfg.checkpoint_every):
-                        break
-        except KeyboardInterrupt:
-            stop.requested = True
-    return clock.finish(stop, save, events, best_metric=best["metric"], best_score=best["score"],
-                        best_step=best["step"])
+    def done_fields(self) -> dict[str, Any]:
+        return {"best_metric": self.best["metric"], "best_score": self.best["score"], "best_step": self.best["step"]}
+
+
+def train(cfg: RefinerConfig, resume: bool = False, events: EventWriter | None = None) -> int:
+    """Train until ``cfg.steps`` or a stop signal (SIGTERM/SIGINT checkpoint first); returns an exit code."""
+    return engine.train(Refiner, cfg, resume, events)
 
 
 # --------------------------------------------------------------------------------------------------- export

@@ -7,12 +7,10 @@ A run lives in one folder (``--out``): ``checkpoints/`` (full training state, ne
 """
 from __future__ import annotations
 
-import json
 import math
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -21,12 +19,11 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
-from ganstudio.engine import resolve_device
 from ganstudio.models.arch.srresnet import SRResNet
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunClock, RunConfig, StopRequest,
-                                    data_licence, device_of, load_matching, load_weights_for_export, losses_finite,
-                                    open_run, save_grid, split_validation)
+from ganstudio.train import engine
+from ganstudio.train.common import (BEST_WEIGHTS, data_licence, device_of, load_matching, load_weights_for_export,
+                                    save_grid, split_validation)
 from ganstudio.train.data import (AUGMENT_TEXT, SRCropDataset, SRValidationSet, check_augment, degradation_text,
                                   check_degradation, list_images, load_folder)
 from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator, SRGANDiscriminator
@@ -41,8 +38,8 @@ SR_DISCRIMINATORS = ("srgan", "patch", "projected")
 
 
 
-@dataclass
-class SuperResConfig(RunConfig):
+@dataclass(kw_only=True)
+class SuperResConfig(engine.RunSettings):
     data: str
     out: str
     scale: int = 4
@@ -63,18 +60,10 @@ class SuperResConfig(RunConfig):
     lr_min: float = 1e-6
     lr_step: int = 200_000
     warmup: int = 100
-    threads: int = 2
-    device: str = "auto"  # "auto" takes CUDA when present, so the same recipe runs on a lent GPU
-    #: Autocast on CUDA (:class:`ganstudio.train.common.Precision`); the CPU always trains in fp32.
-    precision: str = "fp32"
-    seed: int = 0
     val_images: int = 16
     val_crop: int = 256
     val_every: int = 500
-    sample_every: int = 500
     checkpoint_every: int = 1000
-    log_every: int = 10
-    keep_checkpoints: int = 3
     #: .safetensors weights of the same architecture to start a fresh run from (fine-tuning); ignored on resume.
     init: str = ""
     #: Take only the tensors of ``init`` that fit (a ×4 model's body for a ×2 model); the rest start fresh.
@@ -117,13 +106,6 @@ class SuperResConfig(RunConfig):
         """A run judged by how it looks (validation LPIPS picks the best weights), not by PSNR."""
         return self.adv_weight > 0 or self.perceptual_weight > 0
 
-
-
-# Fields that define what is being trained; on --resume they come from the checkpoint, and the rest (how long,
-# how often, how many threads, where the data is) from the command line.
-_RUN_DEFINING = ("scale", "blocks", "channels", "bicubic_residual", "crop", "augment", "degradation", "clean_share", "batch", "lr",
-                 "lr_schedule", "lr_min", "lr_step", "warmup", "seed", "val_images", "val_crop", "l1_weight",
-                 "perceptual_weight", "adv_weight", "perceptual_blur", "discriminator", "disc_channels", "disc_lr")
 
 
 def lr_factor(step: int, cfg: SuperResConfig) -> float:
@@ -228,22 +210,13 @@ class Adversary:
         logits = self.logits(fake)
         return sum(F.softplus(-logit).mean() for logit in logits) / len(logits)
 
-    def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, precision: Precision) -> float:
+    def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, run: engine.Run) -> float:
         """One update on a real and a (detached) fake batch; returns the loss."""
         real_logits, fake_logits = self.logits(real), self.logits(fake.detach())
         loss = sum(F.softplus(-r).mean() + F.softplus(f).mean() for r, f in zip(real_logits, fake_logits))
         loss = loss / len(real_logits)
-        self.optimizer.zero_grad(set_to_none=True)
-        precision.backward(loss)
-        precision.step(self.optimizer)
+        run.update(loss, self.optimizer)
         return float(loss.item())
-
-    def state(self) -> dict[str, Any]:
-        return {"discriminator": self.net.state_dict(), "disc_optimizer": self.optimizer.state_dict()}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["discriminator"])
-        self.optimizer.load_state_dict(state["disc_optimizer"])
 
 
 @torch.no_grad()
@@ -261,130 +234,118 @@ def save_sample_grid(model: nn.Module, pairs: SRValidationSet, scale: int, path:
     return save_grid(grid, path)
 
 
-def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None = None) -> int:
-    """Train until ``cfg.steps`` or a stop signal; returns a process exit code."""
-    events = events or EventWriter()
-    cfg, state, run_dir = open_run(cfg, resume, events, _RUN_DEFINING)
+class SuperRes(engine.Family):
+    """SRResNet on L1 and, with ``adv_weight`` > 0, its SRGAN fine-tune against an :class:`Adversary`."""
 
-    paths = list_images(Path(cfg.data))
-    train_paths, val_paths = split_validation(paths, cfg.val_images)
-    train_images, skipped = load_folder(train_paths, min_side=cfg.crop)
-    val_images, val_skipped = load_folder(val_paths, min_side=cfg.scale * 8)
-    for item in skipped + val_skipped:
-        events.emit("warning", message=f"skipped {item.path}: {item.reason}")
-    dataset = SRCropDataset(train_images, cfg.crop, cfg.scale, cfg.augment, cfg.degradation, cfg.clean_share)
-    val_pairs = SRValidationSet(val_images, cfg.val_crop, cfg.scale, cfg.degradation)
-    loader = DataLoader(dataset, batch_size=cfg.batch, shuffle=True, drop_last=len(dataset) >= cfg.batch,
-                        num_workers=0)
+    task = "superres"
+    run_defining = ("scale", "blocks", "channels", "bicubic_residual", "crop", "augment", "degradation",
+                    "clean_share", "batch", "lr", "lr_schedule", "lr_min", "lr_step", "warmup", "seed", "val_images",
+                    "val_crop", "l1_weight", "perceptual_weight", "adv_weight", "perceptual_blur", "discriminator",
+                    "disc_channels", "disc_lr")
 
-    device = resolve_device(cfg.device)
-    model = build_model(cfg).to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
-    precision = Precision(cfg.precision, device, events)
-    lpips = (LPIPS(cfg.lpips_weights or None).to(device, memory_format=torch.channels_last)
-             if cfg.perceptual else None)
-    adversary = Adversary(cfg, device, lpips) if cfg.adv_weight > 0 and lpips is not None else None
-    clock, best = RunClock(cfg.steps), {"psnr": -math.inf, "lpips": math.inf, "step": 0}
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+    def setup(self, state: dict[str, Any] | None) -> dict[str, Any]:
+        cfg, run, device = self.cfg, self.run, self.run.device
+        train_paths, val_paths = split_validation(list_images(Path(cfg.data)), cfg.val_images)
+        train_images, skipped = load_folder(train_paths, min_side=cfg.crop)
+        val_images, val_skipped = load_folder(val_paths, min_side=cfg.scale * 8)
+        for item in skipped + val_skipped:
+            run.events.emit("warning", message=f"skipped {item.path}: {item.reason}")
+        dataset = SRCropDataset(train_images, cfg.crop, cfg.scale, cfg.augment, cfg.degradation, cfg.clean_share)
+        self.val_pairs = SRValidationSet(val_images, cfg.val_crop, cfg.scale, cfg.degradation)
+        self.loader = DataLoader(dataset, batch_size=cfg.batch, shuffle=True, drop_last=len(dataset) >= cfg.batch)
+        self.model = build_model(cfg).to(device, memory_format=torch.channels_last)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+        self.lpips = (LPIPS(cfg.lpips_weights or None).to(device, memory_format=torch.channels_last)
+                      if cfg.perceptual else None)
+        self.adversary = (Adversary(cfg, device, self.lpips) if cfg.adv_weight > 0 and self.lpips is not None
+                          else None)
+        self.track(model=self.model, optimizer=self.optimizer)
+        if self.adversary is not None:
+            self.track(discriminator=self.adversary.net, disc_optimizer=self.adversary.optimizer)
+        self.best = {"psnr": -math.inf, "lpips": math.inf, "step": 0, **(state["best"] if state else {})}
+        if state is None and cfg.init and cfg.init_partial:
+            taken, fresh = load_matching(self.model, cfg.init)
+            run.events.emit("warning", message=f"--init-partial: {len(taken)} tensors taken from {cfg.init}, "
+                                               f"{len(fresh)} start fresh ({', '.join(fresh) or 'none'})")
+        elif state is None and cfg.init:
+            # strict: weights of another size or layout must fail here, not train a half-initialised model.
+            self.model.load_state_dict(load_file(cfg.init), strict=True)
+        # LambdaLR is rebuilt from the step rather than restored, so a resumed run may change --steps.
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, cfg),
+                                                           last_epoch=run.step - 1)
+        self.model.train()
+        return {"train_images": len(train_images), "val_images": len(val_images),
+                "skipped": len(skipped) + len(val_skipped), "bicubic_psnr": bicubic_psnr(self.val_pairs, cfg.scale),
+                "params": sum(p.numel() for p in self.model.parameters())}
+
+    def before_training(self) -> None:
+        if self.run.step == 0 and self.cfg.init and self.val_pairs and self.run.dist.main:
+            # A fine-tune's starting point is the figure to beat; it is also the best so far until a step beats it.
+            self.run.events.emit("validation", step=0, **self.validate())
+
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return engine.endless(self.loader)
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        cfg, run, adversary = self.cfg, self.run, self.adversary
+        lr_batch, hr_batch = (t.to(run.device, memory_format=torch.channels_last, non_blocking=True) for t in batch)
+        losses: dict[str, float] = {}
+        with run.precision.autocast():
+            sr_batch = self.model(lr_batch)
+            l1 = F.l1_loss(sr_batch, hr_batch)
+            loss = cfg.l1_weight * l1
+            losses["l1"] = l1.item()
+            if cfg.perceptual:
+                sr_view, hr_view = perceptual_views(sr_batch, hr_batch, cfg.perceptual_blur)
+            if cfg.perceptual_weight > 0 and self.lpips is not None:
+                distance = self.lpips(sr_view, hr_view).mean()
+                loss = loss + cfg.perceptual_weight * distance
+                losses["lpips"] = distance.item()
+            if adversary is not None:
+                adversary.net.requires_grad_(False)
+                g_adv = adversary.generator_loss(sr_view)
+                adversary.net.requires_grad_(True)
+                loss = loss + cfg.adv_weight * g_adv
+                losses["g_adv"] = g_adv.item()
+        run.update(loss, self.optimizer)
         if adversary is not None:
-            adversary.load_state(state)
-        precision.load_state(state)
-        clock, best = RunClock(cfg.steps, state["step"], state["wall_time_s"]), {**best, **state["best"]}
-        ckpt.set_rng_state(state["rng"])
-    elif cfg.init and cfg.init_partial:
-        taken, fresh = load_matching(model, cfg.init)
-        events.emit("warning", message=f"--init-partial: {len(taken)} tensors taken from {cfg.init}, "
-                                       f"{len(fresh)} start fresh ({', '.join(fresh) or 'none'})")
-    elif cfg.init:
-        # strict: weights of another size or layout must fail here, not train a half-initialised model.
-        model.load_state_dict(load_file(cfg.init), strict=True)
-    # LambdaLR is rebuilt from the step rather than restored, so a resumed run may change --steps.
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg),
-                                                  last_epoch=clock.step - 1)
-    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+            with run.precision.autocast():
+                losses["d"] = adversary.discriminator_step(hr_view, sr_view, run)
+        run.precision.update()
+        self.scheduler.step()
+        return losses
 
-    events.emit("start", step=clock.step, total=cfg.steps, train_images=len(train_images), val_images=len(val_images),
-                skipped=len(skipped) + len(val_skipped), bicubic_psnr=bicubic_psnr(val_pairs, cfg.scale),
-                params=sum(p.numel() for p in model.parameters()), device=str(device), precision=precision.name,
-                config=asdict(cfg))
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
 
-    def save() -> None:
-        payload = {"step": clock.step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                   "scheduler": scheduler.state_dict(), "rng": ckpt.rng_state(), "config": asdict(cfg),
-                   "wall_time_s": clock.wall_time, "best": best, **precision.state(),
-                   **(adversary.state() if adversary is not None else {})}
-        path = ckpt.save_checkpoint(run_dir, payload, keep=cfg.keep_checkpoints)
-        clock.saved_step = clock.step
-        events.emit("checkpoint", path=str(path), step=clock.step)
-
-    def run_validation() -> None:
-        scores = validate(model, val_pairs, cfg.scale, lpips)
+    def validate(self) -> dict[str, Any] | None:
+        if not self.val_pairs:
+            return None
+        cfg, best = self.cfg, self.best
+        scores = validate(self.model, self.val_pairs, cfg.scale, self.lpips)
         # A perceptual run trades PSNR for detail on purpose, so its best weights are those that look closest.
         improved = scores["lpips"] < best["lpips"] if cfg.perceptual else scores["psnr"] > best["psnr"]
         if improved:
-            best.update(scores, step=clock.step)
-            ckpt.save_weights(model, run_dir / BEST_WEIGHTS)
+            best.update(scores, step=self.run.step)
+            ckpt.save_weights(self.model, self.run.run_dir / BEST_WEIGHTS)
         extra = {"lpips": scores["lpips"], "best_lpips": best["lpips"]} if cfg.perceptual else {}
-        events.emit("validation", step=clock.step, psnr=scores["psnr"], best_psnr=best["psnr"], best_step=best["step"],
-                    **extra)
+        return {"psnr": scores["psnr"], "best_psnr": best["psnr"], "best_step": best["step"], **extra}
 
-    model.train()
-    if state is None and cfg.init and val_pairs:
-        # A fine-tune's starting point is the figure to beat; it is also the best so far until a step beats it.
-        run_validation()
-    log = LossWindow(events, cfg.log_every, cfg.steps)
-    # Wall time covers validation, samples and checkpoints too, but not the pauses between sessions.
-    clock.start()
-    with StopRequest() as stop:
-        try:
-            while not clock.at_end and not stop.requested:
-                for lr_batch, hr_batch in loader:
-                    lr_batch = lr_batch.to(device, memory_format=torch.channels_last, non_blocking=True)
-                    hr_batch = hr_batch.to(device, memory_format=torch.channels_last, non_blocking=True)
-                    losses: dict[str, float] = {}
-                    with precision.autocast():
-                        sr_batch = model(lr_batch)
-                        l1 = F.l1_loss(sr_batch, hr_batch)
-                        loss = cfg.l1_weight * l1
-                        losses["l1"] = l1.item()
-                        if cfg.perceptual:
-                            sr_view, hr_view = perceptual_views(sr_batch, hr_batch, cfg.perceptual_blur)
-                        if cfg.perceptual_weight > 0 and lpips is not None:
-                            distance = lpips(sr_view, hr_view).mean()
-                            loss = loss + cfg.perceptual_weight * distance
-                            losses["lpips"] = distance.item()
-                        if adversary is not None:
-                            adversary.net.requires_grad_(False)
-                            g_adv = adversary.generator_loss(sr_view)
-                            adversary.net.requires_grad_(True)
-                            loss = loss + cfg.adv_weight * g_adv
-                            losses["g_adv"] = g_adv.item()
-                    optimizer.zero_grad(set_to_none=True)
-                    precision.backward(loss)
-                    precision.step(optimizer)
-                    if adversary is not None:
-                        with precision.autocast():
-                            losses["d"] = adversary.discriminator_step(hr_view, sr_view, precision)
-                    precision.update()
-                    scheduler.step()
-                    clock.step += 1
-                    if not losses_finite({"loss": loss.item(), **losses}, clock.step, events):
-                        return 1
-                    log.add(clock.step, losses, optimizer.param_groups[0]["lr"])
-                    if val_pairs and clock.due(cfg.val_every):
-                        run_validation()
-                    if val_pairs and clock.due(cfg.sample_every):
-                        path = save_sample_grid(model, val_pairs, cfg.scale,
-                                                run_dir / "samples" / f"step_{clock.step:08d}.png")
-                        events.emit("sample", path=str(path), step=clock.step)
-                    if clock.end_step(stop, save, cfg.checkpoint_every):
-                        break
-        except KeyboardInterrupt:
-            stop.requested = True
-    return clock.finish(stop, save, events, best_psnr=best["psnr"], best_step=best["step"],
-                        **({"best_lpips": best["lpips"]} if cfg.perceptual else {}))
+    def sample(self, path: Path) -> Path | None:
+        return save_sample_grid(self.model, self.val_pairs, self.cfg.scale, path) if self.val_pairs else None
+
+    def state(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def done_fields(self) -> dict[str, Any]:
+        best = self.best
+        return {"best_psnr": best["psnr"], "best_step": best["step"],
+                **({"best_lpips": best["lpips"]} if self.cfg.perceptual else {})}
+
+
+def train(cfg: SuperResConfig, resume: bool = False, events: EventWriter | None = None) -> int:
+    """Train until ``cfg.steps`` or a stop signal; returns a process exit code."""
+    return engine.train(SuperRes, cfg, resume, events)
 
 
 def loss_text(cfg: SuperResConfig) -> str:
@@ -439,8 +400,3 @@ def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: st
                 "validation": f"{cfg.val_images} images held out of the training folder, {cfg.val_crop} px centre crops"}
     return ckpt.export_safetensors(model, Path(weights_path), build_card(cfg, name, title, training, metrics))
 
-
-if __name__ == "__main__":
-    from ganstudio.train.cli import main
-
-    sys.exit(main(sys.argv[1:]))
