@@ -14,6 +14,7 @@ import torch
 
 from engine_cases import CASES, FIXTURES, event_fields, prepare, step_losses
 from ganstudio.train import checkpoint as ckpt
+from ganstudio.train.cli import TRAINERS
 
 
 @pytest.fixture(autouse=True)
@@ -98,3 +99,21 @@ def test_torchrun_runs_the_command_line_and_the_ranks_draw_different_crops(tmp_p
     assert step_losses(two) != step_losses(one)
     saved = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "two"))
     assert saved["step"] == 2 and json.loads((tmp_path / "two" / "config.json").read_text())["task"] == "generate"
+
+
+def test_the_training_modules_import_downwards_only() -> None:
+    """Nothing in ganstudio/train imports the top-level command line, and no family imports the training command
+    line (which imports the families): the engine sits below both."""
+    import ast
+
+    folder = Path(__file__).parent.parent / "ganstudio" / "train"
+    for path in folder.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+        assert "ganstudio.cli" not in imported, path.name
+        if path.stem in {module for module, _ in TRAINERS.values()} | {"engine", "common"}:
+            assert "ganstudio.train.cli" not in imported, path.name

@@ -318,6 +318,34 @@ def test_the_chosen_precision_reaches_the_training_process(qtbot, wizard: Traini
     assert gpu.shutdown(5000)
 
 
+def test_a_machine_with_several_gpus_trains_on_all_of_them(qtbot, wizard: TrainingWizard, tmp_path: Path) -> None:
+    assert not wizard.settings_page.all_gpus_box.isVisibleTo(wizard.settings_page), "one device: nothing to choose"
+    assert wizard.settings_page.processes() == 1
+    # a machine the wizard believes has two GPUs; this one has none, so the two processes train on the CPU (gloo)
+    two = TrainingWizard(machine=Machine(True, "GPU, test", 24.0, gpus=2))
+    qtbot.addWidget(two)
+    two.show()
+    two.next()
+    _check(qtbot, two, _photos(tmp_path / "photos", 20))
+    two.data_page.set_crop(48)
+    two.next()
+    _tiny_settings(two, steps=2, checkpoint_every=2)
+    page = two.settings_page
+    assert page.all_gpus_box.isVisibleTo(page) and page.all_gpus_box.isChecked()
+    assert "2 × GPU, test" in page.subTitle()
+    events: list[dict] = []
+    two.train_page.event_received.connect(events.append)
+    with qtbot.waitSignal(two.train_page.process_finished, timeout=CHILD_TIMEOUT_MS * 2) as finished:
+        two.next()
+        arguments = two.train_page.process.arguments()
+    assert finished.args == ["done"], two.train_page.status_label.text()
+    assert arguments[:4] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    assert next(e for e in events if e["event"] == "start")["ranks"] == 2
+    assert all(e["in_sync"] for e in events if e["event"] == "checkpoint")
+    assert two.spec.processes == 2 and RunSpec.remembered().processes == 2, "Resume keeps the processes"
+    assert two.shutdown(5000)
+
+
 def test_resume_after_the_child_is_killed(qtbot, wizard: TrainingWizard, tmp_path: Path) -> None:
     wizard.next()
     _check(qtbot, wizard, _photos(tmp_path / "photos", 20))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import traceback
 from pathlib import Path
@@ -160,6 +161,16 @@ def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
     _add_run_options(ip, defaults)
 
 
+#: ``ganstudio train KIND``: the family's module (its ``train``) and config class.
+TRAINERS = {"superres": ("superres", "SuperResConfig"), "inpaint": ("inpaint", "InpaintConfig"),
+            "cyclegan": ("cyclegan", "CycleGANConfig"), "pose": ("pose", "PoseConfig"),
+            "pose-refiner": ("pose_refiner", "RefinerConfig"), "dcgan": ("dcgan", "DCGANConfig")}
+
+
+def _config(args: argparse.Namespace, config_type: type) -> object:
+    return config_type(**{name: getattr(args, name) for name in config_type.__dataclass_fields__})
+
+
 def run_train(args: argparse.Namespace) -> int:
     events = EventWriter()
     if getattr(args, "background", False):
@@ -167,45 +178,20 @@ def run_train(args: argparse.Namespace) -> int:
 
         lower_priority()
     try:
-        if args.train_task == "superres":
-            from ganstudio.train.superres import SuperResConfig, train
-
-            config = SuperResConfig(**{name: getattr(args, name) for name in SuperResConfig.__dataclass_fields__})
-            return train(config, resume=args.resume, events=events)
-        if args.train_task == "inpaint":
-            from ganstudio.train.inpaint import InpaintConfig
-            from ganstudio.train.inpaint import train as train_inpaint
-
-            config = InpaintConfig(**{name: getattr(args, name) for name in InpaintConfig.__dataclass_fields__})
-            return train_inpaint(config, resume=args.resume, events=events)
+        if args.train_task in TRAINERS:
+            module_name, config_name = TRAINERS[args.train_task]
+            module = importlib.import_module(f"ganstudio.train.{module_name}")
+            options = {"backbone_weights": args.backbone_weights} if args.train_task == "cyclegan" else {}
+            return module.train(_config(args, getattr(module, config_name)), resume=args.resume, events=events,
+                                **options)
         if args.train_task == "export":
-            from ganstudio.train import inpaint, pose_refiner, superres
-            from ganstudio.train.common import run_task
-
-            exports = {inpaint.TASK: inpaint.export, pose_refiner.TASK: pose_refiner.export}
-            export = exports.get(run_task(Path(args.run)), superres.export)
-            output = Path(args.output)
-            metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
-            card = export(Path(args.run), output, args.name or output.stem, args.title, args.machine,
-                          use_best=not args.latest, metrics=metrics)
-            if args.summary:
-                values = json.loads(Path(card).read_text(encoding="utf-8"))
-                Path(card).write_text(json.dumps({**values, "summary": args.summary}, indent=2, ensure_ascii=False)
-                                      + "\n", encoding="utf-8")
-            events.emit("export", weights=str(output), card=str(card))
-            return 0
-        if args.train_task in ("cyclegan", "cyclegan-export"):
-            return _run_cyclegan(args, events)
-        if args.train_task in ("pose", "pose-export"):
-            return _run_pose(args, events)
-        if args.train_task == "pose-refiner":
-            from ganstudio.train import pose_refiner
-
-            config = pose_refiner.RefinerConfig(**{name: getattr(args, name)
-                                                   for name in pose_refiner.RefinerConfig.__dataclass_fields__})
-            return pose_refiner.train(config, resume=args.resume, events=events)
-        if args.train_task in ("dcgan", "dcgan-export"):
-            return _run_dcgan(args, events)
+            return _export(args, events)
+        if args.train_task == "cyclegan-export":
+            return _export_cyclegan(args, events)
+        if args.train_task == "pose-export":
+            return _export_pose(args, events)
+        if args.train_task == "dcgan-export":
+            return _export_dcgan(args, events)
         raise ValueError(f"unknown training task {args.train_task!r}")
     except Exception as exc:  # A watcher (the GUI) must always get a parseable final event, whatever failed.
         events.error(f"{type(exc).__name__}: {exc}")
@@ -213,13 +199,32 @@ def run_train(args: argparse.Namespace) -> int:
         return 1
 
 
-def main(argv: list[str]) -> int:
-    """``python -m ganstudio.train.superres [export] ...`` until the top-level ``ganstudio`` CLI wires this in."""
-    parser = argparse.ArgumentParser(prog="python -m ganstudio.train.superres")
+def parse_train_args(argv: list[str]) -> argparse.Namespace:
+    """``ganstudio train`` ARGV parsed as the top-level command line parses it."""
+    parser = argparse.ArgumentParser(prog="ganstudio")
     add_train_parser(parser.add_subparsers(dest="command", required=True))
-    task = "export" if argv[:1] == ["export"] else "superres"
-    rest = argv[1:] if task == "export" else argv
-    return run_train(parser.parse_args(["train", task, *rest]))
+    return parser.parse_args(["train", *argv])
+
+
+def _metrics(args: argparse.Namespace) -> dict | None:
+    return json.loads(Path(args.metrics).read_text()) if args.metrics else None
+
+
+def _export(args: argparse.Namespace, events: EventWriter) -> int:
+    from ganstudio.train import inpaint, pose_refiner, superres
+    from ganstudio.train.common import run_task
+
+    exports = {inpaint.TASK: inpaint.export, pose_refiner.TASK: pose_refiner.export}
+    export = exports.get(run_task(Path(args.run)) or "", superres.export)
+    output = Path(args.output)
+    card = export(Path(args.run), output, args.name or output.stem, args.title, args.machine,
+                  use_best=not args.latest, metrics=_metrics(args))
+    if args.summary:
+        values = json.loads(Path(card).read_text(encoding="utf-8"))
+        Path(card).write_text(json.dumps({**values, "summary": args.summary}, indent=2, ensure_ascii=False) + "\n",
+                              encoding="utf-8")
+    events.emit("export", weights=str(output), card=str(card))
+    return 0
 
 
 def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
@@ -278,15 +283,10 @@ def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
                                                                           '(default: "A → B" "B → A")')
 
 
-def _run_cyclegan(args: argparse.Namespace, events: EventWriter) -> int:
+def _export_cyclegan(args: argparse.Namespace, events: EventWriter) -> int:
     from ganstudio.train import cyclegan
 
-    if args.train_task == "cyclegan":
-        config = cyclegan.CycleGANConfig(**{name: getattr(args, name)
-                                            for name in cyclegan.CycleGANConfig.__dataclass_fields__})
-        return cyclegan.train(config, resume=args.resume, events=events, backbone_weights=args.backbone_weights)
-    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
-    for card in cyclegan.export(Path(args.run), Path(args.output_dir), args.machine, args.licence, metrics,
+    for card in cyclegan.export(Path(args.run), Path(args.output_dir), args.machine, args.licence, _metrics(args),
                                 args.names, args.titles):
         events.emit("export", weights=str(card.with_suffix(".safetensors")), card=str(card))
     return 0
@@ -367,16 +367,12 @@ def _add_pose_refiner_parser(tasks: argparse._SubParsersAction) -> None:
     _add_run_options(pr, defaults)
 
 
-def _run_pose(args: argparse.Namespace, events: EventWriter) -> int:
+def _export_pose(args: argparse.Namespace, events: EventWriter) -> int:
     from ganstudio.train import pose
 
-    if args.train_task == "pose":
-        config = pose.PoseConfig(**{name: getattr(args, name) for name in pose.PoseConfig.__dataclass_fields__})
-        return pose.train(config, resume=args.resume, events=events)
     output = Path(args.output)
-    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
     card = pose.export(Path(args.run), output, output.stem, args.title, args.machine, use_best=not args.latest,
-                       metrics=metrics)
+                       metrics=_metrics(args))
     events.emit("export", weights=str(card.with_suffix(".safetensors")), card=str(card))
     return 0
 
@@ -416,14 +412,10 @@ def _add_dcgan_parsers(tasks: argparse._SubParsersAction) -> None:
     export.add_argument("--metrics", help="JSON file of measured metrics to put in the card")
 
 
-def _run_dcgan(args: argparse.Namespace, events: EventWriter) -> int:
+def _export_dcgan(args: argparse.Namespace, events: EventWriter) -> int:
     from ganstudio.train import dcgan
 
-    if args.train_task == "dcgan":
-        config = dcgan.DCGANConfig(**{name: getattr(args, name) for name in dcgan.DCGANConfig.__dataclass_fields__})
-        return dcgan.train(config, resume=args.resume, events=events)
     output = Path(args.output)
-    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
-    card = dcgan.export(Path(args.run), output, args.name or output.stem, args.title, args.machine, metrics)
+    card = dcgan.export(Path(args.run), output, args.name or output.stem, args.title, args.machine, _metrics(args))
     events.emit("export", weights=str(output), card=str(card))
     return 0

@@ -32,9 +32,9 @@ PROBE_STEPS = 3
 
 
 def _parse(kind: str, args: Sequence[str]) -> argparse.Namespace:
-    from ganstudio.cli import _build_parser
+    from ganstudio.train.cli import parse_train_args
 
-    return _build_parser().parse_args(["train", kind, *args])
+    return parse_train_args([kind, *args])
 
 
 def write_pictures(folder: Path, count: int, side: int) -> Path:

@@ -41,6 +41,8 @@ class Machine:
     cuda: bool
     name: str
     memory_gb: float = 0.0
+    #: CUDA GPUs: with more than one, a run may train on all of them (one process each, :mod:`ganstudio.train.engine`).
+    gpus: int = 0
 
     @classmethod
     def detect(cls) -> Machine:
@@ -48,11 +50,14 @@ class Machine:
 
         if torch.cuda.is_available():
             props = torch.cuda.get_device_properties(0)
-            return cls(True, props.name, props.total_memory / 2**30)
+            return cls(True, props.name, props.total_memory / 2**30, torch.cuda.device_count())
         return cls(False, f"CPU, {os.cpu_count() or 1} cores")
 
     def describe(self) -> str:
-        return f"{self.name} ({self.memory_gb:.0f} GB)" if self.cuda else self.name
+        if not self.cuda:
+            return self.name
+        return f"{self.gpus} × {self.name} ({self.memory_gb:.0f} GB each)" if self.gpus > 1 else \
+            f"{self.name} ({self.memory_gb:.0f} GB)"
 
 
 @dataclass
@@ -93,14 +98,20 @@ class RunSpec:
     kind: str = "superres"
     data_b: str = ""
     names: list[str] = field(default_factory=list)
+    #: Training processes, one per GPU (torchrun); 1 is a plain run.
+    processes: int = 1
 
     @property
     def recipe(self) -> Recipe:
         return RECIPES[self.kind]
 
     def command(self, resume: bool) -> list[str]:
+        """The Python arguments of the run: ``ganstudio train`` itself, or under torchrun with one process per GPU
+        (whose SIGTERM on Pause reaches every process; they checkpoint together)."""
+        launcher = (["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={self.processes}"]
+                    if self.processes > 1 else [])
         # at background priority: the editor stays smooth while its wizard trains
-        return ["-m", "ganstudio", "train", self.recipe.train_task, *self.args, "--background",
+        return [*launcher, "-m", "ganstudio", "train", self.recipe.train_task, *self.args, "--background",
                 *(["--resume"] if resume else [])]
 
     def save(self) -> None:

@@ -741,6 +741,12 @@ class SettingsPage(QWizardPage):
         precision_row.setContentsMargins(0, 0, 0, 0)
         precision_row.addWidget(self.precision_combo)
         precision_row.addWidget(self.precision_note, 1)
+        # one training process per GPU: each takes the batch size, so a step sees that many more pictures
+        self.all_gpus_box = QCheckBox(f"Train on all {machine.gpus} GPUs")
+        self.all_gpus_box.setToolTip(f"One training process per GPU, each with the batch size above: a step learns "
+                                     f"from {machine.gpus}× the pictures")
+        self.all_gpus_box.setChecked(machine.gpus > 1)
+        self.all_gpus_box.setVisible(machine.gpus > 1)
 
         # a checkbox that unfolds a frame: a checkable group box would leave an empty frame when folded
         self.advanced = QCheckBox("Advanced")
@@ -780,6 +786,7 @@ class SettingsPage(QWizardPage):
         layout.addWidget(self.base_box)
         layout.addWidget(self.base_note)
         layout.addWidget(self.summary_label)
+        layout.addWidget(self.all_gpus_box)
         layout.addWidget(self.advanced)
         layout.addWidget(self._advanced_body)
         layout.addStretch(1)
@@ -840,6 +847,10 @@ class SettingsPage(QWizardPage):
         self.channels_spin.setToolTip(tip)
         self._update_usable()
         self._schedule_estimate()
+
+    def processes(self) -> int:
+        """Training processes: one per GPU when the machine has several and all are asked for, else 1."""
+        return self.machine.gpus if self.machine.gpus > 1 and self.all_gpus_box.isChecked() else 1
 
     def settings(self) -> Settings:
         """The run's settings: this page's, with the crop and augmentation chosen on the Data page."""
@@ -954,6 +965,7 @@ class SettingsPage(QWizardPage):
         self._estimate_timer.stop()
         self.probe.stop()  # the run needs the machine to itself
         spec = recipe.build_spec(folders, self.settings(), self.base_box.isChecked(), run_dir, usable, names)
+        spec.processes = self.processes()
         spec.save()
         wizard.spec = spec
         wizard.resume_next = False
