@@ -318,6 +318,13 @@ def _add_pose_parsers(tasks: argparse._SubParsersAction) -> None:
                       help="pose refiner .safetensors (card beside it) that cleans the re-posed views, as the tool "
                            "does by default")
     pose.add_argument("--init", default=defaults.init, help="start from these .safetensors weights; ignored on --resume")
+    pose.add_argument("--wild", type=float, default=defaults.wild,
+                      help="share of views framed as users' photos are: waist-up, small and far away, cut off by "
+                           "the frame")
+    pose.add_argument("--backgrounds", default=defaults.backgrounds,
+                      help="folder of photos behind the people (beyond the photo's edge; behind masked people)")
+    pose.add_argument("--occlude", type=float, default=defaults.occlude,
+                      help="share of views with patches pasted over them")
     _add_run_options(pose, defaults)
 
     export = tasks.add_parser("pose-export", help="write a pose run's weights as .safetensors plus a model card")

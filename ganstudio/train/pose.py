@@ -73,6 +73,14 @@ class PoseConfig(engine.RunSettings):
     repose_refiner: str = ""
     #: .safetensors weights of the same architecture to start a fresh run from; ignored on resume.
     init: str = ""
+    #: Share of training views framed as users' photos frame people (:func:`wild_matrix`): waist-up portraits and
+    #: upper-body crops, small far-away people, people cut off by the frame. 0 keeps the full-body framing only.
+    wild: float = 0.0
+    #: A folder of photos whose crops fill what a view shows beyond its photo, and half the time replace the
+    #: background of a person with a mask; empty: a random flat colour there.
+    backgrounds: str = ""
+    #: Share of views with one to three patches pasted over them (things in front of the person).
+    occlude: float = 0.0
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
@@ -81,6 +89,8 @@ class PoseConfig(engine.RunSettings):
             raise ValueError(f"height and width must be multiples of {multiple}")
         self.require(("steps", "batch", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"),
                      ("sample_every",))
+        if not (0.0 <= self.wild <= 1.0 and 0.0 <= self.occlude <= 1.0):
+            raise ValueError("wild and occlude are shares of the views: between 0 and 1")
 
 
 
@@ -139,15 +149,112 @@ def render(sample: PersonSample, matrix: np.ndarray, out_w: int, out_h: int, fli
     return image, joints, visible, mask
 
 
-def random_view(sample: PersonSample, cfg: PoseConfig, rng: np.random.Generator):
+#: Kinds of :func:`wild_matrix` framing and their shares.
+WILD_KINDS = {"upper": 0.45, "small": 0.3, "cut": 0.25}
+
+
+def wild_matrix(sample: PersonSample, cfg: PoseConfig, rng: np.random.Generator) -> np.ndarray:
+    """A view framed the way users' photos frame people, not the dataset's full-body shots: ``upper`` (from above
+    the head down to between mid-chest and mid-thigh, filling the view: a waist-up portrait, and what the tool's
+    second pass crops from one), ``small`` (the person 12-40 % of the view's height, anywhere in it) or ``cut``
+    (zoomed in up to 1.8x and shifted so the frame cuts the person off). Joints outside the view get empty
+    heatmaps: the network learns to find no joint where the photo shows none."""
+    joints, height, width = sample.joints, *sample.image.shape[:2]
+    kind = rng.choice(list(WILD_KINDS), p=list(WILD_KINDS.values()))
+    angle = rng.uniform(-30, 30) if rng.random() < 0.5 else 0.0
+    shoulders = joints[[JOINT_INDEX["left_shoulder"], JOINT_INDEX["right_shoulder"]]].mean(axis=0)
+    hips = joints[[JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]]].mean(axis=0)
+    torso = max(float(np.linalg.norm(hips - shoulders)), 8.0)
+    if kind == "upper":
+        top = joints[JOINT_INDEX["nose"], 1] - 0.55 * torso
+        bottom = shoulders[1] + torso * rng.uniform(0.5, 1.6)
+        centre = np.array([shoulders[0], (top + bottom) / 2])
+        scale = cfg.height / max(bottom - top, 8.0) * rng.uniform(0.85, 1.15)
+        shift = rng.uniform(-0.1, 0.1, 2) * (cfg.width, cfg.height)
+    elif kind == "small":
+        low, high = joints.min(axis=0), joints.max(axis=0)
+        share = rng.uniform(0.12, 0.4)
+        scale = cfg.height * share / max(high[1] - low[1], 8.0)
+        centre = (low + high) / 2
+        room = np.array([0.5 - share * 0.25, 0.5 - share * 0.55])
+        shift = rng.uniform(-room, room) * (cfg.width, cfg.height)
+    else:
+        base = min(cfg.width / width, cfg.height / height)
+        scale = base * math.exp(rng.uniform(0.0, math.log(1.8)))
+        centre = np.array([width / 2, height / 2])
+        shift = rng.uniform(-0.45, 0.45, 2) * (cfg.width, cfg.height)
+    return similarity_matrix(centre, scale, angle, cfg.width, cfg.height, shift)
+
+
+def load_backgrounds(folder: str, count: int = 300, side: int = 256) -> list[np.ndarray]:
+    """Up to ``count`` photos of ``folder`` (an even spread of them), shrunk to ``side`` px on the short side."""
+    if not folder:
+        return []
+    paths = list_images(Path(folder))
+    chosen = paths[:: max(1, len(paths) // count)][:count]
+    backgrounds = []
+    for path in chosen:
+        try:
+            image = load_rgb(path)
+        except OSError:
+            continue
+        factor = side / min(image.shape[:2])
+        backgrounds.append(cv2.resize(image, (max(side, round(image.shape[1] * factor)),
+                                              max(side, round(image.shape[0] * factor))), interpolation=cv2.INTER_AREA))
+    return backgrounds
+
+
+def _background(backgrounds: list[np.ndarray], width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A random crop of a random background photo, at a random zoom, flipped half the time."""
+    source = backgrounds[rng.integers(len(backgrounds))]
+    zoom = rng.uniform(1.0, 2.0)
+    crop_w = min(source.shape[1], max(8, round(source.shape[0] / zoom * width / height)))
+    crop_h = min(source.shape[0], max(8, round(crop_w * height / width)))
+    top = int(rng.integers(0, source.shape[0] - crop_h + 1))
+    left = int(rng.integers(0, source.shape[1] - crop_w + 1))
+    crop = cv2.resize(source[top : top + crop_h, left : left + crop_w], (width, height), interpolation=cv2.INTER_AREA)
+    return crop[:, ::-1] if rng.random() < 0.5 else crop
+
+
+def occlude(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One to three patches over the view, each a flat colour or noise, 10-35 % of the view's side."""
+    image = image.copy()
+    height, width = image.shape[:2]
+    for _ in range(int(rng.integers(1, 4))):
+        patch_h, patch_w = (int(rng.uniform(0.1, 0.35) * side) for side in (height, width))
+        top, left = int(rng.integers(0, height - patch_h + 1)), int(rng.integers(0, width - patch_w + 1))
+        if rng.random() < 0.5:
+            image[top : top + patch_h, left : left + patch_w] = rng.integers(0, 256, 3)
+        else:
+            image[top : top + patch_h, left : left + patch_w] = rng.integers(0, 256, (patch_h, patch_w, 3))
+    return image
+
+
+def random_view(sample: PersonSample, cfg: PoseConfig, rng: np.random.Generator,
+                backgrounds: list[np.ndarray] | None = None):
     height, width = sample.image.shape[:2]
-    base = min(cfg.width / width, cfg.height / height)
-    scale = base * math.exp(rng.uniform(math.log(0.6), math.log(1.3)))
-    angle = rng.uniform(-30, 30) if rng.random() < 0.7 else 0.0
-    shift = rng.uniform(-0.15, 0.15, 2) * (cfg.width, cfg.height)
-    matrix = similarity_matrix(np.array([width / 2, height / 2]), scale, angle, cfg.width, cfg.height, shift)
+    if cfg.wild > 0 and rng.random() < cfg.wild:
+        matrix = wild_matrix(sample, cfg, rng)
+    else:
+        base = min(cfg.width / width, cfg.height / height)
+        scale = base * math.exp(rng.uniform(math.log(0.6), math.log(1.3)))
+        angle = rng.uniform(-30, 30) if rng.random() < 0.7 else 0.0
+        shift = rng.uniform(-0.15, 0.15, 2) * (cfg.width, cfg.height)
+        matrix = similarity_matrix(np.array([width / 2, height / 2]), scale, angle, cfg.width, cfg.height, shift)
     border = tuple(int(v) for v in rng.integers(0, 256, 3))
-    image, joints, visible, mask = render(sample, matrix, cfg.width, cfg.height, rng.random() < 0.5, border)
+    flip = rng.random() < 0.5
+    image, joints, visible, mask = render(sample, matrix, cfg.width, cfg.height, flip, border)
+    if backgrounds:
+        # what lies beyond the photo, or (half the time, for a person with a mask) all but the person, is another
+        # photo: a flat frame around a small person would be a cue no user's photo has
+        keep = render(PersonSample(np.full((height, width, 3), 255, np.uint8), sample.joints, sample.visible, None),
+                      matrix, cfg.width, cfg.height, flip)[0][..., :1] / 255.0
+        if sample.mask is not None and rng.random() < 0.5:
+            person = render(PersonSample(np.repeat(sample.mask[..., None], 3, axis=2), sample.joints,
+                                         sample.visible, None), matrix, cfg.width, cfg.height, flip)[0][..., :1]
+            keep = keep * cv2.GaussianBlur(person.astype(np.float32) / 255.0, (0, 0), 1.0)[..., None]
+        behind = _background(backgrounds, cfg.width, cfg.height, rng).astype(np.float32)
+        image = (image * keep + behind * (1 - keep)).round().astype(np.uint8)
     # Colour: brightness, contrast, saturation and a channel swap now and then, so clothing colour is no cue.
     pixels = image.astype(np.float32)
     grey = pixels.mean(axis=2, keepdims=True)
@@ -158,6 +265,8 @@ def random_view(sample: PersonSample, cfg: PoseConfig, rng: np.random.Generator)
     if rng.random() < 0.2:
         pixels = cv2.GaussianBlur(pixels, (0, 0), rng.uniform(0.5, 1.5))
     image = np.clip(pixels, 0, 255).astype(np.uint8)
+    if cfg.occlude > 0 and rng.random() < cfg.occlude:
+        image = occlude(image, rng)
     return image, joints, visible, mask
 
 
@@ -246,11 +355,11 @@ def random_repose(image: np.ndarray, joints: np.ndarray, mask: np.ndarray | None
 
 
 def make_batch(samples: list[PersonSample], indices: np.ndarray, cfg: PoseConfig, rng: np.random.Generator,
-               refiner: PoseRefiner | None = None):
+               refiner: PoseRefiner | None = None, backgrounds: list[np.ndarray] | None = None):
     images, heatmaps, weights, masks, has_mask = [], [], [], [], []
     hh, hw = cfg.height // STRIDE, cfg.width // STRIDE
     for index in indices:
-        image, joints, visible, mask = random_view(samples[index], cfg, rng)
+        image, joints, visible, mask = random_view(samples[index], cfg, rng, backgrounds)
         if cfg.repose and rng.random() < cfg.repose:
             image, joints, mask = random_repose(image, joints, mask, rng, refiner)
         images.append(image)
@@ -390,6 +499,7 @@ class PoseTraining(engine.Family):
         self.train_samples = [samples[i] for i in train_idx]
         self.views = validation_views([samples[i] for i in val_idx], cfg)
         self.refiner = load_refiner(cfg.repose_refiner) if cfg.repose_refiner and cfg.repose else None
+        self.backgrounds = load_backgrounds(cfg.backgrounds)
         self.model = build_model(cfg).to(run.device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=1e-4)
         self.track(model=self.model, optimizer=self.optimizer)
@@ -411,7 +521,7 @@ class PoseTraining(engine.Family):
     def batches(self) -> Iterator[tuple[torch.Tensor, ...]]:
         while True:
             indices = self.rng.choice(len(self.train_samples), self.cfg.batch, replace=False)
-            yield make_batch(self.train_samples, indices, self.cfg, self.rng, self.refiner)
+            yield make_batch(self.train_samples, indices, self.cfg, self.rng, self.refiner, self.backgrounds)
 
     def train_step(self, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
         run = self.run
