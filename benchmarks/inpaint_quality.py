@@ -32,7 +32,7 @@ from ganstudio.models import get_registry
 from ganstudio.models.registry import descriptor_from_card
 from ganstudio.tools import get_tool
 from ganstudio.tools.inpaint import InpaintParams
-from ganstudio.train.inpaint import random_mask
+from ganstudio.train.masks import random_mask
 from ganstudio.train.lpips import LPIPS
 from ganstudio.train.metrics import ssim_y
 

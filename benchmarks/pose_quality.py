@@ -10,10 +10,18 @@
     >= 80 %). Baseline in the same run: the same check on the unedited photo (how often a joint is "at the target"
     without any edit), and the same share for the joints that were not moved (they should stay put). The edits
     run without the refiner first and, when one is installed, again with it (the same seeded edits).
+(d) Out of distribution (``--ood N``): N held-out photos each made into views unlike the training set's full-body
+    shots, by a fixed seed: ``upper body`` (cropped from above the head to between the chest and the thighs, as a
+    waist-up portrait), ``small`` (the person 10-20 % of a 640 x 480 frame, on a Kodak/McMaster photo from
+    ../shared/eval/photos, which no pose run trains on), ``rotated`` (20-45 degrees either way), ``flipped`` (left-right,
+    labels swapped). PCK@0.1/0.2 of the torso over the visible teacher joints inside the view, through the tool's
+    detection; with ``--mediapipe-python`` (the labelling venv, benchmarks/mediapipe_pose.py) MediaPipe Pose on the
+    same views beside it.
 (c) Seconds per edit (detection + warp + fill, and the refiner when one is installed) on a photo scaled to 512 px
     on its long side, median of 5 after a warm-up.
 
     nice -n 10 python benchmarks/pose_quality.py [--model pose-net] [--edits 60] [--json metrics.json]
+        [--ood 60 [--mediapipe-python /work/mpvenv/bin/python]] [--skip-edits]
 """
 from __future__ import annotations
 
@@ -29,11 +37,12 @@ import cv2
 import numpy as np
 import torch
 
-from ganstudio.pose.decode import pck
-from ganstudio.pose.skeleton import JOINT_INDEX, JOINTS, Pose, torso_size
+from ganstudio.imaging import read_image, write_image
+from ganstudio.pose.decode import pck, similarity_matrix, to_opencv
+from ganstudio.pose.skeleton import FLIP_ORDER, JOINT_INDEX, JOINTS, MEDIAPIPE_TO_JOINTS, Pose, torso_size
 from ganstudio.tools import pose as pose_tool
 from ganstudio.train.common import split_validation
-from ganstudio.train.pose import load_people
+from ganstudio.train.people import load_people
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "people"
@@ -43,6 +52,10 @@ LIMBS = {"left arm": ("left_shoulder", ("left_elbow", "left_wrist")),
          "left leg": ("left_hip", ("left_knee", "left_ankle")),
          "right leg": ("right_hip", ("right_knee", "right_ankle"))}
 SEED = 7
+EVAL_PHOTOS = REPO.parent / "shared" / "eval" / "photos"
+OOD_CASES = ("upper body", "small", "rotated", "flipped")
+#: Eval photos with a person or a face in them: not backgrounds for a small person (the tool would take the larger).
+WITH_PEOPLE = ("kodim04", "kodim05", "kodim10", "kodim12", "kodim14", "kodim15", "kodim17", "kodim18")
 
 
 def held_out(data: Path, val_images: int):
@@ -75,6 +88,109 @@ def detector_pck(model: str, people, template: np.ndarray) -> dict[str, float]:
     return {"pck@0.1": hits[0.1] / counted, "pck@0.2": hits[0.2] / counted,
             "mean_pose_pck@0.1": base_hits[0.1] / counted, "mean_pose_pck@0.2": base_hits[0.2] / counted,
             "joints": counted, "photos": len(people)}
+
+
+def _warp(image: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
+    return cv2.warpAffine(image, to_opencv(matrix), (width, height), flags=cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
+def ood_view(person, case: str, rng: np.random.Generator, backgrounds: list[np.ndarray]):
+    """One out-of-distribution view of a held-out person: (image, joints, joints to count)."""
+    image, joints = person.image, person.joints
+    height, width = image.shape[:2]
+    if case == "flipped":
+        flipped = joints.copy()
+        flipped[:, 0] = width - flipped[:, 0]
+        return np.ascontiguousarray(image[:, ::-1]), flipped[list(FLIP_ORDER)], person.visible[list(FLIP_ORDER)]
+    if case == "upper body":
+        shoulders = joints[[JOINT_INDEX["left_shoulder"], JOINT_INDEX["right_shoulder"]]].mean(axis=0)
+        hips = joints[[JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]]].mean(axis=0)
+        torso = float(np.linalg.norm(hips - shoulders))
+        top = max(0, int(joints[JOINT_INDEX["nose"], 1] - 0.7 * torso))
+        bottom = min(height, int(shoulders[1] + torso * rng.uniform(0.6, 1.5)))
+        left = max(0, int(shoulders[0] - 1.1 * torso))
+        right = min(width, int(shoulders[0] + 1.1 * torso))
+        crop = np.ascontiguousarray(image[top:bottom, left:right])
+        return crop, joints - (left, top), person.visible
+    if case == "rotated":
+        angle = rng.uniform(20, 45) * rng.choice([-1, 1])
+        out_w = out_h = int(np.hypot(width, height))  # the whole photo stays in the turned view
+        matrix = similarity_matrix(np.array([width / 2, height / 2]), 1.0, angle, out_w, out_h)
+    else:  # small
+        out_w, out_h = 640, 480
+        tall = joints[:, 1].max() - joints[:, 1].min()
+        scale = out_h * rng.uniform(0.1, 0.2) / max(tall, 1.0)
+        shift = rng.uniform(-0.35, 0.35, 2) * (out_w, out_h)
+        matrix = similarity_matrix(joints.mean(axis=0), scale, 0.0, out_w, out_h, shift)
+    view = _warp(image, matrix, out_w, out_h)
+    if case == "small" and backgrounds:
+        # the person alone when the photo has a mask (a person in the scene), else the whole photo (a photo in it)
+        alpha = np.repeat(person.mask[..., None], 3, axis=2) if person.mask is not None else np.full_like(image, 255)
+        covered = cv2.GaussianBlur(_warp(alpha, matrix, out_w, out_h)[..., 0].astype(np.float32) / 255.0,
+                                   (0, 0), 0.7)[..., None]
+        behind = backgrounds[int(rng.integers(len(backgrounds)))]
+        behind = cv2.resize(behind, (out_w, out_h), interpolation=cv2.INTER_AREA)
+        view = (view * covered + behind * (1 - covered)).round().astype(np.uint8)
+    return view, joints @ matrix[:, :2].T + matrix[:, 2], person.visible
+
+
+def ood_views(people, count: int, seed: int = SEED):
+    """``{case: [(image, joints, valid)]}`` for the first ``count`` people, each case from its own seeded draw."""
+    backgrounds = [read_image(p).pixels[..., :3] for p in sorted(EVAL_PHOTOS.glob("*.png"))
+                   if not any(name in p.stem for name in WITH_PEOPLE)]
+    views = {}
+    for index, case in enumerate(OOD_CASES):
+        rng = np.random.default_rng([seed, index])
+        views[case] = []
+        # small people: those with a person mask first, pasted into the scene alone
+        chosen = sorted(people, key=lambda p: p.mask is None) if case == "small" else people
+        for person in chosen[:count]:
+            image, joints, visible = ood_view(person, case, rng, backgrounds)
+            height, width = image.shape[:2]
+            inside = (joints[:, 0] >= 0) & (joints[:, 0] < width) & (joints[:, 1] >= 0) & (joints[:, 1] < height)
+            views[case].append((image, joints, visible & inside))
+    return views
+
+
+def pck_of(predictions, views) -> dict[str, float]:
+    """PCK@0.1/0.2 of ``predictions`` (17 x 2 each, or None: nothing found, every joint missed) over the views."""
+    hits, counted = {0.1: 0, 0.2: 0}, 0
+    for predicted, (_, joints, valid) in zip(predictions, views):
+        counted += int(valid.sum())
+        if predicted is None:
+            continue
+        for fraction in hits:
+            hits[fraction] += pck(predicted, joints, valid, fraction)[0]
+    return {"pck@0.1": hits[0.1] / max(counted, 1), "pck@0.2": hits[0.2] / max(counted, 1), "joints": counted}
+
+
+def mediapipe_predictions(python: str, views, work: Path) -> list:
+    """MediaPipe Pose's 17 joints on each view (benchmarks/mediapipe_pose.py in the labelling venv)."""
+    import subprocess
+
+    work.mkdir(parents=True, exist_ok=True)
+    for index, (image, _, _) in enumerate(views):
+        write_image(work / f"{index:04d}.png", image, overwrite=True)
+    out = work / "mediapipe.json"
+    subprocess.run([python, str(REPO / "benchmarks" / "mediapipe_pose.py"), str(work), str(out)], check=True)
+    found = json.loads(out.read_text())
+    return [None if found.get(f"{i:04d}.png") is None else np.asarray(found[f"{i:04d}.png"])[list(MEDIAPIPE_TO_JOINTS), :2]
+            for i in range(len(views))]
+
+
+def ood_table(model: str, people, count: int, mediapipe_python: str | None) -> dict[str, dict[str, float]]:
+    import tempfile
+
+    table = {}
+    for case, views in ood_views(people, count).items():
+        ours = pck_of([pose_tool.detect(image, model).pose.points for image, _, _ in views], views)
+        row = {"ours": ours}
+        if mediapipe_python:
+            with tempfile.TemporaryDirectory() as folder:
+                row["mediapipe"] = pck_of(mediapipe_predictions(mediapipe_python, views, Path(folder)), views)
+        table[case] = row
+    return table
 
 
 def swing(pose: Pose, limb: str, rng: np.random.Generator, width: int, height: int) -> Pose | None:
@@ -170,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fill", default="auto", help="inpainting model for the uncovered background (default: the "
                                                        "tool's choice, the best installed that suits pose fills)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--ood", type=int, default=0, help="(d): this many held-out people per out-of-distribution case")
+    parser.add_argument("--mediapipe-python", help="the labelling venv's python, for MediaPipe beside (d)")
+    parser.add_argument("--skip-edits", action="store_true", help="leave out (b) and (c)")
     args = parser.parse_args(argv)
     if not (args.data / "pose_landmarks.json").exists():
         print(f"no people data in {args.data}", file=sys.stderr)
@@ -181,6 +300,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(a) detector on {detection['photos']} held-out photos, {detection['joints']} visible joints:")
     print(f"    PCK@0.1 {detection['pck@0.1']:.1%}  PCK@0.2 {detection['pck@0.2']:.1%}   "
           f"(mean pose in the true box: {detection['mean_pose_pck@0.1']:.1%} / {detection['mean_pose_pck@0.2']:.1%})")
+    figures: dict = {"detector": detection, "method": "benchmarks/pose_quality.py"}
+    if args.ood:
+        table = ood_table(args.model, held, args.ood, args.mediapipe_python)
+        figures["out_of_distribution"] = table
+        print(f"(d) out of distribution, {args.ood} held-out people per case: PCK@0.1 / @0.2"
+              + ("   (MediaPipe Pose on the same views)" if args.mediapipe_python else ""))
+        for case, row in table.items():
+            ours = row["ours"]
+            text = f"    {case:<11} {ours['pck@0.1']:6.1%} / {ours['pck@0.2']:6.1%}  ({ours['joints']} joints)"
+            if "mediapipe" in row:
+                text += f"   MediaPipe {row['mediapipe']['pck@0.1']:6.1%} / {row['mediapipe']['pck@0.2']:6.1%}"
+            print(text)
+    if args.skip_edits:
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return 0
     refiner = pose_tool.best_refiner()
     # the same seeded edits without the refiner and (when one is installed) with it: its effect in one run
     edits, *more = fidelity(args.model, held, args.edits, args.fill, (False, True) if refiner else (False,))
@@ -196,10 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(c) {seconds:.2f} s per edit on a 512 px photo (goal < 3 s), {torch.get_num_threads()} threads")
     print(f"    total benchmark time {time.perf_counter() - started:.0f} s")
     if args.json:
-        figures = {"detector": detection, "fidelity": refined or edits, "fidelity_unrefined": edits,
-                   "refiner": refiner.name if refiner else None, "seconds_per_edit_512px": round(seconds, 3),
-                   "fill": args.fill,
-                   "method": "benchmarks/pose_quality.py"}
+        figures.update({"fidelity": refined or edits, "fidelity_unrefined": edits,
+                        "refiner": refiner.name if refiner else None, "seconds_per_edit_512px": round(seconds, 3),
+                        "fill": args.fill})
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0 if all(math.isfinite(v) for v in (seconds,)) else 1
 

@@ -23,7 +23,8 @@ from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.checkpoint import export_safetensors
 from ganstudio.train.discriminators import SNPatchGANDiscriminator
 from ganstudio.train.events import EventWriter
-from ganstudio.train.inpaint import InpaintConfig, build_card, export, random_mask, train
+from ganstudio.train.inpaint import InpaintConfig, build_card, export, train
+from ganstudio.train.masks import random_mask
 
 TINY_ARCH = dict(channels=4, levels=2, dilations=(2,))
 

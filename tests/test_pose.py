@@ -462,7 +462,7 @@ def test_loss_window_sends_means_every_n_steps_and_at_the_last() -> None:
 
 
 def test_training_repose_swings_a_limb_and_moves_its_labels_with_it() -> None:
-    from ganstudio.train.pose import random_repose
+    from ganstudio.train.people import random_repose
 
     pose = standing_pose()
     image, mask = person_image(pose)
@@ -484,7 +484,7 @@ def test_training_repose_can_clean_its_views_with_the_refiner_inside_the_edit_bu
 
     from ganstudio.models.arch.pose_refiner import PoseRefiner
     from ganstudio.pose.refine import edit_region
-    from ganstudio.train.pose import load_refiner, person_weight, random_repose, random_swing, telea_fill
+    from ganstudio.train.people import load_refiner, person_weight, random_repose, random_swing, telea_fill
 
     pose = standing_pose()
     image, mask = person_image(pose)

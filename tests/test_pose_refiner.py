@@ -14,10 +14,11 @@ from ganstudio.models.arch.pose_refiner import PoseRefiner
 from ganstudio.pose.refine import edit_region, paste_weight
 from ganstudio.tools import pose as pose_tool
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train import pose_refiner
+from ganstudio.train import round_trips
 from ganstudio.train.cli import run_train
-from ganstudio.train.pose import load_people
-from ganstudio.train.pose_refiner import RefinerConfig, RefinerDataset, round_trip
+from ganstudio.train.people import load_people
+from ganstudio.train.pose_refiner import RefinerConfig
+from ganstudio.train.round_trips import RefinerDataset, round_trip
 from test_pose import _people_folder, person_image, standing_pose  # the synthetic person and people folder
 
 TINY = dict(channels=4, levels=2, bottleneck=1)
@@ -105,7 +106,7 @@ def test_person_pixels_the_round_trip_loses_are_given_back_not_left_as_fill(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A smear where the target shows the person would teach the refiner to paint ghost limbs into fills."""
     samples, _ = load_people(_people_folder(tmp_path, count=2))
-    real_repose = pose_refiner.repose
+    real_repose = round_trips.repose
     for sample in samples:  # with a mask, and without one (the warp then moves the limbs' capsules)
         dropped: list[np.ndarray] = []
 
@@ -122,7 +123,7 @@ def test_person_pixels_the_round_trip_loses_are_given_back_not_left_as_fill(
                 result.changed[dropped[0]] = True
             return result
 
-        monkeypatch.setattr(pose_refiner, "repose", losing_repose)
+        monkeypatch.setattr(round_trips, "repose", losing_repose)
         degraded, region, original = round_trip(sample, np.random.default_rng(3), max_lost=1.0)
         assert dropped[0].sum() > 50 and region[dropped[0]].min() == 1.0, "the lost pixels are in the edited region"
         assert np.array_equal(degraded[dropped[0]], original[dropped[0]])

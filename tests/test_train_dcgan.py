@@ -18,7 +18,9 @@ from ganstudio.models.arch.dcgan import DCGANGenerator
 from ganstudio.tools.generate import GenerateParams
 from ganstudio.tools.generate import run as generate
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.dcgan import DCGANConfig, diff_augment, tile, train
+from ganstudio.train.common import tile
+from ganstudio.train.dcgan import DCGANConfig, train
+from ganstudio.train.diffaugment import diff_augment
 from ganstudio.train.discriminators import DCGANDiscriminator
 from ganstudio.train.events import EventWriter
 

@@ -117,3 +117,34 @@ def test_the_training_modules_import_downwards_only() -> None:
         assert "ganstudio.cli" not in imported, path.name
         if path.stem in {module for module, _ in TRAINERS.values()} | {"engine", "common"}:
             assert "ganstudio.train.cli" not in imported, path.name
+
+
+def test_stopping_torchrun_checkpoints_every_process_at_the_same_step(tmp_path: Path) -> None:
+    """What the wizard's Pause does to a run on all GPUs: SIGTERM to the launcher, which passes it on."""
+    root, run = tmp_path / "data", tmp_path / "run"
+    prepare("dcgan", root)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun is not installed beside this Python")
+    args = ["--data", str(root / "photos"), "--out", str(run), "--size", "16", "--latent-dim", "8", "--ngf", "4",
+            "--ndf", "4", "--batch", "4", "--threads", "1", "--log-every", "1", "--checkpoint-every", "100000",
+            "--sample-every", "0", "--steps", "100000"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent.parent)}
+    with subprocess.Popen([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "ganstudio", "train", "dcgan",
+                           *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env) as child:
+        try:
+            events = []
+            for line in child.stdout:
+                events.append(json.loads(line))
+                if events[-1]["event"] == "step" and events[-1]["step"] >= 3:
+                    break
+            child.terminate()
+            events += [json.loads(line) for line in child.stdout if line.startswith("{")]
+            child.wait(timeout=60)
+        finally:
+            child.kill()
+    done = events[-1]
+    assert done["event"] == "done" and done["stopped"], events[-3:]
+    checkpoint = next(e for e in events if e["event"] == "checkpoint")
+    assert checkpoint["step"] == done["step"] and checkpoint["in_sync"]
+    assert ckpt.load_checkpoint(ckpt.latest_checkpoint(run))["step"] == done["step"]

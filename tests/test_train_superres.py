@@ -275,7 +275,7 @@ def test_init_partial_takes_the_x4_body_for_a_x2_model(tmp_path: Path, capsys: p
 
 
 def test_perceptual_views_share_one_offset_and_the_blur_removes_the_aliasing_period() -> None:
-    from ganstudio.train.superres import perceptual_views
+    from ganstudio.train.lpips import perceptual_views
 
     torch.manual_seed(0)
     sr, hr = torch.rand(2, 3, 40, 40), torch.rand(2, 3, 40, 40)

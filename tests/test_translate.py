@@ -18,9 +18,9 @@ from ganstudio.models.arch.cyclegan import CycleGANGenerator
 from ganstudio.tools import get_tool
 from ganstudio.tools.translate import TranslateParams, feather_weights, working_shape
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.cyclegan import (FLAT_CROP_SPREAD, CycleGANConfig, ImagePool, UnpairedCrops, export, lr_factor,
-                                     train)
-from ganstudio.train.data import load_folder, spread
+from ganstudio.train.cyclegan import CycleGANConfig, export, lr_factor, train
+from ganstudio.train.data import FLAT_CROP_SPREAD, UnpairedCrops, load_folder, spread
+from ganstudio.train.discriminators import ImagePool
 from ganstudio.train.discriminators import PatchGANDiscriminator
 from ganstudio.train.events import EventWriter
 from ganstudio.imaging import read_image

@@ -25,28 +25,21 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from ganstudio.imaging.color import resize
 from ganstudio.models.arch.cyclegan import CycleGANGenerator, multiple_of
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train import engine
-from ganstudio.train.data import (AUGMENT_TEXT, augment, check_augment, list_images, load_folder, resize_short_side,
-                                  spread, to_tensor)
-from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator
+from ganstudio.train.data import (AUGMENT_TEXT, FLAT_CROP_SPREAD, UnpairedCrops, check_augment, list_images, load_folder,
+                                  resize_short_side,
+                                  to_tensor)
+from ganstudio.train.discriminators import ImagePool, PatchGANDiscriminator, ProjectedDiscriminator, lsgan_loss
 from ganstudio.train.events import EventWriter
 from ganstudio.train.common import save_grid, split_validation
 
 DISCRIMINATORS = ("patch", "projected")
 #: AlexNet's third stage needs this many input pixels (stride 4, then two 3x3 stride-2 max pools).
 PROJECTED_MIN_CROP = 32
-#: Crops varying less than this (grey levels, see :func:`ganstudio.train.data.spread`) are drawn again. A flat crop
-#: (a white studio background, a letterbox bar) makes every instance norm of a generator divide by ~sqrt(eps): its
-#: activations collapse to 0 and its gradients grow ~300-fold per norm layer until they overflow, and the run
-#: stops with NaN losses (seen at step 39 of a 64 px run on the cat folder).
-FLAT_CROP_SPREAD = 2.5
-#: Draws per crop before taking the most varied one seen.
-CROP_TRIES = 10
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -115,7 +108,6 @@ class CycleGANConfig(engine.RunSettings):
         return multiple_of(self.downsamplings)
 
 
-
 def lr_factor(step: int, steps: int) -> float:
     """Constant for the first half, then linear to 0 at ``steps``; a pure function of the step, so a resumed run
     may be given a different ``--steps``."""
@@ -123,78 +115,6 @@ def lr_factor(step: int, steps: int) -> float:
     if step < decay_start:
         return 1.0
     return max(0.0, (steps - step) / max(1, steps - decay_start))
-
-
-class UnpairedCrops(Dataset):
-    """Random crops, augmented as ``augment`` says (left-right flips by default), from two image lists; item ``i``
-    pairs A[i] with a random B. A flat crop is drawn again (:data:`FLAT_CROP_SPREAD`).
-
-    Set :attr:`out_size` below ``crop`` for the low-resolution phase: the same view, shrunk.
-    """
-
-    def __init__(self, images_a: list[np.ndarray], images_b: list[np.ndarray], crop: int,
-                 augment: str = "hflip") -> None:
-        if not images_a or not images_b:
-            raise ValueError("each domain needs at least one usable training image")
-        check_augment(augment)
-        self.images_a, self.images_b = images_a, images_b
-        self.crop = self.out_size = crop
-        self.augment = augment
-
-    def __len__(self) -> int:
-        return max(len(self.images_a), len(self.images_b))
-
-    def _sample(self, image: np.ndarray) -> torch.Tensor:
-        height, width = image.shape[:2]
-        best, best_spread = None, -1.0
-        for _ in range(CROP_TRIES):
-            top = torch.randint(0, height - self.crop + 1, ()).item()
-            left = torch.randint(0, width - self.crop + 1, ()).item()
-            candidate = image[top : top + self.crop, left : left + self.crop]
-            candidate_spread = spread(candidate)
-            if candidate_spread > best_spread:
-                best, best_spread = candidate, candidate_spread
-            if candidate_spread >= FLAT_CROP_SPREAD:
-                break
-        crop = augment(best, self.augment)
-        if self.out_size != self.crop:
-            crop = resize(np.ascontiguousarray(crop), (self.out_size, self.out_size), "area")
-        return to_tensor(crop)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image_a = self.images_a[index % len(self.images_a)]
-        image_b = self.images_b[torch.randint(0, len(self.images_b), ()).item()]
-        return self._sample(image_a), self._sample(image_b)
-
-
-class ImagePool:
-    """Shrivastava et al. 2017: half the time, the discriminator sees an older fake instead of the newest one,
-    so the generators cannot win by oscillating between modes the discriminator has forgotten.
-
-    Stored as 8-bit on the CPU: a quarter of the size in checkpoints (which must travel back from a lent GPU in
-    16 MiB pieces), and a fake rounded to 1/255 is no different to the discriminator.
-    """
-
-    def __init__(self, size: int, images: list[torch.Tensor] | None = None) -> None:
-        self.size = size
-        self.images: list[torch.Tensor] = list(images or [])
-
-    def query(self, batch: torch.Tensor) -> torch.Tensor:
-        if self.size == 0:
-            return batch
-        out = []
-        for image in batch.detach():
-            stored = image.clamp(0, 1).mul(255).round().to("cpu", torch.uint8)
-            if len(self.images) < self.size:
-                self.images.append(stored)
-                out.append(image)
-            elif torch.rand(()).item() < 0.5:
-                index = torch.randint(0, self.size, ()).item()
-                out.append(self.images[index].to(image.device, image.dtype) / 255)
-                self.images[index] = stored
-            else:
-                out.append(image)
-        return torch.stack(out).contiguous(memory_format=torch.channels_last)
 
 
 def build_generator(cfg: CycleGANConfig) -> CycleGANGenerator:
@@ -232,11 +152,6 @@ class Discriminators:
         if self.backbone is None:
             return [discriminator(images)]
         return discriminator(self.backbone(images))
-
-
-def lsgan_loss(logits: list[torch.Tensor], target: float) -> torch.Tensor:
-    """Least-squares GAN loss (Mao et al. 2017), averaged over the discriminator's logit maps."""
-    return sum(F.mse_loss(x, torch.full_like(x, target)) for x in logits) / len(logits)
 
 
 def _centre_crop(image: np.ndarray, load_size: int, crop: int) -> torch.Tensor:
@@ -331,14 +246,15 @@ class CycleGAN(engine.Family):
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
         cfg, run, ds = self.cfg, self.run, self.discriminators
-        g_ab, g_ba = self.g_ab, self.g_ba
+        g_ab, g_ba = run.trained(self.g_ab), run.trained(self.g_ba)
+        d_a, d_b = run.trained(ds.d_a), run.trained(ds.d_b)
         real_a, real_b = (t.to(run.device, memory_format=torch.channels_last, non_blocking=True) for t in batch)
         # Generators: fool both discriminators, translate back to the input, leave the target domain's own photos
         # alone (identity: keeps colours from drifting).
         ds.requires_grad_(False)
         with run.precision.autocast():
             fake_b, fake_a = g_ab(real_a), g_ba(real_b)
-            losses = {"g_gan": lsgan_loss(ds.logits(ds.d_b, fake_b), 1.0) + lsgan_loss(ds.logits(ds.d_a, fake_a), 1.0),
+            losses = {"g_gan": lsgan_loss(ds.logits(d_b, fake_b), 1.0) + lsgan_loss(ds.logits(d_a, fake_a), 1.0),
                       "cycle": F.l1_loss(g_ba(fake_b), real_a) + F.l1_loss(g_ab(fake_a), real_b)}
             loss_g = losses["g_gan"] + cfg.lambda_cycle * losses["cycle"]
             lambda_identity = cfg.lambda_cycle * cfg.lambda_identity
@@ -348,10 +264,10 @@ class CycleGAN(engine.Family):
         run.update(loss_g, self.optimizer_g)
         ds.requires_grad_(True)
         with run.precision.autocast():
-            losses["d_a"] = 0.5 * (lsgan_loss(ds.logits(ds.d_a, real_a), 1.0)
-                                   + lsgan_loss(ds.logits(ds.d_a, self.pool_a.query(fake_a)), 0.0))
-            losses["d_b"] = 0.5 * (lsgan_loss(ds.logits(ds.d_b, real_b), 1.0)
-                                   + lsgan_loss(ds.logits(ds.d_b, self.pool_b.query(fake_b)), 0.0))
+            losses["d_a"] = 0.5 * (lsgan_loss(ds.logits(d_a, real_a), 1.0)
+                                   + lsgan_loss(ds.logits(d_a, self.pool_a.query(fake_a)), 0.0))
+            losses["d_b"] = 0.5 * (lsgan_loss(ds.logits(d_b, real_b), 1.0)
+                                   + lsgan_loss(ds.logits(d_b, self.pool_b.query(fake_b)), 0.0))
         run.update(losses["d_a"] + losses["d_b"], self.optimizer_d)
         run.precision.update()
         for scheduler in self.schedulers:

@@ -207,3 +207,80 @@ class SRValidationSet(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.pairs[index]
+
+
+#: Crops varying less than this (grey levels, see :func:`ganstudio.train.data.spread`) are drawn again. A flat crop
+#: (a white studio background, a letterbox bar) makes every instance norm of a generator divide by ~sqrt(eps): its
+#: activations collapse to 0 and its gradients grow ~300-fold per norm layer until they overflow, and the run
+#: stops with NaN losses (seen at step 39 of a 64 px run on the cat folder).
+FLAT_CROP_SPREAD = 2.5
+
+
+#: Draws per crop before taking the most varied one seen.
+CROP_TRIES = 10
+
+
+class UnpairedCrops(Dataset):
+    """Random crops, augmented as ``augment`` says (left-right flips by default), from two image lists; item ``i``
+    pairs A[i] with a random B. A flat crop is drawn again (:data:`FLAT_CROP_SPREAD`).
+
+    Set :attr:`out_size` below ``crop`` for the low-resolution phase: the same view, shrunk.
+    """
+
+    def __init__(self, images_a: list[np.ndarray], images_b: list[np.ndarray], crop: int,
+                 augment: str = "hflip") -> None:
+        if not images_a or not images_b:
+            raise ValueError("each domain needs at least one usable training image")
+        check_augment(augment)
+        self.images_a, self.images_b = images_a, images_b
+        self.crop = self.out_size = crop
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return max(len(self.images_a), len(self.images_b))
+
+    def _sample(self, image: np.ndarray) -> torch.Tensor:
+        height, width = image.shape[:2]
+        best, best_spread = None, -1.0
+        for _ in range(CROP_TRIES):
+            top = torch.randint(0, height - self.crop + 1, ()).item()
+            left = torch.randint(0, width - self.crop + 1, ()).item()
+            candidate = image[top : top + self.crop, left : left + self.crop]
+            candidate_spread = spread(candidate)
+            if candidate_spread > best_spread:
+                best, best_spread = candidate, candidate_spread
+            if candidate_spread >= FLAT_CROP_SPREAD:
+                break
+        crop = augment(best, self.augment)
+        if self.out_size != self.crop:
+            crop = resize(np.ascontiguousarray(crop), (self.out_size, self.out_size), "area")
+        return to_tensor(crop)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image_a = self.images_a[index % len(self.images_a)]
+        image_b = self.images_b[torch.randint(0, len(self.images_b), ()).item()]
+        return self._sample(image_a), self._sample(image_b)
+
+
+class SquareCrops(Dataset):
+    """Square windows of pictures resized once to the training size on the short side, each at a random place
+    along the long side and flipped left-right half the time; item ``i`` draws from picture ``i``."""
+
+    def __init__(self, images: list[np.ndarray], size: int) -> None:
+        if not images:
+            raise ValueError("no usable training images")
+        self.images = [resize_short_side(image, size) for image in images]
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image = self.images[index]
+        height, width = image.shape[:2]
+        top = torch.randint(0, height - self.size + 1, ()).item()
+        left = torch.randint(0, width - self.size + 1, ()).item()
+        crop = image[top : top + self.size, left : left + self.size]
+        if torch.randint(0, 2, ()).item():
+            crop = crop[:, ::-1]  # left-right only: pictures upside down are not what the folder holds
+        return to_tensor(np.ascontiguousarray(crop))

@@ -21,17 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from ganstudio.models.arch.dcgan import DCGANGenerator, stage_count
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train import engine
 from ganstudio.train.common import data_licence, ema_decay_at, save_grid, tile, update_ema
-from ganstudio.train.data import list_images, load_folder, resize_short_side, to_tensor
+from ganstudio.train.data import SquareCrops, list_images, load_folder
 from ganstudio.train.diffaugment import AUGMENTS, diff_augment
 from ganstudio.train.discriminators import DCGANDiscriminator, hinge_d_loss, hinge_g_loss
 from ganstudio.train.events import EventWriter
@@ -99,30 +98,6 @@ def generator_loss(fake: torch.Tensor, loss: str) -> torch.Tensor:
     return hinge_g_loss(fake) if loss == "hinge" else F.softplus(-fake).mean()
 
 
-class SquareCrops(Dataset):
-    """Square windows of pictures resized once to the training size on the short side, each at a random place
-    along the long side and flipped left-right half the time; item ``i`` draws from picture ``i``."""
-
-    def __init__(self, images: list[np.ndarray], size: int) -> None:
-        if not images:
-            raise ValueError("no usable training images")
-        self.images = [resize_short_side(image, size) for image in images]
-        self.size = size
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        image = self.images[index]
-        height, width = image.shape[:2]
-        top = torch.randint(0, height - self.size + 1, ()).item()
-        left = torch.randint(0, width - self.size + 1, ()).item()
-        crop = image[top : top + self.size, left : left + self.size]
-        if torch.randint(0, 2, ()).item():
-            crop = crop[:, ::-1]  # left-right only: pictures upside down are not what the folder holds
-        return to_tensor(np.ascontiguousarray(crop))
-
-
 def sample_latents(cfg: DCGANConfig) -> torch.Tensor:
     """The fixed latent vectors of the sample grids, from their own generator: the same in every grid of a run
     and after a resume, and untouched by the training's random stream."""
@@ -170,14 +145,15 @@ class DCGAN(engine.Family):
         cfg, run, policies = self.cfg, self.run, self.cfg.augment_policies
         real = batch.to(run.device, non_blocking=True) * 2 - 1  # both players work in [-1, 1]
         z = torch.randn(real.shape[0], cfg.latent_dim, device=run.device)
+        generator, discriminator = run.trained(self.generator), run.trained(self.discriminator)
         with run.precision.autocast():
-            fake = self.generator(z) * 2 - 1
-            d_loss = discriminator_loss(self.discriminator(diff_augment(real, policies)),
-                                        self.discriminator(diff_augment(fake.detach(), policies)), cfg.loss)
+            fake = generator(z) * 2 - 1
+            d_loss = discriminator_loss(discriminator(diff_augment(real, policies)),
+                                        discriminator(diff_augment(fake.detach(), policies)), cfg.loss)
         run.update(d_loss, self.opt_d)
         # the discriminator's weights get gradients here too, but only opt_g steps them away
         with run.precision.autocast():
-            g_loss = generator_loss(self.discriminator(diff_augment(fake, policies)), cfg.loss)
+            g_loss = generator_loss(discriminator(diff_augment(fake, policies)), cfg.loss)
         run.update(g_loss, self.opt_g)
         run.precision.update()
         update_ema(self.generator_ema, self.generator, ema_decay_at(run.step, cfg.ema_decay))

@@ -1,12 +1,18 @@
 """Discriminators for the adversarial training phases; training-only, so they live here and are never shipped."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ganstudio.models.arch.dcgan import BASE_SIZE, stage_count
+
+if TYPE_CHECKING:
+    from ganstudio.train.engine import Run
+    from ganstudio.train.lpips import LPIPS
 
 
 class SRGANDiscriminator(nn.Module):
@@ -147,3 +153,77 @@ def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor, weight: torch.Tensor | 
 def hinge_g_loss(fake: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """The generator's side of the hinge loss: raise the discriminator's logits on its output."""
     return -_weighted_mean(fake, weight)
+
+
+class ImagePool:
+    """Shrivastava et al. 2017: half the time, the discriminator sees an older fake instead of the newest one,
+    so the generators cannot win by oscillating between modes the discriminator has forgotten.
+
+    Stored as 8-bit on the CPU: a quarter of the size in checkpoints (which must travel back from a lent GPU in
+    16 MiB pieces), and a fake rounded to 1/255 is no different to the discriminator.
+    """
+
+    def __init__(self, size: int, images: list[torch.Tensor] | None = None) -> None:
+        self.size = size
+        self.images: list[torch.Tensor] = list(images or [])
+
+    def query(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return batch
+        out = []
+        for image in batch.detach():
+            stored = image.clamp(0, 1).mul(255).round().to("cpu", torch.uint8)
+            if len(self.images) < self.size:
+                self.images.append(stored)
+                out.append(image)
+            elif torch.rand(()).item() < 0.5:
+                index = torch.randint(0, self.size, ()).item()
+                out.append(self.images[index].to(image.device, image.dtype) / 255)
+                self.images[index] = stored
+            else:
+                out.append(image)
+        return torch.stack(out).contiguous(memory_format=torch.channels_last)
+
+
+def lsgan_loss(logits: list[torch.Tensor], target: float) -> torch.Tensor:
+    """Least-squares GAN loss (Mao et al. 2017), averaged over the discriminator's logit maps."""
+    return sum(F.mse_loss(x, torch.full_like(x, target)) for x in logits) / len(logits)
+
+
+class Adversary:
+    """The SRGAN phase's discriminator, its optimiser and the two sides of the (non-saturating) GAN loss.
+
+    ``projected`` judges the frozen AlexNet features of the LPIPS network the perceptual loss already holds, so
+    it adds only small trained heads: a fraction of the pixel discriminator's cost on a CPU.
+    """
+
+    def __init__(self, cfg: Any, device: torch.device, lpips: LPIPS) -> None:
+        self.lpips = lpips
+        self.net: nn.Module
+        if cfg.discriminator == "projected":
+            self.net = ProjectedDiscriminator(width=cfg.disc_channels)
+        elif cfg.discriminator == "patch":
+            self.net = PatchGANDiscriminator(cfg.disc_channels)
+        else:
+            self.net = SRGANDiscriminator(cfg.disc_channels)
+        self.net.to(device, memory_format=torch.channels_last).train()
+        self.projected = cfg.discriminator == "projected"
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.disc_lr, betas=(0.9, 0.99))
+
+    def logits(self, images: torch.Tensor, run: Run) -> list[torch.Tensor]:
+        net = run.trained(self.net)
+        if self.projected:
+            return net(self.lpips.features(images))
+        return [net(images)]
+
+    def generator_loss(self, fake: torch.Tensor, run: Run) -> torch.Tensor:
+        logits = self.logits(fake, run)
+        return sum(F.softplus(-logit).mean() for logit in logits) / len(logits)
+
+    def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, run: Run) -> float:
+        """One update on a real and a (detached) fake batch; returns the loss."""
+        real_logits, fake_logits = self.logits(real, run), self.logits(fake.detach(), run)
+        loss = sum(F.softplus(-r).mean() + F.softplus(f).mean() for r, f in zip(real_logits, fake_logits))
+        loss = loss / len(real_logits)
+        run.update(loss, self.optimizer)
+        return float(loss.item())

@@ -8,18 +8,18 @@ checkpoint. The split follows BasicSR's model classes (``optimize_parameters`` p
 script) and Lightning's ``training_step``, written small because GAN steps alternate two optimisers, which both
 handle awkwardly.
 
-Many processes: ``torchrun --nproc_per_node=N -m ganstudio train KIND ...`` runs N copies; each builds the same
-models (rank 0's weights are broadcast at the start), draws its own crops (its own seed), and every optimiser
-step averages the gradients of all ranks first (:meth:`Distributed.average_gradients`), so the replicas stay equal.
-We average gradients after ``backward`` instead of wrapping models in DistributedDataParallel because a GAN step
-runs one network several times before one backward (a discriminator on real and fake, CycleGAN's generators
-three times each): DDP's reducer allows one forward per backward (it fails with "mark a variable ready only
-once") unless each family's step is rewritten around it. The price is that communication no longer overlaps
-the backward pass.
+Many processes: ``torchrun --nproc_per_node=N -m ganstudio train KIND ...`` runs N copies. Each builds the same
+models (rank 0's weights are broadcast at the start); every module an optimiser steps is wrapped in
+DistributedDataParallel for the training step (:meth:`Run.trained`), which averages its gradients during backward;
+rank 0's buffers (batch-norm statistics, spectral-norm vectors) are given to all after each step; each rank draws
+its own crops; the step's losses are averaged and a stop request shared, so all ranks log, stop and checkpoint at
+the same step; rank 0 alone writes. Validation and sample pictures run on rank 0 through the bare modules.
 """
 from __future__ import annotations
 
+import inspect
 import json
+import math
 import os
 import random
 from dataclasses import asdict, dataclass
@@ -32,7 +32,7 @@ import torch.nn as nn
 
 from ganstudio.engine import resolve_device
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (LossWindow, Precision, RunClock, RunConfig, StopRequest, losses_finite,
+from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunClock, RunConfig, StopRequest, losses_finite,
                                     open_run)
 from ganstudio.train.events import EventWriter
 
@@ -107,25 +107,20 @@ class Distributed:
             for tensor in [*module.parameters(), *module.buffers()]:
                 torch.distributed.broadcast(tensor.data, 0)
 
-    def average_gradients(self, optimizer: torch.optim.Optimizer) -> None:
-        """Replace each gradient of ``optimizer``'s parameters by its mean over the ranks, in one all-reduce.
+    def wrap(self, module: nn.Module) -> nn.Module:
+        """``module`` in DistributedDataParallel, which averages its gradients over the ranks during backward.
 
-        Every rank runs the same step, so the same parameters have gradients everywhere; one that has none keeps
-        none (Adam skips it), which is what the single-process loop does.
+        Without ``broadcast_buffers`` (``forward_sync_buffers`` since torch 2.14): with it every forward is a collective, and rank 0 alone runs the validation
+        and sample forwards (through the bare module); :meth:`share_buffers` gives every rank rank 0's buffers
+        after each step instead. Every parameter of our networks takes part in each forward, so
+        ``find_unused_parameters`` stays off (a family that breaks this fails loudly at its next step).
         """
-        if not self.active:
-            return
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        torch.distributed.all_reduce(flat)
-        flat /= self.world
-        offset = 0
-        for param in params:
-            count = param.numel()
-            if param.grad is not None:
-                param.grad.copy_(flat[offset : offset + count].view_as(param.grad))
-            offset += count
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        ddp = nn.parallel.DistributedDataParallel
+        # torch 2.14 renamed the setting (the bundle's 2.13 knows only the old name)
+        no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
+                   else {"broadcast_buffers": False})
+        return ddp(module, device_ids=device_ids, **no_sync)
 
     def share_buffers(self, modules: dict[str, nn.Module]) -> None:
         """Give every rank rank 0's buffers (batch-norm statistics, which each rank's own batches moved), in one
@@ -180,16 +175,31 @@ class Run:
         self.device = dist.device
         self.precision = Precision(getattr(cfg, "precision", "fp32"), self.device, events)
         self.clock = RunClock(cfg.steps)
+        #: The DDP wrapper of each trained module, by the module's id; empty on one process.
+        self.wrapped: dict[int, nn.Module] = {}
 
     @property
     def step(self) -> int:
         return self.clock.step
 
+    def trained(self, module: nn.Module) -> nn.Module:
+        """What a training step calls ``module`` through: its DDP wrapper across ranks, else the module itself.
+        Validation and samples call the module itself (rank 0 alone runs them)."""
+        return self.wrapped.get(id(module), module)
+
+    def wrap_trained(self, modules: dict[str, nn.Module], optimizers: list[torch.optim.Optimizer]) -> None:
+        """Wrap, across ranks, each module some optimiser steps (not a moving average or a frozen network)."""
+        if not self.dist.active:
+            return
+        stepped = {id(p) for optimizer in optimizers for group in optimizer.param_groups for p in group["params"]}
+        for module in modules.values():
+            if any(id(p) in stepped for p in module.parameters()):
+                self.wrapped[id(module)] = self.dist.wrap(module)
+
     def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """One optimiser step on ``loss``: clear, backward (scaled in fp16), average over the ranks, step."""
+        """One optimiser step on ``loss``: clear, backward (scaled in fp16; DDP averages over the ranks), step."""
         optimizer.zero_grad(set_to_none=True)
         self.precision.backward(loss)
-        self.dist.average_gradients(optimizer)
         self.precision.step(optimizer)
 
 
@@ -258,6 +268,30 @@ class Family:
         return {}
 
 
+class LowestScore:
+    """The best validation so far by the lowest score of a metric (LPIPS when the family has it, else its pixel
+    loss), the step that scored it, and those weights kept as the run's ``best.safetensors``; a change of metric
+    (LPIPS weights that appeared between sessions) starts the comparison afresh."""
+
+    def __init__(self, run: Run, saved: dict[str, Any] | None = None) -> None:
+        self.run = run
+        self.values: dict[str, Any] = saved if saved is not None else {"score": math.inf, "step": 0, "metric": ""}
+
+    def offer(self, module: nn.Module, scores: dict[str, float], metric: str, keep_scores: bool = False
+              ) -> dict[str, Any]:
+        """Keep ``module``'s weights when ``scores[metric]`` is the best yet (and, with ``keep_scores``, all its
+        scores); returns the ``validation`` event's fields."""
+        best = self.values
+        if scores[metric] < best["score"] or best["metric"] != metric:
+            best.update(score=scores[metric], step=self.run.step, metric=metric, **(scores if keep_scores else {}))
+            ckpt.save_weights(module, self.run.run_dir / BEST_WEIGHTS)
+        return {**scores, **self.done_fields()}
+
+    def done_fields(self) -> dict[str, Any]:
+        return {"best_metric": self.values["metric"], "best_score": self.values["score"],
+                "best_step": self.values["step"]}
+
+
 def _reseed_rank(cfg: Any, dist: Distributed, step: int) -> None:
     # rank 0 keeps the single-process stream (a one-process run is the same run as before); the others get their
     # own crops, masks and noise
@@ -276,18 +310,21 @@ def train(family_type: type[Family], cfg: Any, resume: bool = False, events: Eve
     events = events or EventWriter()
     dist = Distributed(getattr(cfg, "device", "auto"))
     finished = False
-    try:
-        if not dist.main:
-            events = EventWriter(_Silent())  # type: ignore[arg-type]
-        code = _train(family_type, cfg, resume, events, dist, options)
-        finished = True
-        return code
-    finally:
-        dist.close(finished)
+    # From the start to the last collective: torchrun passes a SIGTERM to every process, and one that died of it
+    # while the others still checkpoint together would take their checkpoint down with it.
+    with StopRequest() as stop:
+        try:
+            if not dist.main:
+                events = EventWriter(_Silent())  # type: ignore[arg-type]
+            code = _train(family_type, cfg, resume, events, dist, options, stop)
+            finished = True
+            return code
+        finally:
+            dist.close(finished)
 
 
 def _train(family_type: type[Family], cfg: Any, resume: bool, events: EventWriter, dist: Distributed,
-           options: dict[str, Any]) -> int:
+           options: dict[str, Any], stop: StopRequest) -> int:
     cfg, state, run_dir = open_run(cfg, resume, events, family_type.run_defining)
     if dist.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed sizes: let cuDNN pick the fastest kernels once
@@ -303,6 +340,7 @@ def _train(family_type: type[Family], cfg: Any, resume: bool, events: EventWrite
     last_losses: dict[str, float] = state.get("last_losses", {}) if state is not None else {}
     modules = family.modules()
     dist.broadcast(modules)
+    run.wrap_trained(modules, [o for o in family.tracked.values() if isinstance(o, torch.optim.Optimizer)])
     _reseed_rank(cfg, dist, run.clock.step)
     if dist.main:
         (run_dir / "config.json").write_text(json.dumps({"task": family.task, **asdict(cfg)}, indent=2) + "\n")
@@ -329,29 +367,29 @@ def _train(family_type: type[Family], cfg: Any, resume: bool, events: EventWrite
     val_every = getattr(cfg, "val_every", 0)
     # Wall time covers validation, samples and checkpoints too, but not the pauses between sessions.
     clock.start()
-    with StopRequest() as stop:
-        try:
-            batches = family.batches() if not clock.at_end else iter(())
-            for batch in batches:
-                losses = family.train_step(batch)
-                dist.share_buffers(modules)
-                clock.step += 1
-                losses, stop.requested = dist.mean_losses(losses, stop.requested)
-                if not losses_finite(losses, clock.step, events):
-                    return 1
-                last_losses = log.add(clock.step, losses, family.lr()) or last_losses
-                if dist.main and clock.due(val_every):
-                    fields = family.validate()
-                    if fields is not None:
-                        events.emit("validation", step=clock.step, **fields)
-                if dist.main and clock.due(cfg.sample_every):
-                    path = family.sample(run_dir / "samples" / f"step_{clock.step:08d}.png")
-                    if path is not None:
-                        events.emit("sample", path=str(path), step=clock.step)
-                if clock.end_step(stop, save, cfg.checkpoint_every):
-                    break
-        except KeyboardInterrupt:
-            stop.requested = True
+    _, stop.requested = dist.mean_losses({}, stop.requested)  # asked to stop while setting up: no step
+    try:
+        batches = family.batches() if not (clock.at_end or stop.requested) else iter(())
+        for batch in batches:
+            losses = family.train_step(batch)
+            dist.share_buffers(modules)
+            clock.step += 1
+            losses, stop.requested = dist.mean_losses(losses, stop.requested)
+            if not losses_finite(losses, clock.step, events):
+                return 1
+            last_losses = log.add(clock.step, losses, family.lr()) or last_losses
+            if dist.main and clock.due(val_every):
+                fields = family.validate()
+                if fields is not None:
+                    events.emit("validation", step=clock.step, **fields)
+            if dist.main and clock.due(cfg.sample_every):
+                path = family.sample(run_dir / "samples" / f"step_{clock.step:08d}.png")
+                if path is not None:
+                    events.emit("sample", path=str(path), step=clock.step)
+            if clock.end_step(stop, save, cfg.checkpoint_every):
+                break
+    except KeyboardInterrupt:
+        stop.requested = True
     return clock.finish(stop, save, events, **family.done_fields())
 
 

@@ -6,6 +6,7 @@ does not need it, and the weights live outside the repository.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -85,3 +86,30 @@ class LPIPS(nn.Module):
             weighted = ((fa - fb) ** 2 * getattr(self, f"head{index}")).sum(1)
             total = total + weighted.mean(dim=(1, 2))
         return total
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A separable Gaussian low-pass of an N x C x H x W batch, edges reflected."""
+    radius = max(1, int(math.ceil(3 * sigma)))
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype) / sigma) ** 2)
+    taps = taps / taps.sum()
+    channels = images.shape[1]
+    out = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    out = F.conv2d(out, taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1).contiguous(), groups=channels)
+    return F.conv2d(out, taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1).contiguous(), groups=channels)
+
+
+def perceptual_views(sr: torch.Tensor, hr: torch.Tensor, blur: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the AlexNet-based losses compare: both batches with the same random 0-3 pixel offset cut off their top
+    and left edges and, with ``blur`` > 0, low-passed by a Gaussian of that sigma.
+
+    AlexNet's first conv has stride 4: it sees the image on a 4-pixel grid, and patterns near that period alias into
+    its features as if they were texture. Without either measure the generator learns such a mesh: it lowers the
+    training loss and shows on skin and sky (the sample grids of the first runs). A new phase each step stops it
+    from fitting one grid; the blur removes the frequencies that alias, leaving them to the L1 loss.
+    """
+    dy, dx = (int(v) for v in torch.randint(0, 4, (2,)))
+    sr, hr = sr[..., dy:, dx:], hr[..., dy:, dx:]
+    if blur > 0:
+        sr, hr = gaussian_blur(sr, blur), gaussian_blur(hr, blur)
+    return sr, hr

@@ -26,16 +26,15 @@ from ganstudio.train.common import (BEST_WEIGHTS, data_licence, device_of, load_
                                     save_grid, split_validation)
 from ganstudio.train.data import (AUGMENT_TEXT, SRCropDataset, SRValidationSet, check_augment, degradation_text,
                                   check_degradation, list_images, load_folder)
-from ganstudio.train.discriminators import PatchGANDiscriminator, ProjectedDiscriminator, SRGANDiscriminator
 from ganstudio.train.events import EventWriter
-from ganstudio.train.lpips import LPIPS
+from ganstudio.train.discriminators import Adversary
+from ganstudio.train.lpips import LPIPS, perceptual_views
 from ganstudio.train.metrics import psnr_y
 
 #: AlexNet's smallest input (32 px) plus the up to 3 pixels :func:`perceptual_views` cuts off.
 PERCEPTUAL_MIN_CROP = 36
 #: ``--discriminator`` of the adversarial phase.
 SR_DISCRIMINATORS = ("srgan", "patch", "projected")
-
 
 
 @dataclass(kw_only=True)
@@ -107,7 +106,6 @@ class SuperResConfig(engine.RunSettings):
         return self.adv_weight > 0 or self.perceptual_weight > 0
 
 
-
 def lr_factor(step: int, cfg: SuperResConfig) -> float:
     """Multiplier of ``cfg.lr`` at ``step``; a pure function of the step so that a resumed run with a longer
     ``--steps`` simply stretches the schedule."""
@@ -152,71 +150,6 @@ def validate(model: nn.Module, pairs: SRValidationSet, scale: int, lpips: LPIPS 
     if distances:
         scores["lpips"] = float(np.mean(distances))
     return scores
-
-
-def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """A separable Gaussian low-pass of an N x C x H x W batch, edges reflected."""
-    radius = max(1, int(math.ceil(3 * sigma)))
-    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype) / sigma) ** 2)
-    taps = taps / taps.sum()
-    channels = images.shape[1]
-    out = F.pad(images, (radius, radius, radius, radius), mode="reflect")
-    out = F.conv2d(out, taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1).contiguous(), groups=channels)
-    return F.conv2d(out, taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1).contiguous(), groups=channels)
-
-
-def perceptual_views(sr: torch.Tensor, hr: torch.Tensor, blur: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """What the AlexNet-based losses compare: both batches with the same random 0-3 pixel offset cut off their top
-    and left edges and, with ``blur`` > 0, low-passed by a Gaussian of that sigma.
-
-    AlexNet's first conv has stride 4: it sees the image on a 4-pixel grid, and patterns near that period alias into
-    its features as if they were texture. Without either measure the generator learns such a mesh: it lowers the
-    training loss and shows on skin and sky (the sample grids of the first runs). A new phase each step stops it
-    from fitting one grid; the blur removes the frequencies that alias, leaving them to the L1 loss.
-    """
-    dy, dx = (int(v) for v in torch.randint(0, 4, (2,)))
-    sr, hr = sr[..., dy:, dx:], hr[..., dy:, dx:]
-    if blur > 0:
-        sr, hr = gaussian_blur(sr, blur), gaussian_blur(hr, blur)
-    return sr, hr
-
-
-class Adversary:
-    """The SRGAN phase's discriminator, its optimiser and the two sides of the (non-saturating) GAN loss.
-
-    ``projected`` judges the frozen AlexNet features of the LPIPS network the perceptual loss already holds, so
-    it adds only small trained heads: a fraction of the pixel discriminator's cost on a CPU.
-    """
-
-    def __init__(self, cfg: SuperResConfig, device: torch.device, lpips: LPIPS) -> None:
-        self.lpips = lpips
-        self.net: nn.Module
-        if cfg.discriminator == "projected":
-            self.net = ProjectedDiscriminator(width=cfg.disc_channels)
-        elif cfg.discriminator == "patch":
-            self.net = PatchGANDiscriminator(cfg.disc_channels)
-        else:
-            self.net = SRGANDiscriminator(cfg.disc_channels)
-        self.net.to(device, memory_format=torch.channels_last).train()
-        self.projected = cfg.discriminator == "projected"
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.disc_lr, betas=(0.9, 0.99))
-
-    def logits(self, images: torch.Tensor) -> list[torch.Tensor]:
-        if self.projected:
-            return self.net(self.lpips.features(images))
-        return [self.net(images)]
-
-    def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        logits = self.logits(fake)
-        return sum(F.softplus(-logit).mean() for logit in logits) / len(logits)
-
-    def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, run: engine.Run) -> float:
-        """One update on a real and a (detached) fake batch; returns the loss."""
-        real_logits, fake_logits = self.logits(real), self.logits(fake.detach())
-        loss = sum(F.softplus(-r).mean() + F.softplus(f).mean() for r, f in zip(real_logits, fake_logits))
-        loss = loss / len(real_logits)
-        run.update(loss, self.optimizer)
-        return float(loss.item())
 
 
 @torch.no_grad()
@@ -291,7 +224,7 @@ class SuperRes(engine.Family):
         lr_batch, hr_batch = (t.to(run.device, memory_format=torch.channels_last, non_blocking=True) for t in batch)
         losses: dict[str, float] = {}
         with run.precision.autocast():
-            sr_batch = self.model(lr_batch)
+            sr_batch = run.trained(self.model)(lr_batch)
             l1 = F.l1_loss(sr_batch, hr_batch)
             loss = cfg.l1_weight * l1
             losses["l1"] = l1.item()
@@ -303,7 +236,7 @@ class SuperRes(engine.Family):
                 losses["lpips"] = distance.item()
             if adversary is not None:
                 adversary.net.requires_grad_(False)
-                g_adv = adversary.generator_loss(sr_view)
+                g_adv = adversary.generator_loss(sr_view, run)
                 adversary.net.requires_grad_(True)
                 loss = loss + cfg.adv_weight * g_adv
                 losses["g_adv"] = g_adv.item()
