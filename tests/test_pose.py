@@ -534,3 +534,49 @@ def test_a_known_person_matte_skips_detection_and_must_fit_the_image(tmp_path: P
     with pytest.raises(ValueError, match="detect the pose again"):
         pose_tool.run(image, pose_tool.PoseParams(model="tiny-pose", source=pose, target=target,
                                                   person=person[:-1]))
+
+
+def test_parts_moved_without_their_joints_found_are_named_and_placed_joints_count() -> None:
+    from ganstudio.pose.skeleton import FOUND, found_text, unfound_moves
+
+    pose = standing_pose()
+    legs = [JOINT_INDEX[j] for j in JOINTS if j.endswith(("hip", "knee", "ankle"))]
+    pose.confidence[legs] = FOUND / 4  # a waist-up portrait: no legs in it
+    assert unfound_moves(pose, pose.moved("right_wrist", (90.0, 20.0))) == []
+    assert unfound_moves(pose, pose.moved("left_knee", (40.0, 150.0))) == ["left leg"]
+    # turning about an unfound joint needs it found too; a joint moved less than a pixel is not moved
+    pose.confidence[JOINT_INDEX["left_elbow"]] = 0.0
+    assert unfound_moves(pose, pose.moved("left_wrist", (10.0, 60.0))) == ["left arm"]
+    assert unfound_moves(pose, pose.moved("left_wrist", tuple(pose["left_wrist"] + 0.5))) == []
+    pose.confidence[JOINT_INDEX["left_elbow"]] = 1.0  # placed by hand
+    assert unfound_moves(pose, pose.moved("left_wrist", (10.0, 60.0))) == []
+    assert found_text(pose).startswith("Found the head and both arms; not found: both legs (drawn faint")
+    pose.confidence[:] = 0.0
+    assert found_text(pose).startswith("No person found")
+
+
+def test_the_tool_refuses_an_edit_of_a_limb_it_did_not_find(tmp_path: Path) -> None:
+    model = _install_tiny_pose_model(tmp_path)
+    image, _ = person_image(standing_pose())
+    source = standing_pose()
+    source.confidence[JOINT_INDEX["right_elbow"]] = 0.01
+    params = pose_tool.PoseParams(model=model, source=source, target=source.moved("right_elbow", (20.0, 60.0)),
+                                  fill_model="opencv-telea", refine=False)
+    with pytest.raises(ValueError, match="The right arm was not found: place its joints by hand or lock it"):
+        pose_tool.run(image, params)
+    # the same edit of an arm that was found goes through
+    params.source = standing_pose()
+    params.target = params.source.moved("right_elbow", (20.0, 60.0))
+    assert not np.array_equal(pose_tool.run(image, params), image)
+
+
+def test_the_first_pass_splits_people_and_picks_the_largest_or_the_clicked_one() -> None:
+    mask = np.zeros((40, 60), np.float32)
+    mask[5:35, 5:20] = 1.0  # a large person
+    mask[10:30, 40:50] = 1.0  # a smaller one
+    mask[2:3, 55:56] = 1.0  # a speck: not a person
+    people = pose_tool._people(mask)
+    assert len(people) == 2 and people[0][20, 10] and people[1][20, 45]
+    assert pose_tool._chosen(people, None) == 0
+    assert pose_tool._chosen(people, np.array([45.0, 20.0])) == 1  # inside the smaller one
+    assert pose_tool._chosen(people, np.array([55.0, 38.0])) == 1  # nearest to it

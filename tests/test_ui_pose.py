@@ -455,7 +455,8 @@ def test_apply_uses_the_person_found_by_detect_until_the_image_changes(pose_wind
 
     monkeypatch.setattr(pose_tool, "detect", counting_detect)
     page.editor("fill_model").setCurrentIndex(page.editor("fill_model").findData("opencv-telea"))
-    source = document.pose
+    source = document.pose.copy()
+    source.confidence[:] = 1.0  # the test model's guesses, taken as found: Apply moves only joints it knows
     document.set_pose(source, source.moved("right_wrist", (14, 28)), "Move right wrist")
     assert page.params().person is found
     with qtbot.waitSignal(window.jobs.finished, timeout=TIMEOUT_MS):
@@ -487,3 +488,72 @@ def test_refine_is_offered_only_with_a_refiner_installed_and_keeps_the_users_cho
     refine.setChecked(False)
     pose_window.tools_panel.refresh_models()
     assert refine.isEnabled() and not refine.isChecked() and not page.params().refine
+
+
+def test_apply_refuses_to_move_an_arm_that_was_not_found_until_it_is_placed_by_hand(pose_window, tmp_path, qtbot):
+    """The portrait case: an arm the detector did not find is drawn faint, Apply says so instead of warping
+    whatever lies there, and dragging a faint joint places it (the photo's pose and the target both), after
+    which it counts as found."""
+    window = pose_window
+    guessed = standing_pose()
+    for joint in ("right_elbow", "right_wrist"):
+        guessed.confidence[JOINT_INDEX[joint]] = 0.05
+        guessed.points[JOINT_INDEX[joint]] += (9, 6)  # the guess is off
+    document, canvas, mask = _open_posed(window, tmp_path, guessed)
+    page = window.tools_panel.pose_page
+    page.editor("fill_model").setCurrentIndex(page.editor("fill_model").findData("opencv-telea"))
+    document.set_mask(mask, "Paint mask")
+    page.editor("use_mask").setChecked(True)
+    _show(canvas, 1.0, STANDING["right_elbow"])
+
+    # placing: the faint elbow dragged to where the elbow really is moves it in both poses, the wrist stays
+    _drag(qtbot, canvas, guessed["right_elbow"], STANDING["right_elbow"])
+    assert _top_text(document) == "Place right elbow"
+    np.testing.assert_allclose(document.pose_source["right_elbow"], STANDING["right_elbow"], atol=1.0)
+    np.testing.assert_allclose(document.pose["right_elbow"], document.pose_source["right_elbow"])
+    np.testing.assert_array_equal(document.pose["right_wrist"], guessed["right_wrist"])
+    assert document.pose_source.confidence[JOINT_INDEX["right_elbow"]] == 1.0 and not document.pose_edited
+
+    # moving the placed elbow swings the wrist, whose place is still a guess: Apply is refused, naming the arm
+    _drag(qtbot, canvas, document.pose["right_elbow"], np.array(STANDING["right_elbow"]) + (-8, -14))
+    before = document.pixels.copy()
+    run = window.tools_panel.run_button
+    assert not run.isEnabled()
+    assert page.run_hint() == "The right arm was not found: place its joints by hand or lock it."
+    assert page.run_hint() in window.tools_panel._hint.text()
+
+    # place the wrist too (undo the move first: placing happens on the photo's pose), then the move applies
+    window.undo_action.trigger()
+    _drag(qtbot, canvas, document.pose["right_wrist"], STANDING["right_wrist"])
+    assert _top_text(document) == "Place right wrist"
+    _drag(qtbot, canvas, document.pose["right_elbow"], np.array(STANDING["right_elbow"]) + (-8, -14))
+    assert run.isEnabled() and page.run_hint() == ""
+    with qtbot.waitSignal(window.jobs.finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(run, Qt.MouseButton.LeftButton)
+    assert _top_text(document) == "Pose" and np.any(document.pixels != before)
+
+
+def test_a_click_on_another_person_poses_them_instead(pose_window, tmp_path, qtbot, monkeypatch):
+    window = pose_window
+    path, _ = _person_image(tmp_path)
+    document = window.open_file(path)
+    asked = []
+    real_detect = pose_tool.detect
+
+    def two_people(image, model, runtime=None, cancel=None, near=None):
+        asked.append(near)
+        found = real_detect(image, model, runtime, cancel, near)
+        return pose_tool.Detection(found.pose, found.person, [(60.0, 10.0, 90.0, 100.0)] if near is None else [])
+
+    monkeypatch.setattr(pose_tool, "detect", two_people)
+    with qtbot.waitSignal(window.jobs.finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(window.tools_panel.pose_page.detect_button, Qt.MouseButton.LeftButton)
+    assert document.other_people == [(60.0, 10.0, 90.0, 100.0)]
+    assert "2 people in the photo: click another to pose them instead" in window.statusBar().currentMessage()
+    canvas = window.current_canvas
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=_view(canvas, (5, 5)))  # nobody there
+    assert asked == [None]
+    with qtbot.waitSignal(window.jobs.finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=_view(canvas, (75, 50)))
+    assert asked == [None, (pytest.approx(75, abs=1), pytest.approx(50, abs=1))]
+    assert document.other_people == []

@@ -57,6 +57,67 @@ TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
 _FORMAT = "ganstudio-pose"
 
 
+#: A joint the detector is at least this sure of counts as found (the overlay draws the others faint).
+FOUND = 0.3
+
+
+def limb_of(joint: str) -> str:
+    """The part of the body a joint belongs to, as a user names it: "head", "left arm", "right leg"."""
+    side, _, part = joint.partition("_")
+    if not part or part in ("eye", "ear"):
+        return "head"
+    return f"{side} {'arm' if part in ('shoulder', 'elbow', 'wrist') else 'leg'}"
+
+
+def unfound_moves(source: Pose, target: Pose, tolerance: float = 1.0) -> list[str]:
+    """The parts of the body an edit would move without knowing where they are: a joint that moves more than
+    ``tolerance`` pixels, or the joint it turns about, was not found in ``source`` (confidence below
+    :data:`FOUND`; a joint placed by hand has confidence 1). In body order, each part once."""
+    moved = np.linalg.norm(target.points - source.points, axis=1) > tolerance
+    needed = set()
+    for index in np.flatnonzero(moved):
+        joint = JOINTS[index]
+        needed.add(joint)
+        if PARENT[joint] is not None:
+            needed.add(PARENT[joint])
+    parts: list[str] = []
+    for joint in JOINTS:
+        if joint in needed and source.confidence[JOINT_INDEX[joint]] < FOUND and limb_of(joint) not in parts:
+            parts.append(limb_of(joint))
+    return parts
+
+
+def unfound_message(parts: list[str]) -> str:
+    """Why an edit of these parts (:func:`unfound_moves`) is refused, and what to do."""
+    names = " and ".join(f"the {part}" for part in parts)
+    one = len(parts) == 1
+    return (f"{names[0].upper() + names[1:]} {'was' if one else 'were'} not found: place {'its' if one else 'their'} "
+            f"joints by hand or lock {'it' if one else 'them'}")
+
+
+def found_text(pose: Pose) -> str:
+    """What a detection found, part by part: "Found the head, both arms and the left leg; not found: the right
+    leg (drawn faint)"."""
+    parts = ("head", "left arm", "right arm", "left leg", "right leg")
+    sure = {part: all(pose.confidence[i] >= FOUND for i, j in enumerate(JOINTS) if limb_of(j) == part)
+            for part in parts}
+
+    def listed(names: list[str]) -> str:
+        for side in ("arm", "leg"):
+            if f"left {side}" in names and f"right {side}" in names:
+                names = [n for n in names if not n.endswith(side)] + [f"both {side}s"]
+        names = [f"the {n}" if not n.startswith("both") else n for n in names]
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+    found = [p for p in parts if sure[p]]
+    missing = [p for p in parts if not sure[p]]
+    if not found:
+        return "No person found: place the joints by hand, or load a pose"
+    text = f"Found {listed(found)}"
+    return text + (f"; not found: {listed(missing)} (drawn faint: drag a faint joint to where it is to place "
+                   "it)" if missing else "")
+
+
 def children(joint: str) -> list[str]:
     """Every joint below ``joint`` in the drag hierarchy (children, grandchildren, ...)."""
     found: list[str] = []

@@ -23,7 +23,7 @@ from ..models import ModelDescriptor, get_registry
 from ..pose.decode import decode_heatmaps, halved, similarity_matrix, to_opencv
 from ..pose.matte import refine_mask
 from ..pose.refine import edit_region, paste_weight
-from ..pose.skeleton import FLIP_ORDER, JOINTS, Pose
+from ..pose.skeleton import FLIP_ORDER, JOINTS, Pose, unfound_message, unfound_moves
 from ..pose.warp import repose
 from . import inpaint
 from .base import ToolSpec, boolean_mask, check_image, find_model, load_module, mask_bounds
@@ -51,6 +51,9 @@ class Detection:
     pose: Pose
     #: H x W float32 in [0, 1]: how likely each pixel is the person.
     person: np.ndarray
+    #: The other people the first pass saw (x0, y0, x1, y1 in image pixels), largest first: a click in one of
+    #: them detects that person instead (``PoseParams.near``).
+    others: list[tuple[float, float, float, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -64,6 +67,8 @@ class PoseParams:
     fill_model: str = "auto"
     #: Take the painted mask as the person, instead of the network's.
     use_mask: bool = False
+    #: Detect the person at or nearest this image point (x, y); None: the largest person in the photo.
+    near: tuple[float, float] | None = None
     #: Clean up the edited region with the installed refiner (task ``pose_refine``), when there is one.
     refine: bool = True
     #: The person's matte (H x W float in [0, 1]) that a detection already found on this very image, so Apply does
@@ -108,12 +113,37 @@ def _to_image(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 def detect_job(image: np.ndarray, params: PoseParams, mask: np.ndarray | None = None, progress: Any = None,
                cancel: CancelToken | None = None, runtime: Runtime | None = None) -> Detection:
     """A detection shaped like a tool's run, for the worker (module-level: the worker process gets it by name)."""
-    return detect(image, params.model, runtime=runtime, cancel=cancel)
+    return detect(image, params.model, runtime=runtime, cancel=cancel, near=params.near)
+
+
+def _people(mask: np.ndarray, min_share: float = 0.15) -> list[np.ndarray]:
+    """The first pass's person mask split into people: its connected parts (on the heatmap grid), largest first,
+    each as a bool map; parts under ``min_share`` of the largest are specks, not people."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((mask > 0.5).astype(np.uint8), connectivity=8)
+    parts = sorted(range(1, count), key=lambda i: -stats[i, cv2.CC_STAT_AREA])
+    if not parts:
+        return []
+    largest = stats[parts[0], cv2.CC_STAT_AREA]
+    return [labels == i for i in parts if stats[i, cv2.CC_STAT_AREA] >= min_share * largest]
+
+
+def _chosen(people: list[np.ndarray], near: np.ndarray | None) -> int:
+    """The index of the person containing ``near`` (grid cells), else the one closest to it; 0 (the largest)
+    without a point."""
+    if near is None or len(people) < 2:
+        return 0
+    col, row = int(near[0]), int(near[1])
+    for index, part in enumerate(people):
+        if 0 <= row < part.shape[0] and 0 <= col < part.shape[1] and part[row, col]:
+            return index
+    distances = [np.min(np.hypot(*(np.argwhere(part) - (row, col)).T)) for part in people]
+    return int(np.argmin(distances))
 
 
 def detect(image: np.ndarray, model: str = DEFAULT_MODEL, runtime: Runtime | None = None,
-           cancel: CancelToken | None = None) -> Detection:
-    """The person's 17 joints (pixels of ``image``) and mask."""
+           cancel: CancelToken | None = None, near: tuple[float, float] | None = None) -> Detection:
+    """The person's 17 joints (pixels of ``image``) and mask: of the largest person in the photo, or of the one at
+    or nearest ``near`` (x, y pixels)."""
     check_image(image)
     runtime = runtime or Runtime()
     descriptor = find_model(model, "pose")
@@ -136,7 +166,22 @@ def detect(image: np.ndarray, model: str = DEFAULT_MODEL, runtime: Runtime | Non
     points = _to_image(points, search)
     check(cancel)
     sure = points[confidence >= CONFIDENT]
-    person = np.argwhere(mask > 0.5)
+    people = _people(mask)
+    others: list[tuple[float, float, float, float]] = []
+    if people:
+        grid_near = None if near is None else (np.asarray(near, np.float64) * factor) / stride
+        chosen = people.pop(_chosen(people, grid_near))
+        for part in people:
+            cells = _to_image((np.argwhere(part)[:, ::-1] + 0.5) * stride, search)
+            others.append((*cells.min(axis=0), *cells.max(axis=0)))
+        # the confident joints on the chosen person only: a crop around two people would mix their joints
+        cell = np.floor(sure * factor / stride).astype(int)
+        inside = (cell[:, 0] >= 0) & (cell[:, 0] < chosen.shape[1]) & (cell[:, 1] >= 0) & (cell[:, 1] < chosen.shape[0])
+        near_chosen = cv2.dilate(chosen.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        sure = sure[inside] if len(people) == 0 else sure[inside][near_chosen[cell[inside, 1], cell[inside, 0]]]
+        person = np.argwhere(chosen)
+    else:
+        person = np.argwhere(mask > 0.5)
     corners = [sure] if len(sure) else []
     if len(person):
         corners.append(_to_image((person[:, ::-1] + 0.5) * stride, search))
@@ -163,7 +208,7 @@ def detect(image: np.ndarray, model: str = DEFAULT_MODEL, runtime: Runtime | Non
     # as a smear. Steepen the ramp so only the edge stays soft.
     person_mask = _smoothstep(person_mask, 0.3, 0.7)
     pose = Pose(points, confidence, image_size=(width, height))
-    return Detection(pose, person_mask)
+    return Detection(pose, person_mask, others)
 
 
 def _smoothstep(values: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -254,6 +299,10 @@ def run(
         detection = detect(image, params.model, runtime, cancel)
     source = params.source.fitted_to(width, height) if params.source is not None else detection.pose
     target = params.target.fitted_to(width, height)
+    unfound = unfound_moves(source, target)
+    if unfound:
+        # warping a part whose joints are guesses moves whatever lies there (a piece of collar, the background)
+        raise ValueError(unfound_message(unfound))
     if params.use_mask:
         person = boolean_mask(mask, image).astype(np.float32)
     else:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QFrame, QGraphicsEllipseItem, QGraphicsItem, QGra
                                QGraphicsScene, QGraphicsView, QWidget)
 
 from ganstudio.pose import JOINT_INDEX, Pose
+from ganstudio.pose.skeleton import FOUND
 from ganstudio.ui.document import Document, Region
 from ganstudio.ui.mask_tools import MaskBrush, MaskLasso, MaskOverlay, MaskRectangle, MaskSettings, MaskShape
 from ganstudio.ui.pose_overlay import HIT_RADIUS, PoseOverlay, joint_label, nearest_joint
@@ -68,6 +69,8 @@ def _checkerboard() -> QBrush:
 
 class Canvas(QGraphicsView):
     zoom_changed = Signal(float)
+    #: A click, in pose mode, on another person than the posed one (image x, y): detect that person instead.
+    person_clicked = Signal(float, float)
 
     def __init__(self, document: Document, mask_settings: MaskSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -323,11 +326,22 @@ class Canvas(QGraphicsView):
         scene_pos = self.mapToScene(pos)
         return nearest_joint(pose, scene_pos.x(), scene_pos.y(), HIT_RADIUS / self.zoom)
 
+    def _other_person_at(self, pos: QPoint) -> bool:
+        point = self.mapToScene(pos)
+        return any(x0 <= point.x() <= x1 and y0 <= point.y() <= y1 for x0, y0, x1, y1 in self._document.other_people)
+
     def _grabs_joints(self) -> bool:
         # With a mask tool, masking the person wins: a stroke or outline over the body must not catch a joint.
         # While a pose edit runs, its result will replace the pose, so edits made meanwhile would only be lost.
         return (self._pose_mode and not self._tool.edits_mask and not self._space_held
                 and not self._document.busy)
+
+    def _placing(self, joint: str) -> bool:
+        """Whether dragging ``joint`` places it where it is in the photo (it was not found, so the detection's
+        spot means nothing) rather than moving it to a new pose."""
+        source, index = self._document.pose_source, JOINT_INDEX[joint]
+        return (source is not None and source.confidence[index] < FOUND and not source.locked[index]
+                and not self._document.pose.locked[index])
 
     def _begin_joint_drag(self, joint: str, pos: QPoint) -> None:
         pose = self._document.pose
@@ -340,7 +354,8 @@ class Canvas(QGraphicsView):
     def _drag_joint(self, pos: QPoint, alone: bool) -> None:
         joint, start, offset = self._joint_drag
         point = self.mapToScene(pos) + offset
-        moved = start.moved(joint, (point.x(), point.y()), carry_children=not alone)
+        # placing a joint that was not found corrects the detection: the joints below it stay where they are
+        moved = start.moved(joint, (point.x(), point.y()), carry_children=not (alone or self._placing(joint)))
         if not start.locked[JOINT_INDEX[joint]]:
             # the user put it there: it is no longer the detector's guess
             moved.confidence[JOINT_INDEX[joint]] = 1.0
@@ -353,7 +368,13 @@ class Canvas(QGraphicsView):
         (joint, start, _), moved = self._joint_drag, self._drag_pose
         self._joint_drag = self._drag_pose = None
         if commit and moved is not None and np.abs(moved.points - start.points).max() > 1e-9:
-            self._document.set_pose(self._document.pose_source, moved, f"Move {joint_label(joint)}")
+            if self._placing(joint):
+                # where the joint is now, in the photo and in the pose: found, by hand
+                source, index = self._document.pose_source.copy(), JOINT_INDEX[joint]
+                source.points[index], source.confidence[index] = moved.points[index], 1.0
+                self._document.set_pose(source, moved, f"Place {joint_label(joint)}")
+            else:
+                self._document.set_pose(self._document.pose_source, moved, f"Move {joint_label(joint)}")
         else:
             self._update_pose_overlay()
         self._update_cursor()
@@ -531,6 +552,9 @@ class Canvas(QGraphicsView):
             pass  # another button during a stroke neither restarts nor ends it, nor pans
         elif joint is not None and not self._near_divider(pos):
             self._begin_joint_drag(joint, pos)
+        elif button == Qt.MouseButton.LeftButton and self._grabs_joints() and self._other_person_at(pos):
+            point = self.mapToScene(pos)
+            self.person_clicked.emit(point.x(), point.y())
         elif button == Qt.MouseButton.MiddleButton or (
                 button == Qt.MouseButton.LeftButton and (self._space_held or self._tool == CanvasTool.HAND)
                 and not self._near_divider(pos)):

@@ -65,6 +65,8 @@ class Document(QObject):
         self._selected_joint: str | None = None
         #: (the pixels it was found on, the detector's name, the person's matte) of the last detection
         self._person: tuple[np.ndarray, str, np.ndarray] | None = None
+        #: The other people the last detection saw (image-pixel boxes): a click in one poses them instead.
+        self.other_people: list[tuple[float, float, float, float]] = []
 
     # -- image -----------------------------------------------------------------------------------------------
     @property

@@ -25,6 +25,7 @@ from ganstudio.engine.device import runtime_report
 from ganstudio.imaging import READ_SUFFIXES, SAVE_FORMATS, ImageError, read_image, write_image
 from ganstudio.models import configure_registry
 from ganstudio.pose import Pose
+from ganstudio.pose.skeleton import found_text
 from ganstudio.tools import TOOLS
 from ganstudio.tools.base import preview_region
 from ganstudio.tools.pose import Detection, PoseParams
@@ -34,6 +35,7 @@ from ganstudio.ui.canvas import Canvas, CanvasTool
 from ganstudio.ui.document import Document
 from ganstudio.ui.generate_dialog import GenerateDialog, ImageGenerator
 from ganstudio.ui.mask_tools import MaskOptions, MaskSettings
+from ganstudio.tools.pose import DEFAULT_MODEL as DEFAULT_POSE_MODEL
 from ganstudio.tools.pose import detect_job
 from ganstudio.ui.preferences_dialog import PreferencesDialog
 from ganstudio.ui.preview_dialog import PreviewDialog
@@ -152,6 +154,7 @@ class MainWindow(QMainWindow):
         self._job_previews: dict[int, _Preview] = {}
         #: detection job id -> (the pixels it runs on, the detector), to keep the person's matte for Apply
         self._detections: dict[int, tuple[np.ndarray, str]] = {}
+        self._pose_model = DEFAULT_POSE_MODEL  # the model of the last Detect, for a click on another person
         #: previews whose job has just ended, handed from _job_done to the finished handler
         self._finished_previews: dict[int, _Preview] = {}
         self._preview_dialog: PreviewDialog | None = None
@@ -536,6 +539,7 @@ class MainWindow(QMainWindow):
                              CanvasTool.HAND))
         canvas.set_pose_mode(self.tools_panel.current_tool == "pose")
         canvas.zoom_changed.connect(lambda _: self._update_zoom_label())
+        canvas.person_clicked.connect(self._pose_other_person)
         document.dirty_changed.connect(lambda _: self._update_tab_title(document))
         document.path_changed.connect(lambda: self._update_tab_title(document))
         document.busy_changed.connect(lambda _: self._update_for_document())
@@ -842,13 +846,19 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(self.documents.index(document))
             self.run_tool(tool, params)
 
-    def detect_pose(self, model: str) -> int | None:
-        """Find the person's skeleton on the current image, in the worker."""
+    def detect_pose(self, model: str, near: tuple[float, float] | None = None) -> int | None:
+        """Find the person's skeleton on the current image (the largest person, or the one at ``near``), in the
+        worker."""
         document = self.current_document
-        job_id = self.run_tool("pose", PoseParams(model=model), function=detect_job, text="Detect pose")
+        job_id = self.run_tool("pose", PoseParams(model=model, near=near), function=detect_job, text="Detect pose")
         if job_id is not None and document is not None:
             self._detections[job_id] = (document.pixels, model)
+        self._pose_model = model
         return job_id
+
+    def _pose_other_person(self, x: float, y: float) -> None:
+        """A click on another person the detection saw: pose them instead (one undo step back to the first)."""
+        self.detect_pose(self._pose_model, near=(x, y))
 
     def _on_tool_changed(self, tool: str) -> None:
         for canvas in self.canvases:
@@ -988,7 +998,11 @@ class MainWindow(QMainWindow):
             if detected_on is not None:
                 document.remember_person(detected_on[0], detected_on[1], result.person)
             document.set_pose(result.pose, result.pose.copy(), text)
-            self.statusBar().showMessage("Pose found: drag the joints to the new pose, then Apply.", 8000)
+            document.other_people = list(result.others)
+            others = (f" {len(result.others) + 1} people in the photo: click another to pose them instead."
+                      if result.others else "")
+            self.statusBar().showMessage(f"{found_text(result.pose)}. Drag the joints to the new pose, then Apply."
+                                         f"{others}", 12000)
             return
         # a fill is done with its mask: clearing it in the same step shows the result and undoes as one
         document.apply_result(result, text, clear_mask=used_mask, pose=pose)

@@ -11,14 +11,13 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from ganstudio.pose import BONES, JOINT_INDEX, JOINTS, Pose
+from ganstudio.pose.skeleton import FOUND
 
 #: The person's left and right sides, as in most pose tools; the head's middle and torso cross-bars in a third.
 LEFT_COLOUR = QColor(255, 150, 30)
 RIGHT_COLOUR = QColor(40, 170, 255)
 MIDDLE_COLOUR = QColor(120, 230, 120)
 OUTLINE = QColor(0, 0, 0, 190)
-#: Joints the detector was less sure of than this are drawn faint, so the user checks them first.
-LOW_CONFIDENCE = 0.3
 #: Radii in view pixels: a joint, a selected joint, and how far from its centre a click still grabs it.
 JOINT_RADIUS = 5.0
 SELECTED_RADIUS = 7.0
@@ -134,7 +133,7 @@ class PoseOverlay(QGraphicsItem):
 
     def _paint_target(self, painter: QPainter, points: list[QPointF]) -> None:
         pose = self._target
-        sure = pose.confidence >= LOW_CONFIDENCE
+        sure = pose.confidence >= FOUND  # the others are drawn faint: not found, and Apply will not move them
         for a, b in BONES:
             ia, ib = JOINT_INDEX[a], JOINT_INDEX[b]
             alpha = 255 if sure[ia] and sure[ib] else 110

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 
 from ganstudio.models import get_registry
 from ganstudio.pose import JOINT_INDEX, Pose
+from ganstudio.pose.skeleton import unfound_message, unfound_moves
 from ganstudio.tools import ToolSpec
 from ganstudio.tools.pose import DEFAULT_MODEL, PoseParams, best_refiner
 from ganstudio.ui.document import Document
@@ -159,7 +160,8 @@ class PosePage(QWidget):
             return "Detect the person's pose first, or load a pose file."
         if not document.pose_edited:
             return "Move a joint to a new place to apply the pose."
-        return ""
+        unfound = unfound_moves(document.pose_source, document.pose)
+        return unfound_message(unfound) + "." if unfound else ""
 
     # -- document --------------------------------------------------------------------------------------------
     def set_document(self, document: Document | None) -> None:
