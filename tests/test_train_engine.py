@@ -148,3 +148,36 @@ def test_stopping_torchrun_checkpoints_every_process_at_the_same_step(tmp_path: 
     checkpoint = next(e for e in events if e["event"] == "checkpoint")
     assert checkpoint["step"] == done["step"] and checkpoint["in_sync"]
     assert ckpt.load_checkpoint(ckpt.latest_checkpoint(run))["step"] == done["step"]
+
+
+def _recipe_commands() -> list[tuple[str, list[str]]]:
+    """Every ``ganstudio train ...`` command in the code blocks of training/*/README.md (continuation lines
+    joined), as arguments after ``train``; commands with a ``...`` placeholder are sketches, not recipes."""
+    import re
+    import shlex
+
+    commands = []
+    for readme in sorted((Path(__file__).parent.parent / "training").glob("**/README.md")):
+        blocks = re.findall(r"^```[^\n]*\n(.*?)^```", readme.read_text(encoding="utf-8"), re.M | re.S)
+        for line in re.sub(r"\\\n\s*", " ", "\n".join(blocks)).splitlines():
+            if "ganstudio train " not in line or line.lstrip().startswith("#"):
+                continue
+            command = line[line.index("ganstudio train ") + len("ganstudio train "):].split(" > ")[0]
+            # "[--metrics M.json]": an option the recipe's text calls optional
+            words = shlex.split(re.sub(r"\s\[[^\]]*\]", "", command.split(" 2>")[0]).rstrip("&` "))
+            if "..." not in words and words:
+                commands.append((f"{readme.parent.name}: {' '.join(words[:2])}", words))
+    return commands
+
+
+def test_every_recipe_in_the_training_readmes_still_parses() -> None:
+    from ganstudio.train.cli import parse_train_args
+
+    commands = _recipe_commands()
+    assert len(commands) >= 15 and {"superres", "pose", "cyclegan", "pose-refiner", "inpaint"} <= {
+        words[0] for _, words in commands}
+    for where, words in commands:
+        try:
+            parse_train_args(words)
+        except SystemExit:
+            pytest.fail(f"{where}: the recipe's flags no longer parse: {' '.join(words)}")
