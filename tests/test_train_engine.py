@@ -181,3 +181,19 @@ def test_every_recipe_in_the_training_readmes_still_parses() -> None:
             parse_train_args(words)
         except SystemExit:
             pytest.fail(f"{where}: the recipe's flags no longer parse: {' '.join(words)}")
+
+
+def test_a_one_process_checkpoint_resumes_on_two(tmp_path: Path) -> None:
+    """The other way round: a checkpoint written before the engine existed, by one process, goes on under torchrun."""
+    root, run = tmp_path / "data", tmp_path / "run"
+    prepare("cyclegan", root)
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(FIXTURES / "cyclegan" / "step_00000002.pt", run / "checkpoints")
+    done = _torchrun(str(Path(__file__).with_name("engine_cases.py")), "--distributed", "cyclegan", str(root),
+                     str(run), "4")
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = json.loads(done.stdout.strip().splitlines()[-1])
+    assert any(e["event"] == "resume" and e["step"] == 2 for e in events)
+    assert [e["step"] for e in events if e["event"] == "step"] == [3, 4]
+    assert all(e["in_sync"] for e in events if e["event"] == "checkpoint")
+    assert (root / "rank0.txt").read_text() == (root / "rank1.txt").read_text()
