@@ -575,8 +575,10 @@ def test_the_first_pass_splits_people_and_picks_the_largest_or_the_clicked_one()
     mask[5:35, 5:20] = 1.0  # a large person
     mask[10:30, 40:50] = 1.0  # a smaller one
     mask[2:3, 55:56] = 1.0  # a speck: not a person
+    mask[36:39, 8:16] = 1.0  # a separate blob just below the large one (a hand, a bag): the same person
     people = pose_tool._people(mask)
-    assert len(people) == 2 and people[0][20, 10] and people[1][20, 45]
+    assert len(people) == 2 and people[0][0][20, 10] and people[0][0][37, 10] and people[1][0][20, 45]
+    assert people[0][1] == (5, 5, 20, 39)
     assert pose_tool._chosen(people, None) == 0
     assert pose_tool._chosen(people, np.array([45.0, 20.0])) == 1  # inside the smaller one
     assert pose_tool._chosen(people, np.array([55.0, 38.0])) == 1  # nearest to it

@@ -116,27 +116,51 @@ def detect_job(image: np.ndarray, params: PoseParams, mask: np.ndarray | None = 
     return detect(image, params.model, runtime=runtime, cancel=cancel, near=params.near)
 
 
-def _people(mask: np.ndarray, min_share: float = 0.15) -> list[np.ndarray]:
-    """The first pass's person mask split into people: its connected parts (on the heatmap grid), largest first,
-    each as a bool map; parts under ``min_share`` of the largest are specks, not people."""
+#: Parts of the first pass's mask this far apart (a fraction of a part's size) are one person: a dark coat and a
+#: face come out of it as separate blobs.
+SAME_PERSON_REACH = 0.5
+
+
+def _expanded(box: tuple[int, int, int, int], reach: float) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = box
+    grow_x, grow_y = (x1 - x0) * reach, (y1 - y0) * reach
+    return x0 - grow_x, y0 - grow_y, x1 + grow_x, y1 + grow_y
+
+
+def _people(mask: np.ndarray, min_share: float = 0.15) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
+    """The first pass's person mask split into people, largest first: each a bool map of its cells (on the
+    heatmap grid) and its box (x0, y0, x1, y1, cells). Blobs within :data:`SAME_PERSON_REACH` of a person's box are
+    parts of that person; a person under ``min_share`` of the largest is a speck."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats((mask > 0.5).astype(np.uint8), connectivity=8)
-    parts = sorted(range(1, count), key=lambda i: -stats[i, cv2.CC_STAT_AREA])
-    if not parts:
+    groups: list[list] = []  # [cells, box, area]
+    for index in sorted(range(1, count), key=lambda i: -stats[i, cv2.CC_STAT_AREA]):
+        x, y, w, h, area = stats[index]
+        for group in groups:
+            gx0, gy0, gx1, gy1 = _expanded(group[1], SAME_PERSON_REACH)
+            if x < gx1 and x + w > gx0 and y < gy1 and y + h > gy0:
+                bx0, by0, bx1, by1 = group[1]
+                group[0] |= labels == index
+                group[1] = (min(bx0, x), min(by0, y), max(bx1, x + w), max(by1, y + h))
+                group[2] += area
+                break
+        else:
+            groups.append([labels == index, (x, y, x + w, y + h), area])
+    if not groups:
         return []
-    largest = stats[parts[0], cv2.CC_STAT_AREA]
-    return [labels == i for i in parts if stats[i, cv2.CC_STAT_AREA] >= min_share * largest]
+    largest = max(group[2] for group in groups)
+    return [(cells, box) for cells, box, area in sorted(groups, key=lambda g: -g[2]) if area >= min_share * largest]
 
 
-def _chosen(people: list[np.ndarray], near: np.ndarray | None) -> int:
+def _chosen(people: list[tuple[np.ndarray, tuple[int, int, int, int]]], near: np.ndarray | None) -> int:
     """The index of the person containing ``near`` (grid cells), else the one closest to it; 0 (the largest)
     without a point."""
     if near is None or len(people) < 2:
         return 0
     col, row = int(near[0]), int(near[1])
-    for index, part in enumerate(people):
-        if 0 <= row < part.shape[0] and 0 <= col < part.shape[1] and part[row, col]:
+    for index, (cells, _) in enumerate(people):
+        if 0 <= row < cells.shape[0] and 0 <= col < cells.shape[1] and cells[row, col]:
             return index
-    distances = [np.min(np.hypot(*(np.argwhere(part) - (row, col)).T)) for part in people]
+    distances = [np.min(np.hypot(*(np.argwhere(cells) - (row, col)).T)) for cells, _ in people]
     return int(np.argmin(distances))
 
 
@@ -170,15 +194,15 @@ def detect(image: np.ndarray, model: str = DEFAULT_MODEL, runtime: Runtime | Non
     others: list[tuple[float, float, float, float]] = []
     if people:
         grid_near = None if near is None else (np.asarray(near, np.float64) * factor) / stride
-        chosen = people.pop(_chosen(people, grid_near))
-        for part in people:
-            cells = _to_image((np.argwhere(part)[:, ::-1] + 0.5) * stride, search)
-            others.append((*cells.min(axis=0), *cells.max(axis=0)))
-        # the confident joints on the chosen person only: a crop around two people would mix their joints
-        cell = np.floor(sure * factor / stride).astype(int)
-        inside = (cell[:, 0] >= 0) & (cell[:, 0] < chosen.shape[1]) & (cell[:, 1] >= 0) & (cell[:, 1] < chosen.shape[0])
-        near_chosen = cv2.dilate(chosen.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-        sure = sure[inside] if len(people) == 0 else sure[inside][near_chosen[cell[inside, 1], cell[inside, 0]]]
+        chosen, box = people.pop(_chosen(people, grid_near))
+        for cells, _ in people:
+            found = _to_image((np.argwhere(cells)[:, ::-1] + 0.5) * stride, search)
+            others.append((*found.min(axis=0), *found.max(axis=0)))
+        # the confident joints around the chosen person only: in a crop around two people (or a person and a
+        # patch of background the network half believes in) the joints would mix
+        x0, y0, x1, y1 = _expanded(box, SAME_PERSON_REACH)
+        cell = sure * factor / stride
+        sure = sure[(cell[:, 0] >= x0) & (cell[:, 0] <= x1) & (cell[:, 1] >= y0) & (cell[:, 1] <= y1)]
         person = np.argwhere(chosen)
     else:
         person = np.argwhere(mask > 0.5)
