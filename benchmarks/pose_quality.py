@@ -16,7 +16,10 @@
     ../shared/eval/photos, which no pose run trains on), ``rotated`` (20-45 degrees either way), ``flipped`` (left-right,
     labels swapped). PCK@0.1/0.2 of the torso over the visible teacher joints inside the view, through the tool's
     detection; with ``--mediapipe-python`` (the labelling venv, benchmarks/mediapipe_pose.py) MediaPipe Pose on the
-    same views beside it.
+    same views beside it. ``other photos``: people in photos from elsewhere (BSD100, Set14, Set5, Kodak in
+    ../shared/eval: sitting, crouching, bending, portraits, a surfer), labelled by MediaPipe in the same run (so it
+    needs ``--mediapipe-python``; the labels were looked at on a contact sheet when the list was made, and
+    photos with several people or none were left out).
 (c) Seconds per edit (detection + warp + fill, and the refiner when one is installed) on a photo scaled to 512 px
     on its long side, median of 5 after a warm-up.
 
@@ -54,6 +57,10 @@ LIMBS = {"left arm": ("left_shoulder", ("left_elbow", "left_wrist")),
 SEED = 7
 EVAL_PHOTOS = REPO.parent / "shared" / "eval" / "photos"
 OOD_CASES = ("upper body", "small", "rotated", "flipped")
+#: One person each, from outside the people folder (see (d)); paths under ../shared/eval.
+OTHER_PHOTOS = tuple(f"sr/BSD100/HR/img_{n:03d}.png" for n in (2, 11, 19, 55, 62, 63, 72, 75, 94, 99)) + (
+    "sr/Set14/HR/img_002.png", "sr/Set14/HR/img_005.png", "sr/Set14/HR/img_009.png", "sr/Set5/HR/img_005.png",
+    "photos/Kodak24_kodim18.png")
 #: Eval photos with a person or a face in them: not backgrounds for a small person (the tool would take the larger).
 WITH_PEOPLE = ("kodim04", "kodim05", "kodim10", "kodim12", "kodim14", "kodim15", "kodim17", "kodim18")
 
@@ -179,10 +186,38 @@ def mediapipe_predictions(python: str, views, work: Path) -> list:
             for i in range(len(views))]
 
 
+def other_photos(mediapipe_python: str, work: Path):
+    """The :data:`OTHER_PHOTOS` views with MediaPipe's joints as the labels (visibility >= 0.5 counts)."""
+    import subprocess
+
+    work.mkdir(parents=True, exist_ok=True)
+    images = []
+    for index, name in enumerate(OTHER_PHOTOS):
+        image = read_image(EVAL_PHOTOS.parent / name).pixels[..., :3]
+        write_image(work / f"{index:04d}.png", image, overwrite=True)
+        images.append(image)
+    out = work / "mediapipe.json"
+    subprocess.run([mediapipe_python, str(REPO / "benchmarks" / "mediapipe_pose.py"), str(work), str(out)], check=True)
+    found = json.loads(out.read_text())
+    views = []
+    for index, image in enumerate(images):
+        marks = found.get(f"{index:04d}.png")
+        if marks is None:
+            continue
+        marks = np.asarray(marks)[list(MEDIAPIPE_TO_JOINTS)]
+        views.append((image, marks[:, :2], marks[:, 2] >= 0.5))
+    return views
+
+
 def ood_table(model: str, people, count: int, mediapipe_python: str | None) -> dict[str, dict[str, float]]:
     import tempfile
 
     table = {}
+    if mediapipe_python:
+        with tempfile.TemporaryDirectory() as folder:
+            views = other_photos(mediapipe_python, Path(folder))
+        table["other photos"] = {"ours": pck_of([pose_tool.detect(image, model).pose.points
+                                                  for image, _, _ in views], views), "photos": len(views)}
     for case, views in ood_views(people, count).items():
         ours = pck_of([pose_tool.detect(image, model).pose.points for image, _, _ in views], views)
         row = {"ours": ours}
@@ -311,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             text = f"    {case:<11} {ours['pck@0.1']:6.1%} / {ours['pck@0.2']:6.1%}  ({ours['joints']} joints)"
             if "mediapipe" in row:
                 text += f"   MediaPipe {row['mediapipe']['pck@0.1']:6.1%} / {row['mediapipe']['pck@0.2']:6.1%}"
+            if case == "other photos":
+                text += f"   ({row['photos']} photos, MediaPipe's joints as the labels)"
             print(text)
     if args.skip_edits:
         if args.json:
