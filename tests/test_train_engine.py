@@ -17,6 +17,10 @@ from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.cli import TRAINERS
 
 
+#: gloo talks over loopback: a test machine's host name need not resolve to an interface
+LOOPBACK = {"GLOO_SOCKET_IFNAME": os.environ.get("GLOO_SOCKET_IFNAME", "lo")}
+
+
 @pytest.fixture(autouse=True)
 def keep_torch_threads():
     threads = torch.get_num_threads()
@@ -58,7 +62,7 @@ def _torchrun(*args: str, cwd: Path | None = None) -> subprocess.CompletedProces
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists():
         pytest.skip("torchrun is not installed beside this Python")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent.parent)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent.parent), **LOOPBACK}
     return subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", *args], capture_output=True,
                           text=True, timeout=300, env=env, cwd=cwd)
 
@@ -129,7 +133,7 @@ def test_stopping_torchrun_checkpoints_every_process_at_the_same_step(tmp_path: 
     args = ["--data", str(root / "photos"), "--out", str(run), "--size", "16", "--latent-dim", "8", "--ngf", "4",
             "--ndf", "4", "--batch", "4", "--threads", "1", "--log-every", "1", "--checkpoint-every", "100000",
             "--sample-every", "0", "--steps", "100000"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent.parent)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent.parent), **LOOPBACK}
     with subprocess.Popen([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "ganstudio", "train", "dcgan",
                            *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env) as child:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -318,7 +319,9 @@ def test_the_chosen_precision_reaches_the_training_process(qtbot, wizard: Traini
     assert gpu.shutdown(5000)
 
 
-def test_a_machine_with_several_gpus_trains_on_all_of_them(qtbot, wizard: TrainingWizard, tmp_path: Path) -> None:
+def test_a_machine_with_several_gpus_trains_on_all_of_them(qtbot, wizard: TrainingWizard, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", os.environ.get("GLOO_SOCKET_IFNAME", "lo"))  # gloo over loopback
     assert not wizard.settings_page.all_gpus_box.isVisibleTo(wizard.settings_page), "one device: nothing to choose"
     assert wizard.settings_page.processes() == 1
     # a machine the wizard believes has two GPUs; this one has none, so the two processes train on the CPU (gloo)
