@@ -30,9 +30,8 @@ from torch.utils.data import DataLoader
 from ganstudio.models.arch.cyclegan import CycleGANGenerator, multiple_of
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train import engine
-from ganstudio.train.data import (AUGMENT_TEXT, FLAT_CROP_SPREAD, UnpairedCrops, check_augment, list_images, load_folder,
-                                  resize_short_side,
-                                  to_tensor)
+from ganstudio.train.data import (AUGMENT_TEXT, FLAT_CROP_SPREAD, UnpairedCrops, check_augment, list_images,
+                                  load_folder, resize_short_side, to_tensor)
 from ganstudio.train.discriminators import ImagePool, PatchGANDiscriminator, ProjectedDiscriminator, lsgan_loss
 from ganstudio.train.events import EventWriter
 from ganstudio.train.common import save_grid, split_validation

@@ -32,8 +32,8 @@ import torch.nn as nn
 
 from ganstudio.engine import resolve_device
 from ganstudio.train import checkpoint as ckpt
-from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunClock, RunConfig, StopRequest, losses_finite,
-                                    open_run)
+from ganstudio.train.common import (BEST_WEIGHTS, LossWindow, Precision, RunClock, RunConfig, StopRequest,
+                                    losses_finite, open_run)
 from ganstudio.train.events import EventWriter
 
 
@@ -110,10 +110,11 @@ class Distributed:
     def wrap(self, module: nn.Module) -> nn.Module:
         """``module`` in DistributedDataParallel, which averages its gradients over the ranks during backward.
 
-        Without ``broadcast_buffers`` (``forward_sync_buffers`` since torch 2.14): with it every forward is a collective, and rank 0 alone runs the validation
-        and sample forwards (through the bare module); :meth:`share_buffers` gives every rank rank 0's buffers
-        after each step instead. Every parameter of our networks takes part in each forward, so
-        ``find_unused_parameters`` stays off (a family that breaks this fails loudly at its next step).
+        Without ``broadcast_buffers`` (``forward_sync_buffers`` since torch 2.14): with it every forward is a
+        collective, and rank 0 alone runs the validation and sample forwards (through the bare module);
+        :meth:`share_buffers` gives every rank rank 0's buffers after each step instead. Every parameter of our
+        networks takes part in each forward, so ``find_unused_parameters`` stays off (a family that breaks this
+        fails loudly at its next step).
         """
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         ddp = nn.parallel.DistributedDataParallel
