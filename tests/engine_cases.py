@@ -145,6 +145,14 @@ def _pose_refiner(root: Path, out: Path, steps: int) -> Any:
                          val_every=2, sample_every=2, **_RUN)
 
 
+def _colorize(root: Path, out: Path, steps: int) -> Any:
+    from ganstudio.train.colorize import ColorizeConfig
+
+    return ColorizeConfig(data=str(_photos(root / "photos")), out=str(out), steps=steps, channels=4, levels=2,
+                          disc_channels=4, crop=32, batch=2, val_images=2, adv_start=1, val_every=2, sample_every=2,
+                          **_RUN)
+
+
 CASES = {case.name: case for case in (
     Case("superres", "superres", _superres),
     Case("superres-gan", "superres", _superres_gan),
@@ -153,6 +161,7 @@ CASES = {case.name: case for case in (
     Case("dcgan", "dcgan", _dcgan),
     Case("pose", "pose", _pose),
     Case("pose-refiner", "pose_refiner", _pose_refiner),
+    Case("colorize", "colorize", _colorize),  # the first family written for the engine: no pre-engine fixture
 )}
 
 
@@ -179,6 +188,8 @@ def write_fixtures(work: Path) -> None:
     import torch
 
     for name, case in CASES.items():
+        if name == "colorize":
+            continue
         torch.manual_seed(0)
         root, out = work / name / "data", work / name / "run"
         code, first = case.train(root, out, 2)

@@ -36,7 +36,10 @@ def _same_fields(before: list, now: list) -> None:
         assert old[2:] == new[2:]  # a step's loss names
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+BEFORE_ENGINE = sorted(name for name in CASES if (FIXTURES / name).is_dir())
+
+
+@pytest.mark.parametrize("name", BEFORE_ENGINE)
 def test_a_checkpoint_written_before_the_engine_resumes_to_the_same_losses(name: str, tmp_path: Path) -> None:
     record = json.loads((FIXTURES / name / "events.json").read_text())
     run = tmp_path / "run"
@@ -50,7 +53,7 @@ def test_a_checkpoint_written_before_the_engine_resumes_to_the_same_losses(name:
     assert ckpt.load_checkpoint(ckpt.latest_checkpoint(run))["step"] == 4
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", BEFORE_ENGINE)
 def test_a_fresh_run_sends_the_events_it_sent_before(name: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
     code, events = CASES[name].train(tmp_path / "data", tmp_path / "run", 2)

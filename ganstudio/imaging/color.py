@@ -131,3 +131,13 @@ def composite_over(rgba_float: np.ndarray, background: tuple[float, float, float
     if colour.shape[2] == 1:
         bg = (bg @ _LUMA.astype(bg.dtype)).reshape(1)
     return colour * alpha + bg * (1 - alpha)
+
+
+def rgb_to_lab(rgb_float: np.ndarray) -> np.ndarray:
+    """H x W x 3 RGB floats in [0, 1] (sRGB) -> CIE L*a*b* (float32: L* 0-100, a* and b* about -110..110)."""
+    return cv2.cvtColor(np.ascontiguousarray(rgb_float, np.float32), cv2.COLOR_RGB2Lab)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """CIE L*a*b* (float32) -> RGB floats in [0, 1]; colours outside sRGB are clipped."""
+    return np.clip(cv2.cvtColor(np.ascontiguousarray(lab, np.float32), cv2.COLOR_Lab2RGB), 0.0, 1.0)

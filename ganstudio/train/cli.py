@@ -117,6 +117,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_pose_parsers(tasks)
     _add_pose_refiner_parser(tasks)
     _add_dcgan_parsers(tasks)
+    _add_colorize_parser(tasks)
 
 
 def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
@@ -164,7 +165,8 @@ def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
 #: ``ganstudio train KIND``: the family's module (its ``train``) and config class.
 TRAINERS = {"superres": ("superres", "SuperResConfig"), "inpaint": ("inpaint", "InpaintConfig"),
             "cyclegan": ("cyclegan", "CycleGANConfig"), "pose": ("pose", "PoseConfig"),
-            "pose-refiner": ("pose_refiner", "RefinerConfig"), "dcgan": ("dcgan", "DCGANConfig")}
+            "pose-refiner": ("pose_refiner", "RefinerConfig"), "dcgan": ("dcgan", "DCGANConfig"),
+            "colorize": ("colorize", "ColorizeConfig")}
 
 
 def _config(args: argparse.Namespace, config_type: type) -> object:
@@ -214,7 +216,9 @@ def _export(args: argparse.Namespace, events: EventWriter) -> int:
     from ganstudio.train import inpaint, pose_refiner, superres
     from ganstudio.train.common import run_task
 
-    exports = {inpaint.TASK: inpaint.export, pose_refiner.TASK: pose_refiner.export}
+    from ganstudio.train import colorize
+
+    exports = {inpaint.TASK: inpaint.export, pose_refiner.TASK: pose_refiner.export, colorize.TASK: colorize.export}
     export = exports.get(run_task(Path(args.run)) or "", superres.export)
     output = Path(args.output)
     card = export(Path(args.run), output, args.name or output.stem, args.title, args.machine,
@@ -417,6 +421,33 @@ def _add_dcgan_parsers(tasks: argparse._SubParsersAction) -> None:
     export.add_argument("--title", required=True, help="title shown in the app")
     export.add_argument("--machine", required=True, help="what it was trained on, for the card")
     export.add_argument("--metrics", help="JSON file of measured metrics to put in the card")
+
+
+def _add_colorize_parser(tasks: argparse._SubParsersAction) -> None:
+    from ganstudio.train.colorize import ColorizeConfig
+
+    defaults = ColorizeConfig(data="", out="")
+    cz = tasks.add_parser("colorize", help=f"pix2pix colourisation from a folder of colour photos {_DEFAULTS_NOTE}")
+    cz.add_argument("--data", required=True, help="folder of colour photos (searched recursively)")
+    cz.add_argument("--out", required=True, help="run folder: checkpoints, samples, best weights")
+    cz.add_argument("--channels", type=int, default=defaults.channels, help="U-Net width")
+    cz.add_argument("--levels", type=int, default=defaults.levels, help="U-Net downsampling stages")
+    cz.add_argument("--disc-channels", type=int, default=defaults.disc_channels)
+    cz.add_argument("--crop", type=int, default=defaults.crop)
+    _add_augment(cz, defaults.augment)
+    cz.add_argument("--batch", type=int, default=defaults.batch)
+    cz.add_argument("--steps", type=int, default=defaults.steps)
+    cz.add_argument("--lr", type=float, default=defaults.lr)
+    cz.add_argument("--disc-lr", type=float, default=defaults.disc_lr)
+    cz.add_argument("--l1-weight", type=float, default=defaults.l1_weight)
+    cz.add_argument("--chroma-weight", type=float, default=defaults.chroma_weight,
+                    help="weight of the colour the prediction lacks (0: plain L1, which gives sepia)")
+    cz.add_argument("--adv-weight", type=float, default=defaults.adv_weight)
+    cz.add_argument("--adv-start", type=int, default=defaults.adv_start, help="pixel losses only before this step")
+    cz.add_argument("--val-images", type=int, default=defaults.val_images)
+    cz.add_argument("--val-every", type=int, default=defaults.val_every)
+    cz.add_argument("--init", default=defaults.init, help="start from these .safetensors weights; ignored on --resume")
+    _add_run_options(cz, defaults)
 
 
 def _export_dcgan(args: argparse.Namespace, events: EventWriter) -> int:

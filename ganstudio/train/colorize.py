@@ -1,0 +1,260 @@
+"""pix2pix colourisation (Isola et al. 2017): the colour channels of a photo learnt from its lightness, on a folder
+of colour photos (each its own training pair: the grey version in, the photo out).
+
+The generator (:mod:`ganstudio.models.arch.colorize`) predicts CIE a*b* from L*; the loss is L1 on a*b*, a chroma
+term and, from ``adv_start`` on, a conditional 70x70 PatchGAN on (L*, a*b*). Plain L1 averages the plausible
+colours of a thing into a brownish mean (the sepia failure of L1 colourisation); the chroma term penalises only
+colour the prediction lacks (its chroma below the photo's), pushing back toward saturated colours without
+rewarding invented ones, and the discriminator judges whether the colours look like a photo's.
+
+A run folder (``--out``) holds ``checkpoints/``, ``best.safetensors`` (the lowest validation a*b* L1 so far),
+``samples/`` (grey | result | original) and ``config.json``; events go to stdout (:mod:`ganstudio.train.events`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, Dataset
+
+from ganstudio.imaging.color import lab_to_rgb, rgb_to_lab
+from ganstudio.models.arch.colorize import AB_SCALE, ColorizeUNet
+from ganstudio.train import checkpoint as ckpt
+from ganstudio.train import engine
+from ganstudio.train.common import data_licence, device_of, load_weights_for_export, save_grid, split_validation
+from ganstudio.train.data import AUGMENT_TEXT, augment, check_augment, list_images, load_folder
+from ganstudio.train.discriminators import PatchGANDiscriminator, hinge_d_loss, hinge_g_loss
+from ganstudio.train.events import EventWriter
+
+TASK = "colorize"
+ARCH = "colorize_unet"
+#: The long side the tool brings a photo to for the model; the colour is enlarged back to the photo's size.
+WORKING_SIZE = 512
+
+
+@dataclass(kw_only=True)
+class ColorizeConfig(engine.RunSettings):
+    data: str
+    out: str
+    channels: int = 32
+    levels: int = 4
+    disc_channels: int = 32
+    crop: int = 128
+    #: Left-right flips by default: skies are up.
+    augment: str = "hflip"
+    batch: int = 8
+    steps: int = 20_000
+    lr: float = 2e-4
+    disc_lr: float = 2e-4
+    l1_weight: float = 1.0
+    #: Weight of the chroma term (colour the prediction lacks); 0 is plain L1, which gives sepia.
+    chroma_weight: float = 0.5
+    adv_weight: float = 0.02
+    adv_start: int = 1_000
+    val_images: int = 16
+    val_every: int = 500
+    #: .safetensors generator weights of the same architecture to start a fresh run from; ignored on resume.
+    init: str = ""
+
+    def __post_init__(self) -> None:
+        self.require(("steps", "batch", "crop", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"),
+                     ("sample_every", "adv_start", "val_images"))
+        if self.crop % 2**self.levels:
+            raise ValueError(f"crop {self.crop} must be a multiple of {2 ** self.levels} (2 ** levels)")
+        if min(self.l1_weight, self.chroma_weight, self.adv_weight) < 0:
+            raise ValueError("loss weights must be 0 or more")
+        check_augment(self.augment)
+
+
+def arch_params(cfg: ColorizeConfig) -> dict[str, Any]:
+    return {"channels": cfg.channels, "levels": cfg.levels}
+
+
+def to_lab_tensors(rgb: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """H x W x 3 uint8 RGB -> (1 x H x W lightness in [0, 1], 2 x H x W a*b* / AB_SCALE)."""
+    lab = rgb_to_lab(rgb.astype(np.float32) / 255.0)
+    lab_t = torch.from_numpy(lab).permute(2, 0, 1)
+    return lab_t[:1] / 100.0, lab_t[1:] / AB_SCALE
+
+
+def to_rgb_tensor(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """(1 x H x W, 2 x H x W) as :func:`to_lab_tensors` gives them -> 3 x H x W RGB in [0, 1]."""
+    lab = torch.cat([lightness * 100.0, ab * AB_SCALE]).permute(1, 2, 0).numpy()
+    return torch.from_numpy(lab_to_rgb(lab)).permute(2, 0, 1)
+
+
+class ColourCrops(Dataset):
+    """Random square crops of colour photos as (lightness, a*b*) pairs; item ``i`` draws from photo ``i``."""
+
+    def __init__(self, images: list[np.ndarray], crop: int, augment_kind: str) -> None:
+        if not images:
+            raise ValueError("no usable training images")
+        self.images, self.crop, self.augment = images, crop, augment_kind
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.images[index]
+        height, width = image.shape[:2]
+        top = int(torch.randint(0, height - self.crop + 1, ()).item())
+        left = int(torch.randint(0, width - self.crop + 1, ()).item())
+        crop = augment(image[top : top + self.crop, left : left + self.crop], self.augment)
+        return to_lab_tensors(np.ascontiguousarray(crop))
+
+
+def validation_pairs(images: list[np.ndarray], crop: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    pairs = []
+    for image in images:
+        height, width = image.shape[:2]
+        side = min(height, width, crop * 2) // 16 * 16
+        top, left = (height - side) // 2, (width - side) // 2
+        pairs.append(to_lab_tensors(np.ascontiguousarray(image[top : top + side, left : left + side])))
+    return pairs
+
+
+def chroma_shortfall(pred_ab: torch.Tensor, true_ab: torch.Tensor) -> torch.Tensor:
+    """The colour the prediction lacks: mean of max(0, |ab_true| - |ab_pred|), which a desaturated (sepia) guess
+    pays for and a saturated one does not."""
+    return torch.relu(true_ab.norm(dim=1) - pred_ab.norm(dim=1)).mean()
+
+
+@torch.no_grad()
+def validate(generator: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+    """Mean a*b* L1 (in a*b* units) and the predicted chroma as a share of the photos' own."""
+    generator.eval()
+    device = device_of(generator)
+    l1s, chroma, true_chroma = [], [], []
+    for lightness, ab in pairs:
+        pred = generator(lightness[None].to(device)).float().cpu()[0]
+        l1s.append((pred - ab).abs().mean().item() * AB_SCALE)
+        chroma.append(pred.norm(dim=0).mean().item())
+        true_chroma.append(ab.norm(dim=0).mean().item())
+    generator.train()
+    return {"ab_l1": float(np.mean(l1s)), "chroma_share": float(np.sum(chroma) / max(np.sum(true_chroma), 1e-6))}
+
+
+@torch.no_grad()
+def save_sample_grid(generator: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]], path: Path,
+                     rows: int = 4) -> Path:
+    """Rows of grey | result | original."""
+    generator.eval()
+    device = device_of(generator)
+    tiles = []
+    for lightness, ab in pairs[:rows]:
+        pred = generator(lightness[None].to(device)).float().cpu()[0]
+        grey = to_rgb_tensor(lightness, torch.zeros_like(ab))
+        tiles.append(torch.cat([grey, to_rgb_tensor(lightness, pred), to_rgb_tensor(lightness, ab)], dim=2))
+    generator.train()
+    width = max(t.shape[2] for t in tiles)
+    return save_grid(torch.cat([torch.nn.functional.pad(t, (0, width - t.shape[2])) for t in tiles], dim=1), path)
+
+
+class Colorize(engine.Family):
+    """The U-Net on a*b* L1 and the chroma term, then also against a PatchGAN on (L*, a*b*)."""
+
+    task = TASK
+    run_defining = ("channels", "levels", "disc_channels", "crop", "augment", "batch", "lr", "disc_lr", "l1_weight",
+                    "chroma_weight", "adv_weight", "adv_start", "seed", "val_images")
+
+    def setup(self, state: dict[str, Any] | None) -> dict[str, Any]:
+        cfg, run = self.cfg, self.run
+        train_paths, val_paths = split_validation(list_images(Path(cfg.data)), cfg.val_images)
+        images, skipped = load_folder(train_paths, min_side=cfg.crop)
+        val_images, val_skipped = load_folder(val_paths, min_side=cfg.crop)
+        for item in skipped + val_skipped:
+            run.events.emit("warning", message=f"skipped {item.path}: {item.reason}")
+        self.loader = DataLoader(ColourCrops(images, cfg.crop, cfg.augment), batch_size=cfg.batch, shuffle=True,
+                                 drop_last=len(images) >= cfg.batch)
+        self.val_pairs = validation_pairs(val_images, cfg.crop)
+        self.generator = ColorizeUNet(cfg.channels, cfg.levels).to(run.device, memory_format=torch.channels_last)
+        # the discriminator sees the lightness and the colour: 3 channels, as PatchGAN takes
+        self.discriminator = PatchGANDiscriminator(cfg.disc_channels).to(run.device, memory_format=torch.channels_last)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
+        self.track(generator=self.generator, discriminator=self.discriminator, opt_g=self.opt_g, opt_d=self.opt_d)
+        self.best = engine.LowestScore(run, state["best"] if state is not None else None)
+        if state is None and cfg.init:
+            from safetensors.torch import load_file
+
+            self.generator.load_state_dict(load_file(cfg.init), strict=True)
+        return {"train_images": len(images), "val_images": len(val_images),
+                "skipped": len(skipped) + len(val_skipped),
+                "params": sum(p.numel() for p in self.generator.parameters())}
+
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return engine.endless(self.loader)
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        cfg, run = self.cfg, self.run
+        generator, discriminator = run.trained(self.generator), run.trained(self.discriminator)
+        lightness, ab = (t.to(run.device, memory_format=torch.channels_last, non_blocking=True) for t in batch)
+        losses: dict[str, torch.Tensor] = {}
+        with run.precision.autocast():
+            pred = generator(lightness).float()
+        adversarial = cfg.adv_weight > 0 and run.step >= cfg.adv_start
+        if adversarial:
+            # [-1, 1] lightness beside the colour, which PatchGAN's x * 2 - 1 expects in [0, 1]
+            real, fake = (torch.cat([lightness, (c + 1) / 2], dim=1) for c in (ab, pred))
+            with run.precision.autocast():
+                losses["d"] = hinge_d_loss(discriminator(real).float(), discriminator(fake.detach()).float())
+            run.update(losses["d"], self.opt_d)
+            losses["d"] = losses["d"].detach()
+            with run.precision.autocast():
+                losses["g_adv"] = hinge_g_loss(discriminator(fake).float())
+        losses["l1"] = (pred - ab).abs().mean()
+        losses["chroma"] = chroma_shortfall(pred, ab)
+        g_loss = cfg.l1_weight * losses["l1"] + cfg.chroma_weight * losses["chroma"]
+        if adversarial:
+            g_loss = g_loss + cfg.adv_weight * losses["g_adv"]
+        run.update(g_loss, self.opt_g)
+        run.precision.update()
+        return {name: value.item() for name, value in losses.items()}
+
+    def validate(self) -> dict[str, Any] | None:
+        if not self.val_pairs:
+            return None
+        return self.best.offer(self.generator, validate(self.generator, self.val_pairs), "ab_l1")
+
+    def sample(self, path: Path) -> Path | None:
+        return save_sample_grid(self.generator, self.val_pairs, path) if self.val_pairs else None
+
+    def state(self) -> dict[str, Any]:
+        return {"best": self.best.values}
+
+    def done_fields(self) -> dict[str, Any]:
+        return self.best.done_fields()
+
+
+def train(cfg: ColorizeConfig, resume: bool = False, events: EventWriter | None = None) -> int:
+    return engine.train(Colorize, cfg, resume, events)
+
+
+def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: str, use_best: bool = True,
+           metrics: dict[str, Any] | None = None) -> Path:
+    """Write the run's best (or latest) generator as ``weights_path`` (.safetensors) plus its model card."""
+    state = ckpt.load_latest(run_dir)
+    cfg = ColorizeConfig.from_dict(state["config"])
+    generator = ColorizeUNet(cfg.channels, cfg.levels)
+    used_best = load_weights_for_export(generator, run_dir, state, "generator", use_best)
+    card = {
+        "name": name, "title": title, "task": TASK, "scale": 1,
+        "architecture": {"name": ARCH, "params": arch_params(cfg)},
+        "multiple_of": 2**cfg.levels, "working_size": WORKING_SIZE, "tiling": False,
+        "supports_half": False, "supports_bf16": False,
+        "input": {"channels": "CIE L* / 100 (one channel)", "output": f"a*, b* / {AB_SCALE:g} (tanh)"},
+        "recipe": "training/colorize/README.md",
+        "data": {"folder": cfg.data, "licence": data_licence(cfg.data, cfg.init)},
+        "training": {"losses": f"L1 on a*b* x{cfg.l1_weight:g}, chroma shortfall x{cfg.chroma_weight:g}, hinge "
+                               f"PatchGAN on (L*, a*b*) x{cfg.adv_weight:g} from step {cfg.adv_start}",
+                     "optimizer": "Adam (0.5, 0.999)", "batch": cfg.batch, "crop": cfg.crop,
+                     "augment": AUGMENT_TEXT[cfg.augment], "lr": cfg.lr, "machine": machine,
+                     "steps": state["best"]["step"] if used_best else state["step"], "steps_run": state["step"],
+                     "wall_time_s": round(state["wall_time_s"])},
+        "metrics": metrics or {},
+    }
+    return ckpt.export_safetensors(generator, Path(weights_path), card)

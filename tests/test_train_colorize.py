@@ -1,0 +1,96 @@
+"""The colourisation family (pix2pix on L* -> a*b*): its model, losses and a short run through the engine."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine_cases import _photos
+from ganstudio.models import configure_registry, get_registry
+from ganstudio.models.arch import build_arch
+from ganstudio.models.arch.colorize import AB_SCALE, ColorizeUNet
+from ganstudio.train import checkpoint as ckpt
+from ganstudio.train.cli import parse_train_args, run_train
+from ganstudio.train.colorize import ColorizeConfig, chroma_shortfall, to_lab_tensors, to_rgb_tensor
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_an_untrained_model_leaves_a_grey_photo_grey_at_any_multiple_of_its_size() -> None:
+    model = build_arch("colorize_unet", {"channels": 8, "levels": 3})
+    assert isinstance(model, ColorizeUNet) and model.multiple_of == 8
+    for size in ((32, 48), (40, 24)):
+        out = model(torch.rand(2, 1, *size))
+        assert out.shape == (2, 2, *size) and torch.count_nonzero(out) == 0
+
+
+def test_the_lab_round_trip_keeps_the_photo_and_grey_has_no_colour() -> None:
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    lightness, ab = to_lab_tensors(rgb)
+    assert lightness.shape == (1, 16, 24) and ab.shape == (2, 16, 24) and float(ab.abs().max()) <= 1.0
+    back = to_rgb_tensor(lightness, ab).permute(1, 2, 0).numpy() * 255
+    assert np.abs(back - rgb).max() < 2.0
+    grey = to_rgb_tensor(lightness, torch.zeros_like(ab))
+    assert float((grey.max(dim=0).values - grey.min(dim=0).values).max()) < 0.02
+    _, red_ab = to_lab_tensors(np.full((2, 2, 3), (255, 0, 0), np.uint8))
+    assert 70 < float(red_ab[0].mean()) * AB_SCALE < 90  # red's a* is about 80
+
+
+def test_the_chroma_term_charges_a_sepia_guess_and_not_a_vivid_one() -> None:
+    truth = torch.tensor([0.6, -0.3]).view(1, 2, 1, 1).expand(1, 2, 4, 4)
+    sepia = torch.tensor([0.05, 0.05]).view(1, 2, 1, 1).expand(1, 2, 4, 4)
+    other_vivid = torch.tensor([-0.3, 0.6]).view(1, 2, 1, 1).expand(1, 2, 4, 4)  # as strong, another hue
+    assert chroma_shortfall(sepia, truth) > 0.5
+    assert chroma_shortfall(other_vivid, truth) == pytest.approx(0.0, abs=1e-6)
+    assert chroma_shortfall(truth, truth) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_short_run_checkpoints_resumes_and_exports_a_model_the_registry_takes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _photos(tmp_path / "photos", count=6)
+    run = tmp_path / "run"
+    common = ["--data", str(data), "--out", str(run), "--channels", "4", "--levels", "2", "--disc-channels", "4",
+              "--crop", "32", "--batch", "2", "--val-images", "2", "--adv-start", "1", "--threads", "1",
+              "--log-every", "1", "--val-every", "2", "--sample-every", "2", "--checkpoint-every", "2"]
+    assert run_train(parse_train_args(["colorize", *common, "--steps", "3"])) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == [1, 2, 3]
+    assert set(steps[0]["losses"]) == {"l1", "chroma"} and {"d", "g_adv"} <= set(steps[1]["losses"])
+    validation = next(e for e in events if e["event"] == "validation")
+    assert validation["ab_l1"] > 0 and 0 <= validation["chroma_share"] and validation["best_metric"] == "ab_l1"
+    assert any(e["event"] == "sample" for e in events) and (run / "best.safetensors").exists()
+    saved = ckpt.load_checkpoint(ckpt.latest_checkpoint(run))
+
+    assert run_train(parse_train_args(["colorize", *common, "--steps", "5", "--resume"])) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert any(e["event"] == "resume" and e["step"] == 3 for e in events)
+    assert [e["step"] for e in events if e["event"] == "step"] == [4, 5]
+    final = ckpt.load_checkpoint(ckpt.latest_checkpoint(run))
+    assert any(not torch.equal(final["generator"][k], v) for k, v in saved["generator"].items())
+
+    models = tmp_path / "models"
+    output = models / "colorize-test.safetensors"
+    assert run_train(parse_train_args(["export", "--run", str(run), "--output", str(output), "--title",
+                                       "Colourise (test)", "--machine", "test"])) == 0
+    card = json.loads(output.with_suffix(".json").read_text())
+    assert card["task"] == "colorize" and card["architecture"] == {"name": "colorize_unet",
+                                                                   "params": {"channels": 4, "levels": 2}}
+    configure_registry(models)
+    assert [m.name for m in get_registry().for_task("colorize")] == ["colorize-test"]
+
+
+def test_the_config_checks_its_values() -> None:
+    with pytest.raises(ValueError, match="multiple of 16"):
+        ColorizeConfig(data="", out="", crop=100)
+    with pytest.raises(ValueError, match="loss weights"):
+        ColorizeConfig(data="", out="", chroma_weight=-1)
