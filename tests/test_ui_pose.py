@@ -557,3 +557,21 @@ def test_a_click_on_another_person_poses_them_instead(pose_window, tmp_path, qtb
         qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=_view(canvas, (75, 50)))
     assert asked == [None, (pytest.approx(75, abs=1), pytest.approx(50, abs=1))]
     assert document.other_people == []
+
+
+def test_the_shipped_models_names_fit_the_pose_panel(window, qtbot):
+    """The panel is narrow: a model shows by its title, whole, with its name in the tooltip."""
+    from ganstudio.models import get_registry
+
+    shipped = [m for m in get_registry().for_task("pose") if m.source == "pretrained"]
+    if not shipped:
+        pytest.skip("no pose model is shipped in this build")
+    window.resize(1280, 800)
+    window.tools_panel.select_tool("pose")
+    combo = window.tools_panel.pose_page.editor("model")
+    qtbot.waitUntil(lambda: combo.isVisible())
+    index = combo.findData(shipped[0].name)
+    assert combo.itemText(index) == shipped[0].title
+    assert shipped[0].name in combo.itemData(index, Qt.ItemDataRole.ToolTipRole)
+    combo.setCurrentIndex(index)
+    assert combo.fontMetrics().horizontalAdvance(combo.currentText()) < combo.width() - 24  # room for the arrow

@@ -110,15 +110,17 @@ class PosePage(QWidget):
         keep = keep if keep is not None else self._model.currentData()
         keep_fill = self._fill.currentData() or AUTO_FILL
         self._model.clear()
-        for model in registry.for_task(self.spec.task):
-            self._model.addItem(model.label, model.name)
-            self._model.setItemData(self._model.count() - 1, f"{model.name} · {model.source}",
-                                    Qt.ItemDataRole.ToolTipRole)
-        self._model.setCurrentIndex(max(self._model.findData(keep), 0))
         self._fill.clear()
         self._fill.addItem("Best installed", AUTO_FILL)
-        for model in registry.for_task("inpaint"):
-            self._fill.addItem(model.label, model.name)
+        for combo, models in ((self._model, registry.for_task(self.spec.task)),
+                              (self._fill, registry.for_task("inpaint"))):
+            titles = [model.title for model in models]
+            for model in models:
+                # the title alone where it is unique, as the other tool pages: the panel is narrow (a long
+                # "title (name)" was cut off), and the name is in the tooltip
+                combo.addItem(model.title if titles.count(model.title) == 1 else model.label, model.name)
+                combo.setItemData(combo.count() - 1, f"{model.label} · {model.source}", Qt.ItemDataRole.ToolTipRole)
+        self._model.setCurrentIndex(max(self._model.findData(keep), 0))
         self._fill.setCurrentIndex(max(self._fill.findData(keep_fill), 0))
         refiner = best_refiner()
         # Unchecked and greyed out rather than hidden when there is no refiner: the tooltip says how to get one,
