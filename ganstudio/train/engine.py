@@ -368,14 +368,18 @@ def _train(family_type: type[Family], cfg: Any, resume: bool, events: EventWrite
     val_every = getattr(cfg, "val_every", 0)
     # Wall time covers validation, samples and checkpoints too, but not the pauses between sessions.
     clock.start()
-    _, stop.requested = dist.mean_losses({}, stop.requested)  # asked to stop while setting up: no step
+    # Whether to stop, as all ranks agreed at the last step. The signal handler's own flag may turn True on one rank
+    # between two steps and not yet on another: acting on it directly would send the ranks to different
+    # collectives (one checkpointing, the other stepping) and both would wait forever.
+    agreed = StopRequest()
+    _, agreed.requested = dist.mean_losses({}, stop.requested)  # asked to stop while setting up: no step
     try:
-        batches = family.batches() if not (clock.at_end or stop.requested) else iter(())
+        batches = family.batches() if not (clock.at_end or agreed.requested) else iter(())
         for batch in batches:
             losses = family.train_step(batch)
             dist.share_buffers(modules)
             clock.step += 1
-            losses, stop.requested = dist.mean_losses(losses, stop.requested)
+            losses, agreed.requested = dist.mean_losses(losses, stop.requested)
             if not losses_finite(losses, clock.step, events):
                 return 1
             last_losses = log.add(clock.step, losses, family.lr()) or last_losses
@@ -387,11 +391,11 @@ def _train(family_type: type[Family], cfg: Any, resume: bool, events: EventWrite
                 path = family.sample(run_dir / "samples" / f"step_{clock.step:08d}.png")
                 if path is not None:
                     events.emit("sample", path=str(path), step=clock.step)
-            if clock.end_step(stop, save, cfg.checkpoint_every):
+            if clock.end_step(agreed, save, cfg.checkpoint_every):
                 break
-    except KeyboardInterrupt:
-        stop.requested = True
-    return clock.finish(stop, save, events, **family.done_fields())
+    except KeyboardInterrupt:  # one process: Ctrl-C in a debugger, where the handler is not ours
+        agreed.requested = True
+    return clock.finish(agreed, save, events, **family.done_fields())
 
 
 def endless(loader: Any) -> Iterator[Any]:
