@@ -64,14 +64,16 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     apply = commands.add_parser("apply", help="run a tool on one image")
-    apply.add_argument("tool", help="superres, inpaint, translate or pose")
+    apply.add_argument("tool", help="superres, inpaint, translate, colorize or pose")
     apply.add_argument("input", type=Path)
     apply.add_argument("-o", "--output", type=Path, required=True)
     apply.add_argument("--model", help="model name (see `ganstudio models list`)")
     apply.add_argument("--mask", type=Path, help="mask image: white = the area the tool changes")
     apply.add_argument("--scale", type=int, help="superres: 2, 3 or 4 (default: the model's own scale, 4 for bicubic/lanczos)")
     apply.add_argument("--radius", type=int, help="inpaint: neighbourhood radius of the classic methods")
-    apply.add_argument("--strength", type=float, help="translate: 0-1 blend with the original (default 1)")
+    apply.add_argument("--strength", type=float, help="translate, colorize: 0-1 blend with the original (default 1)")
+    apply.add_argument("--free-lightness", dest="keep_lightness", action="store_false", default=None,
+                       help="colorize: clip strong colours to sRGB rather than keep each pixel's lightness")
     apply.add_argument("--working-size", type=int,
                        help="translate: short side the model runs at (default: the model's own, 256 unless its card says)")
     apply.add_argument("--pose", type=Path, help="pose: the target pose JSON (from `ganstudio pose detect`, edited)")
@@ -157,7 +159,8 @@ def _run_subcommand(argv: list[str]) -> int:
 
 def _tool_params(tool, args: argparse.Namespace):
     values = {"model": args.model, "scale": args.scale, "radius": args.radius, "strength": args.strength,
-              "working_size": args.working_size, "fill_model": args.fill_model, "refine": args.refine}
+              "working_size": args.working_size, "fill_model": args.fill_model, "refine": args.refine,
+              "keep_lightness": args.keep_lightness}
     known = {f.name for f in fields(tool.params_type)}
     given = {k: v for k, v in values.items() if v is not None}
     if args.pose is not None or args.source_pose is not None or tool.name == "pose":
@@ -172,7 +175,7 @@ def _tool_params(tool, args: argparse.Namespace):
         given["model"] = default_model(given["scale"])  # --scale 2 alone: the best ×2 model, not ×4 shrunk
     unused = set(given) - known
     if unused:
-        flags = {"fill_model": "--fill", "refine": "--no-refine"}
+        flags = {"fill_model": "--fill", "refine": "--no-refine", "keep_lightness": "--free-lightness"}
         named = (flags.get(u, "--" + u.replace("_", "-")) for u in sorted(unused))
         raise CliError(f"{tool.name} takes no {', '.join(named)}")
     return tool.params_type(**given)
@@ -277,6 +280,7 @@ def _apply(args: argparse.Namespace) -> int:
         mask = read_image(args.mask, max_pixels=max_pixels).pixels if args.mask else None
         if tool.needs_mask and mask is None:
             raise CliError(f"{tool.name} needs --mask MASK.png (white = the area to fill)")
+        note = tool.note_for(image.pixels, params)
         result = tool.run(image.pixels, params, mask=_mask_channel(mask), progress=progress, runtime=runtime)
         progress.close()
         write_image(output, result, image.meta, quality=args.quality or prefs.jpeg_quality, overwrite=args.overwrite)
@@ -289,7 +293,7 @@ def _apply(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     height, width = result.shape[:2]
     if not args.quiet:
-        print(f"wrote {output} ({width}x{height})")
+        print(f"wrote {output} ({width}x{height})" + (f". {note}" if note else ""))
     return EXIT_OK
 
 

@@ -153,6 +153,20 @@ def _colorize(root: Path, out: Path, steps: int) -> Any:
                           **_RUN)
 
 
+def _pix2pix(root: Path, out: Path, steps: int) -> Any:
+    from ganstudio.train.pix2pix import Pix2PixConfig
+
+    before = _photos(root / "before")
+    after = root / "after"
+    if not after.is_dir():
+        after.mkdir(parents=True)
+        for path in sorted(before.iterdir()):  # the same names: each photo's after is its negative
+            Image.fromarray(255 - np.asarray(Image.open(path))).save(after / path.name)
+    return Pix2PixConfig(before=str(before), after=str(after), out=str(out), steps=steps, channels=4, levels=2,
+                         disc_channels=4, crop=32, batch=2, val_images=2, adv_start=1, val_every=2, sample_every=2,
+                         **_RUN)
+
+
 CASES = {case.name: case for case in (
     Case("superres", "superres", _superres),
     Case("superres-gan", "superres", _superres_gan),
@@ -162,6 +176,7 @@ CASES = {case.name: case for case in (
     Case("pose", "pose", _pose),
     Case("pose-refiner", "pose_refiner", _pose_refiner),
     Case("colorize", "colorize", _colorize),  # the first family written for the engine: no pre-engine fixture
+    Case("pix2pix", "pix2pix", _pix2pix),
 )}
 
 
@@ -188,7 +203,7 @@ def write_fixtures(work: Path) -> None:
     import torch
 
     for name, case in CASES.items():
-        if name == "colorize":
+        if name in ("colorize", "pix2pix"):
             continue
         torch.manual_seed(0)
         root, out = work / name / "data", work / name / "run"

@@ -59,6 +59,7 @@ def test_a_short_run_checkpoints_resumes_and_exports_a_model_the_registry_takes(
     data = _photos(tmp_path / "photos", count=6)
     run = tmp_path / "run"
     common = ["--data", str(data), "--out", str(run), "--channels", "4", "--levels", "2", "--disc-channels", "4",
+              "--bins", "0", "--l1-weight", "1", "--chroma-weight", "0.5", "--adv-weight", "0.02",
               "--crop", "32", "--batch", "2", "--val-images", "2", "--adv-start", "1", "--threads", "1",
               "--log-every", "1", "--val-every", "2", "--sample-every", "2", "--checkpoint-every", "2"]
     assert run_train(parse_train_args(["colorize", *common, "--steps", "3"])) == 0
@@ -94,3 +95,62 @@ def test_the_config_checks_its_values() -> None:
         ColorizeConfig(data="", out="", crop=100)
     with pytest.raises(ValueError, match="loss weights"):
         ColorizeConfig(data="", out="", chroma_weight=-1)
+
+
+def test_rare_colours_weigh_more_and_the_annealed_mean_picks_the_likeliest_colour() -> None:
+    from ganstudio.models.arch.colorize import ab_bin_centres, ab_bin_index
+    from ganstudio.train.colorize import cell_weights
+
+    grey = np.full((32, 32, 3), 128, np.uint8)
+    rare = grey.copy()
+    rare[:4, :4] = (0, 90, 255)  # a little blue in a mostly grey folder
+    weights = cell_weights([grey, rare], bins=22, rebalance=0.5)
+    _, ab_grey = to_lab_tensors(grey[:1, :1])
+    _, ab_blue = to_lab_tensors(rare[:1, :1])
+    grey_cell, blue_cell = (int(ab_bin_index(ab[None], 22).flatten()[0]) for ab in (ab_grey, ab_blue))
+    assert weights[blue_cell] > 5 * weights[grey_cell]
+    # two plausible colours, one twice as likely: the mean of the two is a dull in-between, the annealed mean is
+    # close to the likelier one
+    model = ColorizeUNet(channels=4, levels=2, bins=22)
+    centres = ab_bin_centres(22)
+    with torch.no_grad():
+        model.head.bias.fill_(-30.0)
+        model.head.bias[blue_cell] = np.log(2.0)
+        model.head.bias[grey_cell] = 0.0
+    out = model(torch.rand(1, 1, 8, 8))[0, :, 0, 0]
+    assert torch.dist(out, centres[blue_cell]) < 0.2 * torch.dist(centres[blue_cell], centres[grey_cell])
+
+
+def test_a_run_saved_before_the_binned_head_resumes_as_the_regression_it_was() -> None:
+    assert ColorizeConfig.from_dict({"data": "", "out": ""}).bins == 0
+    assert ColorizeConfig(data="", out="").bins == 22
+
+
+def test_a_binned_run_starts_from_a_regression_model_and_the_tool_uses_it(tmp_path: Path, capsys) -> None:
+    from safetensors.torch import save_file
+
+    from ganstudio.tools import get_tool
+    from ganstudio.tools.colorize import ColorizeParams
+
+    data = _photos(tmp_path / "photos", count=6)
+    regression = ColorizeUNet(4, 2)
+    save_file(regression.state_dict(), tmp_path / "start.safetensors")
+    run = tmp_path / "run"
+    args = ["colorize", "--data", str(data), "--out", str(run), "--channels", "4", "--levels", "2", "--crop", "32",
+            "--batch", "2", "--val-images", "2", "--threads", "1", "--log-every", "1", "--val-every", "2",
+            "--sample-every", "0", "--checkpoint-every", "2", "--steps", "2", "--lr", "1e-2",
+            "--init", str(tmp_path / "start.safetensors")]
+    assert run_train(parse_train_args(args)) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert any("head starts afresh" in e.get("message", "") for e in events if e["event"] == "warning")
+    assert "ce" in next(e for e in events if e["event"] == "step")["losses"]
+    models = tmp_path / "models"
+    assert run_train(parse_train_args(["export", "--run", str(run), "--output", str(models / "binned.safetensors"),
+                                       "--title", "Binned", "--machine", "test", "--latest"])) == 0
+    card = json.loads((models / "binned.json").read_text())
+    assert card["architecture"]["params"] == {"channels": 4, "levels": 2, "bins": 22}
+    assert "rebalanced cross-entropy" in card["training"]["losses"]
+    configure_registry(models)
+    grey = np.repeat(np.linspace(20, 230, 48 * 40).reshape(40, 48, 1).astype(np.uint8), 3, axis=2)
+    out = get_tool("colorize").run(grey, ColorizeParams(model="binned"))
+    assert out.shape == grey.shape and not np.array_equal(out, grey)

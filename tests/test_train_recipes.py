@@ -24,13 +24,14 @@ from ganstudio.train.common import Precision
 from ganstudio.train.data import augment
 from ganstudio.train.dcgan import DCGANConfig
 from ganstudio.train.events import EventWriter
+from ganstudio.train.pix2pix import Pix2PixConfig
 from ganstudio.train.recipes import PRESETS, RECIPES, Machine, Output, RunSpec
 from ganstudio.train.superres import SuperResConfig
 
 CPU = Machine(False, "CPU, test")
 GPU = Machine(True, "GPU, test", 24.0)
 CONFIGS = {"superres": SuperResConfig, "inpaint": inpaint.InpaintConfig, "cyclegan": cyclegan.CycleGANConfig,
-           "dcgan": DCGANConfig}
+           "dcgan": DCGANConfig, "pix2pix": Pix2PixConfig}
 
 
 @pytest.fixture(autouse=True)
@@ -255,7 +256,8 @@ def test_every_loop_takes_a_precision_and_inpainting_keeps_its_old_flags(tmp_pat
 
 
 #: What each loop did before it had --augment, and still does by default.
-LOOP_AUGMENTS = {"superres": "dihedral", "inpaint": "dihedral", "cyclegan": "hflip", "dcgan": "color,translation"}
+LOOP_AUGMENTS = {"superres": "dihedral", "inpaint": "dihedral", "cyclegan": "hflip", "dcgan": "color,translation",
+                 "pix2pix": "hflip"}
 
 
 def _without(args: list[str], flag: str) -> list[str]:

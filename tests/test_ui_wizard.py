@@ -596,3 +596,47 @@ def test_the_loss_curve_is_averaged_once_it_is_long() -> None:
     assert len(average) == 150 and abs(average[0] - noisy[0][1]) < 1e-12, "no start from zero"
     assert np.std(average[30:]) < np.std([v for _, v in noisy]) / 2
     assert [v for _, v in smoothed([(s, 0.5) for s in range(30)])] == pytest.approx([0.5] * 30)
+
+
+def test_before_after_pairs_train_to_a_model_in_the_translate_tool(qtbot, window, tmp_path: Path) -> None:
+    from test_train_pix2pix import paired_folders
+
+    wizard = window.open_training_wizard()
+    wizard.kind_page.select("pix2pix")
+    wizard.next()
+    page = wizard.data_page
+    assert page.heading_a.text() == "Before" and page.heading_b.text() == "After"
+    assert page.name_row_a.isHidden() and not page.pairs_verdict.isHidden()
+    before, after = paired_folders(tmp_path, 12, size=(100, 96))
+    Image.fromarray(np.zeros((96, 100, 3), np.uint8)).save(before / "lonely.png")
+    Image.fromarray(np.zeros((50, 80, 3), np.uint8)).save(after / "03.png")  # 03 has two after files now
+    (after / "03.jpg").unlink()
+    _two_folders(qtbot, wizard, before, after)
+    listed = page.pairs_problems.toPlainText()
+    assert "lonely.png" in listed and "03.png (100×96) ≠ 03.png (80×50)" in listed
+    assert "11 usable pairs" in page.pairs_verdict.text() and _next_enabled(wizard)
+    page.set_crop(64)
+
+    wizard.next()
+    settings = wizard.settings_page
+    assert "11 usable pairs" in settings.summary_label.text()
+    settings.advanced.setChecked(True)
+    settings.blocks_spin.setValue(2)
+    settings.channels_spin.setValue(8)
+    settings.batch_spin.setValue(2)
+    settings.steps_spin.setValue(3)
+    settings.checkpoint_spin.setValue(3)
+    events, statuses = _train_to_done(qtbot, wizard)
+    start = next(e for e in events if e["event"] == "start")
+    assert start["train_pairs"] == 10 and start["config"]["crop"] == 64
+    assert any("Training on 10 before/after pairs (1 held out" in text for text in statuses)
+    assert any("03.png" in e.get("message", "") for e in events if e["event"] == "warning")
+
+    wizard.next()
+    finish = wizard.finish_page
+    assert [o.name for o in finish.outputs()] == ["sketches2paintings"]
+    with qtbot.waitSignal(wizard.model_exported, timeout=CHILD_TIMEOUT_MS):
+        finish.save_button.click()
+    model = get_registry().get("sketches2paintings", "translate")
+    assert model.title == "Sketches → Paintings (my pairs)" and model.card["working_size"] == 96
+    assert "sketches2paintings" in _models_in_tool(window, "translate")

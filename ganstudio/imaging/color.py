@@ -133,11 +133,69 @@ def composite_over(rgba_float: np.ndarray, background: tuple[float, float, float
     return colour * alpha + bg * (1 - alpha)
 
 
+# sRGB's primaries and D65 white (IEC 61966-2-1), for CIE L*a*b*. Written out rather than OpenCV's float Lab, whose
+# lookup tables are off by up to 0.7 L* and 1.3 8-bit levels on a round trip: too coarse to keep a lightness exactly.
+_RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
+                        [0.2126729, 0.7151522, 0.0721750],
+                        [0.0193339, 0.1191920, 0.9503041]])
+_WHITE = _RGB_TO_XYZ.sum(axis=1)
+_RGB_TO_XYZ_WHITE = (_RGB_TO_XYZ / _WHITE[:, None]).T.astype(np.float32)  # rows @ this = XYZ / white
+_XYZ_WHITE_TO_RGB = np.linalg.inv(_RGB_TO_XYZ / _WHITE[:, None]).T.astype(np.float32)
+_DELTA = 6 / 29
+
+
+def _decode_srgb(encoded: np.ndarray) -> np.ndarray:
+    return np.where(encoded <= 0.04045, encoded / 12.92, ((np.maximum(encoded, 0.04045) + 0.055) / 1.055) ** 2.4)
+
+
+def _encode_srgb(linear: np.ndarray) -> np.ndarray:
+    return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * np.maximum(linear, 0.0031308) ** (1 / 2.4) - 0.055)
+
+
 def rgb_to_lab(rgb_float: np.ndarray) -> np.ndarray:
     """H x W x 3 RGB floats in [0, 1] (sRGB) -> CIE L*a*b* (float32: L* 0-100, a* and b* about -110..110)."""
-    return cv2.cvtColor(np.ascontiguousarray(rgb_float, np.float32), cv2.COLOR_RGB2Lab)
+    linear = _decode_srgb(np.asarray(rgb_float, np.float32))
+    xyz = linear @ _RGB_TO_XYZ_WHITE
+    f = np.where(xyz > _DELTA**3, np.cbrt(np.maximum(xyz, _DELTA**3)), xyz / (3 * _DELTA**2) + 4 / 29)
+    fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
+    return np.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], axis=-1).astype(np.float32)
+
+
+def _lab_to_linear(lab: np.ndarray) -> np.ndarray:
+    """CIE L*a*b* -> linear sRGB, unclipped: a component outside [0, 1] is a colour sRGB cannot show."""
+    lab = np.asarray(lab, np.float32)
+    fy = (lab[..., 0] + 16) / 116
+    f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], axis=-1)
+    xyz = np.where(f > _DELTA, f**3, 3 * _DELTA**2 * (f - 4 / 29))
+    return (xyz @ _XYZ_WHITE_TO_RGB).astype(np.float32)
 
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    """CIE L*a*b* (float32) -> RGB floats in [0, 1]; colours outside sRGB are clipped."""
-    return np.clip(cv2.cvtColor(np.ascontiguousarray(lab, np.float32), cv2.COLOR_Lab2RGB), 0.0, 1.0)
+    """CIE L*a*b* (float32) -> RGB floats in [0, 1]; colours outside sRGB are clipped per channel."""
+    return _encode_srgb(np.clip(_lab_to_linear(lab), 0.0, 1.0)).astype(np.float32)
+
+
+def lab_to_rgb_keeping_lightness(lab: np.ndarray, steps: int = 12) -> np.ndarray:
+    """CIE L*a*b* (float32) -> RGB floats in [0, 1] with every pixel's L* kept: a colour outside sRGB loses chroma
+    (toward the grey of its own lightness) rather than being clipped per channel, which would change its lightness.
+
+    The sRGB gamut's slice at one L* holds its grey and is star-shaped around it, so the largest chroma factor that
+    fits is found by bisection, only for the pixels that need it.
+    """
+    lab = np.asarray(lab, np.float32)
+    linear = _lab_to_linear(lab).reshape(-1, 3)
+    outside = np.flatnonzero(~_in_gamut(linear))
+    if outside.size:
+        target = lab.reshape(-1, 3)[outside]
+        low = np.zeros((outside.size, 1), np.float32)  # chroma factors known to fit: grey always does
+        high = np.ones_like(low)
+        for _ in range(steps):
+            middle = (low + high) / 2
+            fits = _in_gamut(_lab_to_linear(target * np.hstack([np.ones_like(middle), middle, middle])))[:, None]
+            low, high = np.where(fits, middle, low), np.where(fits, high, middle)
+        linear[outside] = _lab_to_linear(target * np.hstack([np.ones_like(low), low, low]))
+    return _encode_srgb(np.clip(linear, 0.0, 1.0)).reshape(lab.shape).astype(np.float32)
+
+
+def _in_gamut(linear: np.ndarray) -> np.ndarray:
+    return ((linear >= -1e-6) & (linear <= 1 + 1e-6)).all(axis=-1)

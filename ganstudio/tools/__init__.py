@@ -1,10 +1,11 @@
 """User-facing tools: each a parameters dataclass and ``run(image, params, mask, progress, cancel, runtime)``."""
 from __future__ import annotations
 
-from . import inpaint, pose, superres, translate
+from . import colorize, inpaint, pose, superres, translate
 from .base import ToolSpec
 
-TOOLS: dict[str, ToolSpec] = {tool.name: tool for tool in (superres.TOOL, inpaint.TOOL, translate.TOOL, pose.TOOL)}
+TOOLS: dict[str, ToolSpec] = {
+    tool.name: tool for tool in (superres.TOOL, inpaint.TOOL, translate.TOOL, colorize.TOOL, pose.TOOL)}
 
 
 def get_tool(name: str) -> ToolSpec:

@@ -27,11 +27,17 @@ class ToolSpec:
     previewable: bool = False
     #: The models the tool starts on, best first (see :func:`rank_models`); the CLI's default and the panel's.
     preferred_models: tuple[str, ...] = ()
+    #: ``(image, params) -> str``: a line for the user about what the tool makes of this input ("" for nothing),
+    #: e.g. that a colour photo given to Colourise is made grey first.
+    input_note: Callable[[np.ndarray, Any], str] | None = None
 
     def uses_mask(self, params: Any) -> bool:
         """Whether a run with ``params`` takes the mask: always for inpainting, and for a tool with a ``use_mask``
         option when it is on."""
         return self.needs_mask or bool(getattr(params, "use_mask", False))
+
+    def note_for(self, image: np.ndarray, params: Any) -> str:
+        return self.input_note(image, params) if self.input_note is not None else ""
 
 
 def check_image(image: np.ndarray) -> None:

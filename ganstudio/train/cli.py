@@ -118,6 +118,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_pose_refiner_parser(tasks)
     _add_dcgan_parsers(tasks)
     _add_colorize_parser(tasks)
+    _add_pix2pix_parser(tasks)
 
 
 def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
@@ -166,7 +167,7 @@ def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
 TRAINERS = {"superres": ("superres", "SuperResConfig"), "inpaint": ("inpaint", "InpaintConfig"),
             "cyclegan": ("cyclegan", "CycleGANConfig"), "pose": ("pose", "PoseConfig"),
             "pose-refiner": ("pose_refiner", "RefinerConfig"), "dcgan": ("dcgan", "DCGANConfig"),
-            "colorize": ("colorize", "ColorizeConfig")}
+            "colorize": ("colorize", "ColorizeConfig"), "pix2pix": ("pix2pix", "Pix2PixConfig")}
 
 
 def _config(args: argparse.Namespace, config_type: type) -> object:
@@ -216,9 +217,10 @@ def _export(args: argparse.Namespace, events: EventWriter) -> int:
     from ganstudio.train import inpaint, pose_refiner, superres
     from ganstudio.train.common import run_task
 
-    from ganstudio.train import colorize
+    from ganstudio.train import colorize, pix2pix
 
-    exports = {inpaint.TASK: inpaint.export, pose_refiner.TASK: pose_refiner.export, colorize.TASK: colorize.export}
+    exports = {inpaint.TASK: inpaint.export, pose_refiner.TASK: pose_refiner.export, colorize.TASK: colorize.export,
+               pix2pix.TASK: pix2pix.export}
     export = exports.get(run_task(Path(args.run)) or "", superres.export)
     output = Path(args.output)
     card = export(Path(args.run), output, args.name or output.stem, args.title, args.machine,
@@ -432,6 +434,11 @@ def _add_colorize_parser(tasks: argparse._SubParsersAction) -> None:
     cz.add_argument("--out", required=True, help="run folder: checkpoints, samples, best weights")
     cz.add_argument("--channels", type=int, default=defaults.channels, help="U-Net width")
     cz.add_argument("--levels", type=int, default=defaults.levels, help="U-Net downsampling stages")
+    cz.add_argument("--bins", type=int, default=defaults.bins,
+                    help="a*b* grid cells per axis of the classifying head (0: regress a*b* with L1)")
+    cz.add_argument("--rebalance", type=float, default=defaults.rebalance,
+                    help="0-1: how far rare colours are weighted up (Zhang et al. 2016's lambda)")
+    cz.add_argument("--ce-weight", type=float, default=defaults.ce_weight)
     cz.add_argument("--disc-channels", type=int, default=defaults.disc_channels)
     cz.add_argument("--crop", type=int, default=defaults.crop)
     _add_augment(cz, defaults.augment)
@@ -448,6 +455,32 @@ def _add_colorize_parser(tasks: argparse._SubParsersAction) -> None:
     cz.add_argument("--val-every", type=int, default=defaults.val_every)
     cz.add_argument("--init", default=defaults.init, help="start from these .safetensors weights; ignored on --resume")
     _add_run_options(cz, defaults)
+
+
+def _add_pix2pix_parser(tasks: argparse._SubParsersAction) -> None:
+    from ganstudio.train.pix2pix import Pix2PixConfig
+
+    defaults = Pix2PixConfig(before="", after="", out="")
+    pp = tasks.add_parser("pix2pix", help=f"pix2pix on before/after pairs of two folders {_DEFAULTS_NOTE}")
+    pp.add_argument("--before", required=True, help="folder of before pictures (searched recursively)")
+    pp.add_argument("--after", required=True, help="folder of after pictures, each named as its before picture")
+    pp.add_argument("--out", required=True, help="run folder: checkpoints, samples, best weights")
+    pp.add_argument("--channels", type=int, default=defaults.channels, help="U-Net width")
+    pp.add_argument("--levels", type=int, default=defaults.levels, help="U-Net downsampling stages")
+    pp.add_argument("--disc-channels", type=int, default=defaults.disc_channels)
+    pp.add_argument("--crop", type=int, default=defaults.crop)
+    _add_augment(pp, defaults.augment)
+    pp.add_argument("--batch", type=int, default=defaults.batch)
+    pp.add_argument("--steps", type=int, default=defaults.steps)
+    pp.add_argument("--lr", type=float, default=defaults.lr)
+    pp.add_argument("--disc-lr", type=float, default=defaults.disc_lr)
+    pp.add_argument("--l1-weight", type=float, default=defaults.l1_weight)
+    pp.add_argument("--adv-weight", type=float, default=defaults.adv_weight)
+    pp.add_argument("--adv-start", type=int, default=defaults.adv_start, help="L1 only before this step")
+    pp.add_argument("--val-images", type=int, default=defaults.val_images, help="pairs held out for validation")
+    pp.add_argument("--val-every", type=int, default=defaults.val_every)
+    pp.add_argument("--init", default=defaults.init, help="start from these .safetensors weights; ignored on --resume")
+    _add_run_options(pp, defaults)
 
 
 def _export_dcgan(args: argparse.Namespace, events: EventWriter) -> int:

@@ -22,7 +22,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
 from ganstudio.imaging.color import lab_to_rgb, rgb_to_lab
-from ganstudio.models.arch.colorize import AB_SCALE, ColorizeUNet
+from ganstudio.models.arch.colorize import AB_SCALE, ColorizeUNet, ab_bin_index
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train import engine
 from ganstudio.train.common import data_licence, device_of, load_weights_for_export, save_grid, split_validation
@@ -42,6 +42,11 @@ class ColorizeConfig(engine.RunSettings):
     out: str
     channels: int = 32
     levels: int = 4
+    #: a*b* grid cells per axis of the classification head (0: regress a*b* directly, with L1 and the chroma term)
+    bins: int = 22
+    #: Class rebalancing (Zhang et al. 2016): each cell's loss weight is 1 / ((1 - r) p + r / cells), p its share of
+    #: the training photos' pixels: rare, saturated colours count as much as the common browns and greys.
+    rebalance: float = 0.5
     disc_channels: int = 32
     crop: int = 128
     #: Left-right flips by default: skies are up.
@@ -50,28 +55,50 @@ class ColorizeConfig(engine.RunSettings):
     steps: int = 20_000
     lr: float = 2e-4
     disc_lr: float = 2e-4
-    l1_weight: float = 1.0
-    #: Weight of the chroma term (colour the prediction lacks); 0 is plain L1, which gives sepia.
-    chroma_weight: float = 0.5
-    adv_weight: float = 0.02
+    #: The regression losses (``bins`` 0): L1 alone gives sepia; the chroma term and the GAN gave orange skies and
+    #: pink walls in the first run (training/colorize/README.md). Off by default: the binned head needs neither.
+    l1_weight: float = 0.0
+    #: Weight of the chroma term (colour the prediction lacks).
+    chroma_weight: float = 0.0
+    #: Weight of the rebalanced cross-entropy over a*b* cells (binned heads).
+    ce_weight: float = 1.0
+    adv_weight: float = 0.0
     adv_start: int = 1_000
     val_images: int = 16
     val_every: int = 500
     #: .safetensors generator weights of the same architecture to start a fresh run from; ignored on resume.
     init: str = ""
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ColorizeConfig:
+        # a run saved before the binned head existed regressed a*b*
+        return super().from_dict({"bins": 0, **values})
+
     def __post_init__(self) -> None:
         self.require(("steps", "batch", "crop", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"),
-                     ("sample_every", "adv_start", "val_images"))
+                     ("sample_every", "adv_start", "val_images", "bins"))
+        if not 0 <= self.rebalance <= 1:
+            raise ValueError(f"rebalance must be between 0 and 1, not {self.rebalance}")
         if self.crop % 2**self.levels:
             raise ValueError(f"crop {self.crop} must be a multiple of {2 ** self.levels} (2 ** levels)")
-        if min(self.l1_weight, self.chroma_weight, self.adv_weight) < 0:
+        if min(self.l1_weight, self.chroma_weight, self.ce_weight, self.adv_weight) < 0:
             raise ValueError("loss weights must be 0 or more")
         check_augment(self.augment)
 
 
 def arch_params(cfg: ColorizeConfig) -> dict[str, Any]:
-    return {"channels": cfg.channels, "levels": cfg.levels}
+    return {"channels": cfg.channels, "levels": cfg.levels, **({"bins": cfg.bins} if cfg.bins else {})}
+
+
+def cell_weights(images: list[np.ndarray], bins: int, rebalance: float) -> torch.Tensor:
+    """bins² loss weights: 1 / ((1 - r) p + r / cells), scaled so the photos' pixels weigh 1 on average."""
+    counts = torch.zeros(bins * bins, dtype=torch.float64)
+    for image in images:
+        _, ab = to_lab_tensors(np.ascontiguousarray(image[::4, ::4]))
+        counts += torch.bincount(ab_bin_index(ab[None], bins).flatten(), minlength=bins * bins).double()
+    share = counts / counts.sum()
+    weights = 1 / ((1 - rebalance) * share + rebalance / share.numel())
+    return (weights / (share * weights).sum()).float()
 
 
 def to_lab_tensors(rgb: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,8 +185,9 @@ class Colorize(engine.Family):
     """The U-Net on a*b* L1 and the chroma term, then also against a PatchGAN on (L*, a*b*)."""
 
     task = TASK
-    run_defining = ("channels", "levels", "disc_channels", "crop", "augment", "batch", "lr", "disc_lr", "l1_weight",
-                    "chroma_weight", "adv_weight", "adv_start", "seed", "val_images")
+    run_defining = ("channels", "levels", "bins", "rebalance", "disc_channels", "crop", "augment", "batch", "lr",
+                    "disc_lr", "l1_weight", "chroma_weight", "ce_weight", "adv_weight", "adv_start", "seed",
+                    "val_images")
 
     def setup(self, state: dict[str, Any] | None) -> dict[str, Any]:
         cfg, run = self.cfg, self.run
@@ -171,7 +199,12 @@ class Colorize(engine.Family):
         self.loader = DataLoader(ColourCrops(images, cfg.crop, cfg.augment), batch_size=cfg.batch, shuffle=True,
                                  drop_last=len(images) >= cfg.batch)
         self.val_pairs = validation_pairs(val_images, cfg.crop)
-        self.generator = ColorizeUNet(cfg.channels, cfg.levels).to(run.device, memory_format=torch.channels_last)
+        self.generator = ColorizeUNet(cfg.channels, cfg.levels, cfg.bins).to(run.device,
+                                                                             memory_format=torch.channels_last)
+        if cfg.bins:
+            saved = state.get("cell_weights") if state is not None else None
+            self.cell_weights = (torch.tensor(saved) if saved is not None else
+                                 cell_weights(images, cfg.bins, cfg.rebalance)).to(run.device)
         # the discriminator sees the lightness and the colour: 3 channels, as PatchGAN takes
         self.discriminator = PatchGANDiscriminator(cfg.disc_channels).to(run.device, memory_format=torch.channels_last)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
@@ -179,12 +212,25 @@ class Colorize(engine.Family):
         self.track(generator=self.generator, discriminator=self.discriminator, opt_g=self.opt_g, opt_d=self.opt_d)
         self.best = engine.LowestScore(run, state["best"] if state is not None else None)
         if state is None and cfg.init:
-            from safetensors.torch import load_file
-
-            self.generator.load_state_dict(load_file(cfg.init), strict=True)
+            self._start_from(cfg.init)
         return {"train_images": len(images), "val_images": len(val_images),
                 "skipped": len(skipped) + len(val_skipped),
                 "params": sum(p.numel() for p in self.generator.parameters())}
+
+    def _start_from(self, path: str) -> None:
+        """The generator from ``path``; a head of another shape (a regression model for a binned run) is left as
+        initialised, so a new head learns on a trunk that already knows photos."""
+        from safetensors.torch import load_file
+
+        own = self.generator.state_dict()
+        weights = load_file(path)
+        fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+        unknown = set(weights) - set(own)
+        if unknown or not set(own) - set(fitting) <= {"head.weight", "head.bias"}:
+            raise ValueError(f"{path} is not a colorize_unet of this size")
+        self.generator.load_state_dict(fitting, strict=False)
+        if len(fitting) < len(own):
+            self.run.events.emit("warning", message=f"{path}: its head has another shape; the head starts afresh")
 
     def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return engine.endless(self.loader)
@@ -195,7 +241,19 @@ class Colorize(engine.Family):
         lightness, ab = (t.to(run.device, memory_format=torch.channels_last, non_blocking=True) for t in batch)
         losses: dict[str, torch.Tensor] = {}
         with run.precision.autocast():
-            pred = generator(lightness).float()
+            if cfg.bins:
+                # the loss is on the cell scores; their annealed mean (what the tool shows) is only needed for the
+                # regression losses and the discriminator, and costs a 484-way softmax at every pixel
+                regressing = cfg.l1_weight > 0 or cfg.chroma_weight > 0 or cfg.adv_weight > 0
+                # every other pixel of each axis without the regression losses: neighbours share their colour, and
+                # the 484-way head and its softmax are the step's largest cost
+                logits = generator(lightness, scores_only=1 if regressing else 2).float()
+                with torch.set_grad_enabled(regressing and torch.is_grad_enabled()):
+                    scores = logits if regressing else logits.detach()[..., ::2, ::2]
+                    pred = torch.einsum("nqhw,qc->nchw", torch.softmax(scores / ColorizeUNet.temperature, dim=1),
+                                        self.generator.centres)
+            else:
+                pred = generator(lightness).float()
         adversarial = cfg.adv_weight > 0 and run.step >= cfg.adv_start
         if adversarial:
             # [-1, 1] lightness beside the colour, which PatchGAN's x * 2 - 1 expects in [0, 1]
@@ -206,9 +264,16 @@ class Colorize(engine.Family):
             losses["d"] = losses["d"].detach()
             with run.precision.autocast():
                 losses["g_adv"] = hinge_g_loss(discriminator(fake).float())
-        losses["l1"] = (pred - ab).abs().mean()
-        losses["chroma"] = chroma_shortfall(pred, ab)
+        seen = ab if pred.shape[-1] == ab.shape[-1] else ab[..., ::4, ::4]  # a logged-only, strided prediction
+        losses["l1"] = (pred - seen).abs().mean()
+        losses["chroma"] = chroma_shortfall(pred, seen)
         g_loss = cfg.l1_weight * losses["l1"] + cfg.chroma_weight * losses["chroma"]
+        if cfg.bins:
+            stride = ab.shape[-1] // logits.shape[-1]
+            target = ab_bin_index(ab[..., ::stride, ::stride], cfg.bins)
+            per_pixel = nn.functional.cross_entropy(logits, target, reduction="none")
+            losses["ce"] = (per_pixel * self.cell_weights[target]).mean()
+            g_loss = g_loss + cfg.ce_weight * losses["ce"]
         if adversarial:
             g_loss = g_loss + cfg.adv_weight * losses["g_adv"]
         run.update(g_loss, self.opt_g)
@@ -224,7 +289,8 @@ class Colorize(engine.Family):
         return save_sample_grid(self.generator, self.val_pairs, path) if self.val_pairs else None
 
     def state(self) -> dict[str, Any]:
-        return {"best": self.best.values}
+        return {"best": self.best.values, **({"cell_weights": self.cell_weights.cpu().tolist()} if self.cfg.bins
+                                             else {})}
 
     def done_fields(self) -> dict[str, Any]:
         return self.best.done_fields()
@@ -239,7 +305,7 @@ def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: st
     """Write the run's best (or latest) generator as ``weights_path`` (.safetensors) plus its model card."""
     state = ckpt.load_latest(run_dir)
     cfg = ColorizeConfig.from_dict(state["config"])
-    generator = ColorizeUNet(cfg.channels, cfg.levels)
+    generator = ColorizeUNet(cfg.channels, cfg.levels, cfg.bins)
     used_best = load_weights_for_export(generator, run_dir, state, "generator", use_best)
     card = {
         "name": name, "title": title, "task": TASK, "scale": 1,
@@ -249,7 +315,9 @@ def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: st
         "input": {"channels": "CIE L* / 100 (one channel)", "output": f"a*, b* / {AB_SCALE:g} (tanh)"},
         "recipe": "training/colorize/README.md",
         "data": {"folder": cfg.data, "licence": data_licence(cfg.data, cfg.init)},
-        "training": {"losses": f"L1 on a*b* x{cfg.l1_weight:g}, chroma shortfall x{cfg.chroma_weight:g}, hinge "
+        "training": {"losses": (f"class-rebalanced cross-entropy over {cfg.bins}x{cfg.bins} a*b* cells "
+                                f"(rebalance {cfg.rebalance:g}) x{cfg.ce_weight:g}, " if cfg.bins else "") +
+                               f"L1 on a*b* x{cfg.l1_weight:g}, chroma shortfall x{cfg.chroma_weight:g}, hinge "
                                f"PatchGAN on (L*, a*b*) x{cfg.adv_weight:g} from step {cfg.adv_start}",
                      "optimizer": "Adam (0.5, 0.999)", "batch": cfg.batch, "crop": cfg.crop,
                      "augment": AUGMENT_TEXT[cfg.augment], "lr": cfg.lr, "machine": machine,

@@ -44,9 +44,10 @@ class PatchGANDiscriminator(nn.Module):
     norm, as in CycleGAN; the batch there is 1, where batch norm would be instance norm anyway.
     """
 
-    def __init__(self, ndf: int = 64, n_layers: int = 3) -> None:
+    def __init__(self, ndf: int = 64, n_layers: int = 3, in_channels: int = 3) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(3, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
+                                   nn.LeakyReLU(0.2, inplace=True)]
         width = ndf
         for index in range(1, n_layers + 1):
             previous, width = width, ndf * min(2**index, 8)

@@ -16,6 +16,7 @@ from ganstudio.atomic import write_text_atomic
 from ganstudio.config import config_dir, default_model_dir
 from ganstudio.models import ModelDescriptor, get_registry
 from ganstudio.train.common import data_licence
+from ganstudio.train.folder_check import MIN_IMAGES, MIN_PAIRS
 
 PRESETS = ("quick", "balanced", "best")
 #: Model names (file stems): what the registry and the cards accept.
@@ -198,6 +199,15 @@ class Recipe:
     base_label = ""
     #: The run keeps its best-validating weights apart, so the Finish page can offer the latest ones instead.
     has_best = True
+    #: Two-folder kinds: whether each folder's kind gets a short name (CycleGAN's model names are made of them),
+    #: and whether the folders' files pair up by name (before/after).
+    names_needed = True
+    paired = False
+    #: Usable photos (pairs, for a paired kind) a run needs.
+    min_images = MIN_IMAGES
+    #: The Data page's headings and placeholders of the two folders.
+    headings = ("First kind of picture", "Second kind of picture")
+    placeholders = ("Folder of the first kind of photos", "Folder of the second kind of photos")
     default_crop = 96
     #: The default crop on a CUDA GPU, where larger crops cost little.
     gpu_crop = 96
@@ -614,5 +624,77 @@ class DCGANRecipe(Recipe):
                 "--name", output.name, "--title", output.title, "--machine", machine]
 
 
+class PairsRecipe(Recipe):
+    kind = "pix2pix"
+    train_task = "pix2pix"
+    model_task = "translate"
+    title = "Learn from before/after pairs"
+    explain = ("Learns the change between two folders of the same pictures, before and after (sketches and their "
+               "paintings, scans and their retouched versions): pix2pix. Files pair by name.")
+    where = "the Translate tool"
+    folders = 2
+    names_needed = False
+    paired = True
+    min_images = MIN_PAIRS
+    headings = ("Before", "After")
+    placeholders = ("Folder of the before pictures", "Folder of the after pictures, named as their before pictures")
+    data_hint = ("Two folders of the same pictures, before and after the change, at least {min_images} pairs. A "
+                 "before file and its after file have the same name (the extension may differ). Nothing in them "
+                 "is changed.")
+    blocks_label = "Downsampling stages"
+    blocks_range = (2, 5)
+    channels_label = "Width"
+    channels_range = (8, 64)
+    sample_hint = "Samples (before | result | after) appear here"
+    sample_caption = "held-out pairs: before | result | after"
+    crop_sizes = (64, 96, 128, 192, 256)
+    crop_step = 32
+    crop_hint = "The same square piece is cut from both pictures of a pair, at full size. Larger crops show more " \
+                "of the picture at once but make each step slower."
+    default_crop = 128
+    gpu_crop = 256
+    augments = CycleGANRecipe.augments  # left-right flips first: before/after pictures mostly have an up
+    data_flags = ("--before", "--after")
+    probe_flags = ("--val-images", "0", "--sample-every", "0", "--adv-start", "0")
+
+    def preset(self, preset: str, machine: Machine, from_base: bool) -> Settings:
+        level = PRESETS.index(preset)
+        if machine.cuda:
+            steps, batch = (2_000, 10_000, 40_000)[level], (8, 16, 16)[level]
+        else:
+            steps, batch = (300, 1_500, 5_000)[level], 4
+        channels = (16, 24, 32)[level]
+        return Settings(steps, batch, self.crop_for(machine), 2e-4, 4, channels, checkpoint_every(steps),
+                        self.precision(machine), self.default_augment)
+
+    def settings_problem(self, settings: Settings) -> str:
+        if settings.crop % 2**settings.blocks:
+            return f"The crop must be a multiple of {2 ** settings.blocks} (2 to the power of the stages)."
+        return super().settings_problem(settings)
+
+    def run_name(self, folders: list[Path], names: list[str]) -> str:
+        return f"{slug(folders[0].name, 'before')}2{slug(folders[1].name, 'after')}"
+
+    def build_spec(self, folders: list[Path], settings: Settings, from_base: bool, run_dir: Path, usable: int,
+                   names: list[str]) -> RunSpec:
+        every = _every(settings.steps)
+        args = ["--before", str(folders[0]), "--after", str(folders[1]), "--out", str(run_dir),
+                "--steps", str(settings.steps), "--batch", str(settings.batch), "--crop", str(settings.crop),
+                *self.augment_args(settings), "--lr", str(settings.lr), "--disc-lr", str(settings.lr),
+                "--channels", str(settings.channels), "--disc-channels", str(settings.channels),
+                "--levels", str(settings.blocks), "--checkpoint-every", str(settings.checkpoint_every),
+                *_threads(), "--precision", settings.precision,
+                # L1 alone for the first tenth: the discriminator has nothing to judge before the change is roughly
+                # right
+                "--adv-start", str(settings.steps // 10),
+                "--val-images", str(min(4, usable // 10)), "--val-every", str(every), "--sample-every", str(every),
+                "--log-every", str(_log_every(settings.steps))]
+        return RunSpec(str(run_dir), str(folders[0]), args, settings.steps, self.kind, str(folders[1]))
+
+    def default_outputs(self, spec: RunSpec) -> list[Output]:
+        before, after = Path(spec.data).name, Path(spec.data_b).name
+        return [Output(f"{slug(before, 'before')}2{slug(after, 'after')}", f"{before} → {after} (my pairs)")]
+
+
 RECIPES: dict[str, Recipe] = {recipe.kind: recipe for recipe in (SuperResRecipe(), InpaintRecipe(),
-                                                                 CycleGANRecipe(), DCGANRecipe())}
+                                                                 CycleGANRecipe(), DCGANRecipe(), PairsRecipe())}

@@ -56,10 +56,12 @@ _FILE_ERRORS = (ImageError, OSError, ValueError)
 
 #: One key per GAN tool (the canvas tools have H, Z, B, E, M, L; G opens Generate). I is free as a single key:
 #: Invert Mask is Ctrl+I.
-GAN_TOOL_KEYS = {"superres": "U", "inpaint": "I", "translate": "T", "pose": "P"}
-GAN_TOOL_ICONS = {"superres": "upscale", "inpaint": "inpaint", "translate": "translate", "pose": "pose"}
+GAN_TOOL_KEYS = {"superres": "U", "inpaint": "I", "translate": "T", "colorize": "C", "pose": "P"}
+GAN_TOOL_ICONS = {"superres": "upscale", "inpaint": "inpaint", "translate": "translate", "colorize": "colorize",
+                  "pose": "pose"}
 GAN_TOOL_TIPS = {"superres": "Upscale the image ×2 or ×4", "inpaint": "Fill the masked area",
                  "translate": "Turn one kind of picture into another, e.g. a cat into a dog",
+                 "colorize": "Colour a black-and-white photo",
                  "pose": "Find the person's pose and drag it into a new one"}
 #: Keys the canvas handles itself (no menu action carries them), for Help › Keyboard Shortcuts.
 CANVAS_KEYS = (("Pan while held", "Space"), ("Pan", "Middle mouse drag"),
@@ -151,6 +153,8 @@ class MainWindow(QMainWindow):
         self._job_started_at: dict[int, float] = {}
         #: job id -> the pose a pose edit puts the person in, which the result's image carries on with
         self._job_poses: dict[int, Pose | None] = {}
+        #: What a tool made of its input, for the status bar when it is done (ToolSpec.input_note).
+        self._job_notes: dict[int, str] = {}
         self._job_previews: dict[int, _Preview] = {}
         #: detection job id -> (the pixels it runs on, the detector), to keep the person's matte for Apply
         self._detections: dict[int, tuple[np.ndarray, str]] = {}
@@ -787,6 +791,8 @@ class MainWindow(QMainWindow):
         elif text is None:
             text = spec.title + (f" ×{scale}" if scale else "") + (f" ({model})" if model else "")
         self._job_documents[job.id] = (document, text, uses_mask)
+        if function is None:
+            self._job_notes[job.id] = spec.note_for(document.pixels, params)
         document.job_id = self.jobs.submit(job)
         self._update_job_widgets()
         # Back to the canvas, so the compare key (backslash) and view shortcuts work without another click.
@@ -962,6 +968,7 @@ class MainWindow(QMainWindow):
         """Forget the job; its document and undo text, or ``None`` if that document was closed meanwhile."""
         entry = self._job_documents.pop(job_id, None)
         self._job_poses.pop(job_id, None)
+        self._job_notes.pop(job_id, None)
         self._detections.pop(job_id, None)
         preview = self._job_previews.pop(job_id, None)
         if preview is not None and entry is not None:
@@ -987,6 +994,7 @@ class MainWindow(QMainWindow):
         seconds = time.monotonic() - self._job_started_at.pop(job_id, time.monotonic())
         pose = self._job_poses.get(job_id)
         detected_on = self._detections.pop(job_id, None)
+        note = self._job_notes.get(job_id, "")
         entry = self._job_done(job_id)
         if entry is None:
             return
@@ -1006,8 +1014,8 @@ class MainWindow(QMainWindow):
             return
         # a fill is done with its mask: clearing it in the same step shows the result and undoes as one
         document.apply_result(result, text, clear_mask=used_mask, pose=pose)
-        self.statusBar().showMessage(f"{text}: done in {seconds:.1f} s. Hold \\ to compare with the image before.",
-                                     8000)
+        self.statusBar().showMessage(f"{text}: done in {seconds:.1f} s.{' ' + note if note else ''} "
+                                     "Hold \\ to compare with the image before.", 12000 if note else 8000)
 
     def _on_job_failed(self, job_id: int, message: str) -> None:
         self._job_started_at.pop(job_id, None)

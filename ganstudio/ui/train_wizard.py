@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
 
 from ganstudio.config import default_model_dir
 from ganstudio.models import configure_registry, get_registry
-from ganstudio.train.folder_check import MIN_IMAGES, FolderReport, check_folder
+from ganstudio.train.folder_check import FolderReport, PairReport, check_folder, match_pairs
 from ganstudio.train.recipes import (NAME_PATTERN, PRESETS, RECIPES, Machine, Output, Recipe, RunSpec, Settings,
                                      runs_dir, slug)
 from ganstudio.ui.loss_plot import LossPlot
@@ -69,12 +69,14 @@ def _count(value: Any) -> str:
 
 
 def _start_text(event: dict[str, Any]) -> str:
-    held = event.get("val_images", event.get("sample_images"))
+    paired = "train_pairs" in event
+    held = event.get("val_pairs") if paired else event.get("val_images", event.get("sample_images"))
     held_text = f" ({_count(held)} held out to show progress)" if held else ""
     device = str(event.get("device"))
     where = "the CPU" if device == "cpu" else f"the GPU ({device})" if device.startswith("cuda") else device
     precision = f" in {event['precision']}" if event.get("precision") else ""
-    return f"Training on {_count(event.get('train_images'))} pictures{held_text} on {where}{precision}."
+    what = f"{event['train_pairs']} before/after pairs" if paired else f"{_count(event.get('train_images'))} pictures"
+    return f"Training on {what}{held_text} on {where}{precision}."
 
 
 def _speed_text(rate: float) -> str:
@@ -85,7 +87,8 @@ def _validation_text(event: dict[str, Any]) -> str:
     """A ``validation`` event in a line: super-resolution reports PSNR; inpainting its fill scores."""
     if "best_psnr" in event:
         return f"step {event['step']}: validation PSNR {event['psnr']:.2f} dB (best {event['best_psnr']:.2f} dB)"
-    scores = ", ".join(f"{name} {event[name]:.4g}" for name in ("psnr", "hole_l1", "lpips") if name in event)
+    scores = ", ".join(f"{name} {event[name]:.4g}" for name in ("psnr", "hole_l1", "ab_l1", "l1", "lpips")
+                       if name in event)
     return f"step {event['step']}: validation {scores} (best {event.get('best_metric')} " \
            f"{event.get('best_score', float('nan')):.4g} at step {event.get('best_step')})"
 
@@ -248,6 +251,8 @@ class FolderField(QWidget):
         layout.addStretch(0)
         self.report: FolderReport | None = None
         self.min_side = 1
+        #: Usable photos this folder needs on its own (the kind's; for pairs, the pairs decide, not the folders).
+        self.min_images = 1
         self._number = 0
         self._checked_text = ""
         self._signals = _CheckSignals(self)
@@ -260,7 +265,7 @@ class FolderField(QWidget):
 
     @property
     def ok(self) -> bool:
-        return self.report is not None and self.report.verdict(self.min_side).ok
+        return self.report is not None and self.report.verdict(self.min_side, self.min_images).ok
 
     def set_min_side(self, min_side: int) -> None:
         """Photos with a shorter side are left out; the verdict and the list follow at once."""
@@ -316,7 +321,7 @@ class FolderField(QWidget):
         self.checked.emit()
 
     def _show(self, report: FolderReport) -> None:
-        verdict = report.verdict(self.min_side)
+        verdict = report.verdict(self.min_side, self.min_images)
         self.verdict_label.setText(verdict.text)
         self.verdict_label.setStyleSheet(_OK_STYLE if verdict.ok else _ERROR_STYLE)
         self.summary_label.setText(f"{len(report.images) + len(report.broken)} image files: {report.size_summary()}.")
@@ -382,6 +387,18 @@ class DataPage(QWizardPage):
             layout.addWidget(field, 1)
             layout.addWidget(name_row)
         layout.addWidget(self.names_problem)
+        # before/after kinds: how the two folders pair up, under both
+        self.pairs_heading = QLabel("Pairs")
+        font = self.pairs_heading.font()
+        font.setBold(True)
+        self.pairs_heading.setFont(font)
+        self.pairs_verdict = _note()
+        self.pairs_verdict.setFont(font)
+        self.pairs_problems = QPlainTextEdit()
+        self.pairs_problems.setReadOnly(True)
+        self.pairs_problems.setPlaceholderText("Files without a partner and pairs of different sizes are listed here.")
+        for widget in (self.pairs_heading, self.pairs_verdict, self.pairs_problems):
+            layout.addWidget(widget)
 
         # the training pictures: crop and augmentation, under the folder checks they depend on
         self.crop_combo = QComboBox()
@@ -444,15 +461,33 @@ class DataPage(QWizardPage):
 
     @property
     def names(self) -> list[str]:
-        return [self.name_a_edit.text().strip(), self.name_b_edit.text().strip()] if self.recipe.folders == 2 else []
+        if self.recipe.folders != 2 or not self.recipe.names_needed:
+            return []
+        return [self.name_a_edit.text().strip(), self.name_b_edit.text().strip()]
+
+    @property
+    def pair_report(self) -> PairReport | None:
+        """How the two folders pair up (paired kinds, once both are checked)."""
+        if not self.recipe.paired or self.field_a.report is None or self.field_b.report is None:
+            return None
+        return match_pairs(self.field_a.report, self.field_b.report)
 
     def initializePage(self) -> None:
         recipe = self.recipe
         two = recipe.folders == 2
-        self.setSubTitle(recipe.data_hint.format(min_images=MIN_IMAGES))
-        for widget in (self.heading_a, self.heading_b, self.field_b, self.name_row_a, self.name_row_b):
+        self.setSubTitle(recipe.data_hint.format(min_images=recipe.min_images))
+        for widget in (self.heading_a, self.heading_b, self.field_b):
             widget.setVisible(two)
-        self.field_a.folder_edit.setPlaceholderText("Folder of the first kind of photos" if two else "Folder of photos")
+        for widget in (self.name_row_a, self.name_row_b):
+            widget.setVisible(two and recipe.names_needed)
+        for widget in (self.pairs_heading, self.pairs_verdict, self.pairs_problems):
+            widget.setVisible(recipe.paired)
+        self.heading_a.setText(recipe.headings[0])
+        self.heading_b.setText(recipe.headings[1])
+        self.field_a.folder_edit.setPlaceholderText(recipe.placeholders[0] if two else "Folder of photos")
+        self.field_b.folder_edit.setPlaceholderText(recipe.placeholders[1])
+        for field in (self.field_a, self.field_b):
+            field.min_images = 1 if recipe.paired else recipe.min_images
         if recipe.kind != self._kind_shown:  # back and forth keeps the choices; another kind starts from its own
             self._kind_shown = recipe.kind
             self._fill_choices(recipe)
@@ -510,6 +545,9 @@ class DataPage(QWizardPage):
         if any(report is None for report in reports):
             return None
         min_side = self.recipe.min_side(crop)
+        pairs = self.pair_report
+        if pairs is not None:
+            return len(pairs.usable(min_side))
         return min(len(report.usable(min_side)) for report in reports)  # type: ignore[union-attr]
 
     def _update_crop_choices(self) -> None:
@@ -522,11 +560,11 @@ class DataPage(QWizardPage):
         for index in range(self.crop_combo.count()):
             size = int(self.crop_combo.itemData(index))
             usable = self.usable_at(size)
-            ok = usable is None or usable >= MIN_IMAGES
+            ok = usable is None or usable >= recipe.min_images
             model.item(index).setEnabled(ok)
             self.crop_combo.setItemData(index, None if ok else
                                         f"Too large for these photos: {usable} would be usable, at least "
-                                        f"{MIN_IMAGES} are needed", Qt.ItemDataRole.ToolTipRole)
+                                        f"{recipe.min_images} are needed", Qt.ItemDataRole.ToolTipRole)
             if ok:
                 enabled.append(size)
         # the wanted crop if the photos allow it, else the largest smaller one that does (smaller crops never
@@ -537,12 +575,15 @@ class DataPage(QWizardPage):
         min_side = recipe.min_side(crop)
         for field in (self.field_a, self.field_b):
             field.set_min_side(min_side)
+        self._show_pairs(min_side)
         warnings = []
         what = recipe.crop_label.lower()
         if crop != self._crop_wanted:
             warnings.append(f"The photos are too small for a {what} of {self._crop_wanted} px: {crop} px is the "
                             "largest that leaves enough of them.")
-        small = sum(len(report.too_small(min_side)) for report in self.reports if report is not None)
+        pairs = self.pair_report
+        small = len(pairs.too_small(min_side)) if pairs is not None else \
+            sum(len(report.too_small(min_side)) for report in self.reports if report is not None)
         if small:
             photos = "1 photo is" if small == 1 else f"{small} photos are"
             warnings.append(f"{photos} smaller than {min_side} px and will be left out (listed above); a smaller "
@@ -550,6 +591,22 @@ class DataPage(QWizardPage):
         self.crop_warning.setText(" ".join(warnings))
         self.crop_warning.setVisible(bool(warnings))
         self.completeChanged.emit()
+
+    def _show_pairs(self, min_side: int) -> None:
+        pairs = self.pair_report
+        if pairs is None:
+            self.pairs_verdict.setText("Choose both folders to see how their files pair up." if self.recipe.paired
+                                       else "")
+            self.pairs_verdict.setStyleSheet("")
+            self.pairs_problems.clear()
+            self.pairs_problems.setVisible(False)
+            return
+        verdict = pairs.verdict(min_side, self.recipe.min_images)
+        self.pairs_verdict.setText(f"{verdict.text} {len(pairs.pairs)} files pair by name.")
+        self.pairs_verdict.setStyleSheet(_OK_STYLE if verdict.ok else _ERROR_STYLE)
+        lines = pairs.problem_lines(min_side)
+        self.pairs_problems.setPlainText("\n".join(lines))
+        self.pairs_problems.setVisible(bool(lines))
 
     def _on_checked(self, field: FolderField, edit: QLineEdit) -> None:
         # A name the user has not typed follows the folder: "Cats" gives "cats".
@@ -572,7 +629,7 @@ class DataPage(QWizardPage):
     def names_problem_text(self) -> str:
         if self.recipe.folders != 2:
             return ""
-        a, b = self.names
+        a, b = self.names if self.recipe.names_needed else ("before", "after")
         if not (NAME_PATTERN.match(a) and NAME_PATTERN.match(b)):
             return "Give each kind a short name of lower-case letters, digits, - and _ (e.g. cat and dog)."
         if a == b:
@@ -587,7 +644,11 @@ class DataPage(QWizardPage):
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
-        return all(field.ok for field in self.fields) and not self.names_problem_text()
+        if not (all(field.ok for field in self.fields) and not self.names_problem_text()):
+            return False
+        pairs = self.pair_report
+        return pairs is None if not self.recipe.paired else \
+            pairs is not None and pairs.verdict(self.recipe.min_side(self.crop), self.recipe.min_images).ok
 
 
 # -- page 3 ------------------------------------------------------------------------------------------------------
@@ -868,8 +929,14 @@ class SettingsPage(QWizardPage):
         problem = self.recipe.settings_problem(self.settings())
         if problem or any(report is None for report in reports):
             return problem
-        min_side = self.recipe.min_side(self.wizard().data_page.crop)
-        return next((report.verdict(min_side).text for report in reports if not report.verdict(min_side).ok), "")
+        data = self.wizard().data_page
+        min_side = self.recipe.min_side(data.crop)
+        pairs = data.pair_report
+        if pairs is not None:
+            verdict = pairs.verdict(min_side, self.recipe.min_images)
+            return "" if verdict.ok else verdict.text
+        return next((report.verdict(min_side, self.recipe.min_images).text for report in reports
+                     if not report.verdict(min_side, self.recipe.min_images).ok), "")
 
     def _update_usable(self) -> None:
         if self.wizard() is None or self._usable() is None:
@@ -880,7 +947,8 @@ class SettingsPage(QWizardPage):
         else:
             data, recipe = self.wizard().data_page, self.recipe
             count = self._usable()
-            photos = f"{count} usable photos{' in the smaller folder' if recipe.folders == 2 else ''}"
+            photos = f"{count} usable pairs" if recipe.paired else \
+                f"{count} usable photos{' in the smaller folder' if recipe.folders == 2 else ''}"
             augment = recipe.augments[data.augment][0]
             augment = augment[0].lower() + augment[1:]
             batch = self.batch_spin.value()
