@@ -108,11 +108,15 @@ def load_sets(limit: int) -> dict[str, list[tuple[str, np.ndarray, np.ndarray]]]
     others = (sorted((SHARED / "eval" / "sr" / "Set14" / "HR").glob("*")) +
               sorted((SHARED / "eval" / "sr" / "Set5" / "HR").glob("*")))[:limit]
     cats = sorted((SHARED / "eval" / "cat2dog" / "cats").glob("*"))[:limit]
+    def coloured(items: list[tuple[str, np.ndarray, np.ndarray]]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        # a grey original (Set14 has one) has nothing to colour and no colourfulness to compare with
+        return [item for item in items if colourfulness(item[2]) >= 1.0]
+
     sets = {"kodak": [(name, grey_of(rgb), rgb) for name, rgb in kodak],
             "old": [(name, make_old(rgb, i), rgb) for i, (name, rgb) in enumerate(kodak)],
             "set14+5": [(p.stem, grey_of(read(p)), read(p)) for p in others],
             "cats": [(p.stem, grey_of(read(p)), read(p)) for p in cats]}
-    return {name: items for name, items in sets.items() if items}
+    return {name: coloured(items) for name, items in sets.items() if coloured(items)}
 
 
 def _tensor(rgb: np.ndarray) -> torch.Tensor:
