@@ -35,7 +35,8 @@ from ganstudio.engine import run_rgb_model
 from ganstudio.imaging.color import resize
 from ganstudio.models import UnknownModelError, get_registry
 from ganstudio.models.registry import descriptor_from_card
-from ganstudio.tools.translate import TranslateParams, model_working_size, working_shape
+from ganstudio.tools.base import working_shape
+from ganstudio.tools.translate import TranslateParams, model_working_size
 from ganstudio.tools.translate import run as translate
 from ganstudio.train.data import list_images, load_rgb
 from ganstudio.train.lpips import LPIPS, AlexNetFeatures

@@ -60,8 +60,9 @@ def test_a_short_run_checkpoints_resumes_and_exports_a_model_the_registry_takes(
     run = tmp_path / "run"
     common = ["--data", str(data), "--out", str(run), "--channels", "4", "--levels", "2", "--disc-channels", "4",
               "--bins", "0", "--l1-weight", "1", "--chroma-weight", "0.5", "--adv-weight", "0.02",
-              "--crop", "32", "--batch", "2", "--val-images", "2", "--adv-start", "1", "--threads", "1",
-              "--log-every", "1", "--val-every", "2", "--sample-every", "2", "--checkpoint-every", "2"]
+              "--crop", "32", "--photo-size", "48", "--batch", "2", "--val-images", "2", "--adv-start", "1",
+              "--threads", "1", "--log-every", "1", "--val-every", "2", "--sample-every", "2",
+              "--checkpoint-every", "2"]
     assert run_train(parse_train_args(["colorize", *common, "--steps", "3"])) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     steps = [e for e in events if e["event"] == "step"]
@@ -84,8 +85,10 @@ def test_a_short_run_checkpoints_resumes_and_exports_a_model_the_registry_takes(
     assert run_train(parse_train_args(["export", "--run", str(run), "--output", str(output), "--title",
                                        "Colourise (test)", "--machine", "test"])) == 0
     card = json.loads(output.with_suffix(".json").read_text())
-    assert card["task"] == "colorize" and card["architecture"] == {"name": "colorize_unet",
-                                                                   "params": {"channels": 4, "levels": 2}}
+    assert card["task"] == "colorize" and card["architecture"] == {
+        "name": "colorize_unet", "params": {"channels": 4, "levels": 2, "context": True}}
+    # the tool runs the model at the scale it learnt from
+    assert card["working_size"] == 48
     configure_registry(models)
     assert [m.name for m in get_registry().for_task("colorize")] == ["colorize-test"]
 
@@ -95,6 +98,39 @@ def test_the_config_checks_its_values() -> None:
         ColorizeConfig(data="", out="", crop=100)
     with pytest.raises(ValueError, match="loss weights"):
         ColorizeConfig(data="", out="", chroma_weight=-1)
+    with pytest.raises(ValueError, match="no room for crops"):
+        ColorizeConfig(data="", out="", crop=128, photo_size=140)
+
+
+def test_crops_show_most_of_a_photo_brought_to_the_photo_size() -> None:
+    from ganstudio.train.colorize import ColourCrops
+
+    ramp = np.repeat(np.linspace(0, 255, 600).astype(np.uint8)[None, :, None], 3, axis=2)
+    photo = np.ascontiguousarray(np.repeat(ramp, 400, axis=0))  # 400 x 600, dark to light from left to right
+
+    def lightness_span(photo_size: int) -> float:
+        crops = ColourCrops([photo], crop=64, augment_kind="none", photo_size=photo_size)
+        lightness, ab = crops[0]
+        assert lightness.shape == (1, 64, 64) and ab.shape == (2, 64, 64)
+        return float(lightness[0, 0].max() - lightness[0, 0].min())
+
+    torch.manual_seed(0)
+    # a 64 px crop of the photo at its own size spans about a tenth of the ramp; brought to 128 px, about half
+    assert lightness_span(0) < 0.2 < 0.35 < lightness_span(128)
+
+
+def test_global_context_starts_as_the_model_without_it_and_then_changes_the_colours() -> None:
+    plain, with_context = ColorizeUNet(4, 2, bins=22), ColorizeUNet(4, 2, bins=22, context=True)
+    torch.manual_seed(1)
+    for parameter in plain.parameters():
+        torch.nn.init.normal_(parameter, std=0.3)
+    missing, unexpected = with_context.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("context.") for k in missing)
+    lightness = torch.rand(1, 1, 32, 48)
+    with torch.no_grad():
+        assert torch.allclose(with_context(lightness), plain(lightness), atol=1e-6)
+        torch.nn.init.normal_(with_context.context[2].weight, std=0.5)
+        assert (with_context(lightness) - plain(lightness)).abs().max() > 1e-3
 
 
 def test_rare_colours_weigh_more_and_the_annealed_mean_picks_the_likeliest_colour() -> None:
@@ -122,8 +158,10 @@ def test_rare_colours_weigh_more_and_the_annealed_mean_picks_the_likeliest_colou
 
 
 def test_a_run_saved_before_the_binned_head_resumes_as_the_regression_it_was() -> None:
-    assert ColorizeConfig.from_dict({"data": "", "out": ""}).bins == 0
-    assert ColorizeConfig(data="", out="").bins == 22
+    old = ColorizeConfig.from_dict({"data": "", "out": ""})
+    assert (old.bins, old.context, old.photo_size) == (0, False, 0)
+    new = ColorizeConfig(data="", out="")
+    assert (new.bins, new.context, new.photo_size) == (22, True, 256)
 
 
 def test_a_binned_run_starts_from_a_regression_model_and_the_tool_uses_it(tmp_path: Path, capsys) -> None:
@@ -142,15 +180,45 @@ def test_a_binned_run_starts_from_a_regression_model_and_the_tool_uses_it(tmp_pa
             "--init", str(tmp_path / "start.safetensors")]
     assert run_train(parse_train_args(args)) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert any("head starts afresh" in e.get("message", "") for e in events if e["event"] == "warning")
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
+    assert any("head starts afresh" in m for m in warnings) and any("no global context" in m for m in warnings)
     assert "ce" in next(e for e in events if e["event"] == "step")["losses"]
     models = tmp_path / "models"
     assert run_train(parse_train_args(["export", "--run", str(run), "--output", str(models / "binned.safetensors"),
                                        "--title", "Binned", "--machine", "test", "--latest"])) == 0
     card = json.loads((models / "binned.json").read_text())
-    assert card["architecture"]["params"] == {"channels": 4, "levels": 2, "bins": 22}
-    assert "rebalanced cross-entropy" in card["training"]["losses"]
+    assert card["architecture"]["params"] == {"channels": 4, "levels": 2, "bins": 22, "context": True}
+    assert "rebalanced cross-entropy" in card["training"]["losses"] and "vividness 1" in card["training"]["losses"]
+    # the export chooses the vividness and temperature without retraining: the rebalancing folds into the bias
+    plain = tmp_path / "plain" / "plain.safetensors"
+    assert run_train(parse_train_args(["export", "--run", str(run), "--output", str(plain), "--title", "Plain",
+                                       "--machine", "test", "--latest", "--vividness", "0",
+                                       "--temperature", "0.5"])) == 0
+    from safetensors.torch import load_file
+
+    log_weights = torch.tensor(ckpt.load_checkpoint(ckpt.latest_checkpoint(run))["cell_weights"]).log()
+    vivid_bias, plain_bias = (load_file(path)["head.bias"] for path in (models / "binned.safetensors", plain))
+    assert torch.allclose(vivid_bias - plain_bias, log_weights, atol=1e-5)
+    assert json.loads(plain.with_suffix(".json").read_text())["architecture"]["params"]["temperature"] == 0.5
     configure_registry(models)
     grey = np.repeat(np.linspace(20, 230, 48 * 40).reshape(40, 48, 1).astype(np.uint8), 3, axis=2)
     out = get_tool("colorize").run(grey, ColorizeParams(model="binned"))
     assert out.shape == grey.shape and not np.array_equal(out, grey)
+
+
+@pytest.mark.parametrize("calibrated", [True, False])
+def test_rebalancing_inside_the_loss_leaves_the_head_with_the_photos_own_odds(calibrated: bool) -> None:
+    from ganstudio.train.colorize import rebalanced_cross_entropy
+
+    # three cells seen 70 %, 20 % and 10 % of the time, the rare ones weighted up
+    target = torch.tensor([0] * 70 + [1] * 20 + [2] * 10).view(1, 10, 10)
+    weights = torch.tensor([0.5, 2.0, 4.0])
+    logits = torch.zeros(3, requires_grad=True)
+    optimiser = torch.optim.Adam([logits], lr=0.05)
+    for _ in range(600):
+        optimiser.zero_grad()
+        rebalanced_cross_entropy(logits.view(1, 3, 1, 1).expand(1, 3, 10, 10), target, weights, calibrated).backward()
+        optimiser.step()
+    share = torch.tensor([0.7, 0.2, 0.1])
+    expected = share if calibrated else share * weights / (share * weights).sum()
+    assert torch.allclose(torch.softmax(logits.detach(), 0), expected, atol=0.01)

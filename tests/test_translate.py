@@ -16,7 +16,8 @@ from ganstudio.models import configure_registry, get_registry
 from ganstudio.models.arch import build_arch
 from ganstudio.models.arch.cyclegan import CycleGANGenerator
 from ganstudio.tools import get_tool
-from ganstudio.tools.translate import TranslateParams, feather_weights, working_shape
+from ganstudio.tools.base import feather_weights, working_shape
+from ganstudio.tools.translate import TranslateParams
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train.cyclegan import CycleGANConfig, export, lr_factor, train
 from ganstudio.train.data import FLAT_CROP_SPREAD, UnpairedCrops, load_folder, spread

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+import cv2
 import numpy as np
 import torch
 
@@ -71,6 +72,51 @@ def mask_bounds(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
     height, width = mask.shape
     return (slice(max(rows[0] - margin, 0), min(rows[-1] + margin + 1, height)),
             slice(max(cols[0] - margin, 0), min(cols[-1] + margin + 1, width)))
+
+
+def feather_weights(mask: np.ndarray, feather: int) -> np.ndarray:
+    """Float weights in [0, 1]: 0 outside the mask, rising over ``feather`` pixels inside its edge to 1.
+
+    The ramp lies inside the mask, so a pixel the user did not select is never touched.
+    """
+    inside = mask.astype(np.uint8)
+    if feather == 0:
+        return inside.astype(np.float32)
+    # distance of each mask pixel to the nearest unselected one; a border of ones keeps the image's edge from
+    # counting as unselected
+    padded = cv2.copyMakeBorder(inside, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    return np.minimum(distance / feather, 1.0).astype(np.float32) * inside
+
+
+def masked_region(mask: np.ndarray | None, image: np.ndarray, feather: int, action: str
+                  ) -> tuple[tuple[slice, slice], np.ndarray]:
+    """For a tool that changes only what the mask selects: the part of the image to give the model (the mask's box
+    with context around it, so the model sees what the thing is, not only the painted pixels) and, over that part,
+    the feathered weights of the change. ``action`` completes the message for an empty mask."""
+    selected = boolean_mask(mask, image)
+    tight = mask_bounds(selected, margin=0)
+    if tight is None:
+        raise ValueError(f"the mask is empty: select the region to {action} first")
+    extent = max(tight[0].stop - tight[0].start, tight[1].stop - tight[1].start)
+    bounds = mask_bounds(selected, margin=max(16, extent // 4))
+    assert bounds is not None
+    return bounds, feather_weights(selected[bounds], feather)
+
+
+def working_shape(height: int, width: int, short_side: int, multiple_of: int) -> tuple[int, int]:
+    """(width, height) with the short side at ``short_side``, the aspect kept and both a multiple of ``multiple_of``."""
+    return _snapped(width * short_side / min(height, width), height * short_side / min(height, width), multiple_of)
+
+
+def working_shape_long(height: int, width: int, long_side: int, multiple_of: int) -> tuple[int, int]:
+    """(width, height) with the long side at ``long_side``, the aspect kept and both a multiple of ``multiple_of``."""
+    return _snapped(width * long_side / max(height, width), height * long_side / max(height, width), multiple_of)
+
+
+def _snapped(width: float, height: float, multiple_of: int) -> tuple[int, int]:
+    return (max(multiple_of, round(width / multiple_of) * multiple_of),
+            max(multiple_of, round(height / multiple_of) * multiple_of))
 
 
 def preview_region(shape: tuple[int, ...], visible: tuple[float, float, float, float],

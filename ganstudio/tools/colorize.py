@@ -17,8 +17,7 @@ from ..engine.cancel import check, report
 from ..imaging.color import (from_float, lab_to_rgb, lab_to_rgb_keeping_lightness, merge_alpha, rgb_to_lab,
                              split_alpha, to_float, to_rgb)
 from ..models.arch.colorize import AB_SCALE
-from .base import ToolSpec, best_model, boolean_mask, check_image, find_model, load_module, mask_bounds
-from .translate import feather_weights, working_shape
+from .base import ToolSpec, best_model, check_image, find_model, load_module, masked_region, working_shape_long
 
 #: The long side a model runs at when its card does not say (colour needs far less resolution than lightness).
 DEFAULT_WORKING_SIZE = 512
@@ -85,10 +84,7 @@ def predict_ab(module: torch.nn.Module, lightness: np.ndarray, working_size: int
     """H x W L* (0-100) -> H x W x 2 a*b*: the model runs with the long side at ``working_size`` (never above the
     photo's own) and its colour is enlarged to the photo's size."""
     height, width = lightness.shape
-    long_side = min(working_size, max(height, width))
-    # working_shape sets the short side; derive it from the long side so a panorama is not run huge
-    short_side = max(multiple_of, round(long_side * min(height, width) / max(height, width)))
-    size = working_shape(height, width, short_side, multiple_of)
+    size = working_shape_long(height, width, min(working_size, max(height, width)), multiple_of)
     small = cv2.resize(lightness, size, interpolation=cv2.INTER_AREA)
     tensor = torch.from_numpy(small / 100.0).to(device=device, dtype=dtype)[None, None]
     with torch.inference_mode():
@@ -118,14 +114,7 @@ def run(
         return image.copy()
     colour, alpha = split_alpha(image)
     if params.use_mask:
-        selected = boolean_mask(mask, image)
-        tight = mask_bounds(selected, margin=0)
-        if tight is None:
-            raise ValueError("the mask is empty: select the region to colour first")
-        # context around the region lets the model see what the thing is, not only the painted pixels
-        extent = max(tight[0].stop - tight[0].start, tight[1].stop - tight[1].start)
-        bounds = mask_bounds(selected, margin=max(16, extent // 4))
-        weights = feather_weights(selected[bounds], params.feather)
+        bounds, weights = masked_region(mask, image, params.feather, "colour")
     else:
         bounds = (slice(None), slice(None))
         weights = np.ones(colour.shape[:2], np.float32)

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from ..engine import CancelToken, ProgressCallback, Runtime, run_rgb_model
 from ..engine.cancel import check, report
-from .base import ToolSpec, best_model, boolean_mask, check_image, find_model, load_module, mask_bounds
+from .base import ToolSpec, best_model, check_image, find_model, load_module, masked_region, working_shape
 
 MIN_WORKING_SIZE, MAX_WORKING_SIZE = 64, 2048
 #: The short side a model runs at when neither the user nor its card (``working_size``) says otherwise.
@@ -60,31 +59,6 @@ def _usable_working_size(size: int) -> bool:
     return size % 4 == 0 and MIN_WORKING_SIZE <= size <= MAX_WORKING_SIZE
 
 
-def working_shape(height: int, width: int, short_side: int, multiple_of: int) -> tuple[int, int]:
-    """(width, height) with the short side at ``short_side``, the aspect kept and both a multiple of ``multiple_of``."""
-    factor = short_side / min(height, width)
-
-    def snap(length: float) -> int:
-        return max(multiple_of, round(length / multiple_of) * multiple_of)
-
-    return snap(width * factor), snap(height * factor)
-
-
-def feather_weights(mask: np.ndarray, feather: int) -> np.ndarray:
-    """Float weights in [0, 1]: 0 outside the mask, rising over ``feather`` pixels inside its edge to 1.
-
-    The ramp lies inside the mask, so a pixel the user did not select is never touched.
-    """
-    inside = mask.astype(np.uint8)
-    if feather == 0:
-        return inside.astype(np.float32)
-    # distance of each mask pixel to the nearest unselected one; a border of ones keeps the image's edge from
-    # counting as unselected
-    padded = cv2.copyMakeBorder(inside, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
-    distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    return np.minimum(distance / feather, 1.0).astype(np.float32) * inside
-
-
 def run(
     image: np.ndarray,
     params: TranslateParams,
@@ -103,15 +77,10 @@ def run(
     model = find_model(params.model, "translate")
     if model.is_classic:
         raise ValueError(f"{model.title} is not a translation model")
+    weights: np.ndarray | float
     if params.use_mask:
-        selected = boolean_mask(mask, image)
-        tight = mask_bounds(selected, margin=0)
-        if tight is None:
-            raise ValueError("the mask is empty: select the region to translate first")
-        # Context around the region lets the model see the whole animal, not only the painted pixels.
-        extent = max(tight[0].stop - tight[0].start, tight[1].stop - tight[1].start)
-        bounds = mask_bounds(selected, margin=max(16, extent // 4))
-        weights: np.ndarray | float = feather_weights(selected[bounds], params.feather)[..., None]
+        bounds, region_weights = masked_region(mask, image, params.feather, "translate")
+        weights = region_weights[..., None]
     else:
         bounds = (slice(None), slice(None))
         weights = 1.0

@@ -111,6 +111,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--machine", required=True, help="what it was trained on, for the card")
     export.add_argument("--latest", action="store_true", help="export the latest weights, not the best-validating")
     export.add_argument("--metrics", help="JSON file of measured metrics to put in the card")
+    export.add_argument("--temperature", type=float, help="colorize: the annealed mean's temperature (else the run's)")
+    export.add_argument("--vividness", type=float, help="colorize: lean toward rare colours (else the run's)")
     export.add_argument("--summary", help="one line the tool's panel shows under the model list: what the model "
                                           "is for")
     _add_cyclegan_parsers(tasks)
@@ -223,8 +225,11 @@ def _export(args: argparse.Namespace, events: EventWriter) -> int:
                pix2pix.TASK: pix2pix.export}
     export = exports.get(run_task(Path(args.run)) or "", superres.export)
     output = Path(args.output)
+    decoding = {k: getattr(args, k) for k in ("temperature", "vividness") if getattr(args, k) is not None}
+    if decoding and export is not colorize.export:
+        raise ValueError("--temperature and --vividness are for colorize runs only")
     card = export(Path(args.run), output, args.name or output.stem, args.title, args.machine,
-                  use_best=not args.latest, metrics=_metrics(args))
+                  use_best=not args.latest, metrics=_metrics(args), **({"decoding": decoding} if decoding else {}))
     if args.summary:
         values = json.loads(Path(card).read_text(encoding="utf-8"))
         Path(card).write_text(json.dumps({**values, "summary": args.summary}, indent=2, ensure_ascii=False) + "\n",
@@ -340,6 +345,8 @@ def _add_pose_parsers(tasks: argparse._SubParsersAction) -> None:
     export.add_argument("--machine", required=True, help="what it was trained on, for the card")
     export.add_argument("--latest", action="store_true", help="export the latest weights, not the best-validating")
     export.add_argument("--metrics", help="JSON file of measured metrics to put in the card")
+    export.add_argument("--temperature", type=float, help="colorize: the annealed mean's temperature (else the run's)")
+    export.add_argument("--vividness", type=float, help="colorize: lean toward rare colours (else the run's)")
 
 
 def _add_pose_refiner_parser(tasks: argparse._SubParsersAction) -> None:
@@ -423,6 +430,8 @@ def _add_dcgan_parsers(tasks: argparse._SubParsersAction) -> None:
     export.add_argument("--title", required=True, help="title shown in the app")
     export.add_argument("--machine", required=True, help="what it was trained on, for the card")
     export.add_argument("--metrics", help="JSON file of measured metrics to put in the card")
+    export.add_argument("--temperature", type=float, help="colorize: the annealed mean's temperature (else the run's)")
+    export.add_argument("--vividness", type=float, help="colorize: lean toward rare colours (else the run's)")
 
 
 def _add_colorize_parser(tasks: argparse._SubParsersAction) -> None:
@@ -439,8 +448,19 @@ def _add_colorize_parser(tasks: argparse._SubParsersAction) -> None:
     cz.add_argument("--rebalance", type=float, default=defaults.rebalance,
                     help="0-1: how far rare colours are weighted up (Zhang et al. 2016's lambda)")
     cz.add_argument("--ce-weight", type=float, default=defaults.ce_weight)
+    cz.add_argument("--calibrated", action=argparse.BooleanOptionalAction, default=defaults.calibrated,
+                    help="rebalance inside the loss only, so the head learns the photos' own odds of each colour")
+    cz.add_argument("--temperature", type=float, default=defaults.temperature,
+                    help="annealed mean of the exported model: lower is more vivid, 1 the mean colour")
+    cz.add_argument("--vividness", type=float, default=defaults.vividness,
+                    help="how far the exported model leans toward rare colours (calibrated runs; 0: not at all)")
+    cz.add_argument("--context", action=argparse.BooleanOptionalAction, default=defaults.context,
+                    help="global context in the U-Net's bottleneck (the whole picture's mean features)")
     cz.add_argument("--disc-channels", type=int, default=defaults.disc_channels)
     cz.add_argument("--crop", type=int, default=defaults.crop)
+    cz.add_argument("--photo-size", type=int, default=defaults.photo_size,
+                    help="long side each photo is brought to before cropping, and the model's working size in "
+                         "the tool (0: the photos' own scale, working size 512)")
     _add_augment(cz, defaults.augment)
     cz.add_argument("--batch", type=int, default=defaults.batch)
     cz.add_argument("--steps", type=int, default=defaults.steps)

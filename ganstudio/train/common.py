@@ -182,6 +182,21 @@ def save_grid(grid: torch.Tensor, path: Path) -> Path:
     return write_image(path, pixels, overwrite=True)
 
 
+def save_rows(rows: Sequence[torch.Tensor], path: Path) -> Path:
+    """Write C x H x W rows of different widths one under the other, padded right with black (:func:`save_grid`)."""
+    width = max(row.shape[2] for row in rows)
+    return save_grid(torch.cat([nn.functional.pad(row, (0, width - row.shape[2])) for row in rows], dim=1), path)
+
+
+def centre_square(image: np.ndarray, largest: int, multiple: int) -> np.ndarray:
+    """The centred square of ``image`` at most ``largest`` px, its side a multiple of ``multiple`` (validation:
+    the same crop every time, of a size the network takes)."""
+    height, width = image.shape[:2]
+    side = min(height, width, largest) // multiple * multiple
+    top, left = (height - side) // 2, (width - side) // 2
+    return image[top : top + side, left : left + side]
+
+
 _SHARED_PHOTOS_LICENCE = ("Trained on research datasets (BSDS500 train+test, an ImageNet one-per-class sample, "
                           "Sun-Hays80): non-commercial research terms apply to these weights.")
 

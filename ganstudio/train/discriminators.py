@@ -156,6 +156,20 @@ def hinge_g_loss(fake: torch.Tensor, weight: torch.Tensor | None = None) -> torc
     return -_weighted_mean(fake, weight)
 
 
+def hinge_gan_step(run: Any, discriminator: nn.Module, optimiser: torch.optim.Optimizer, real: torch.Tensor,
+                   fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One hinge update of ``discriminator`` on ``real`` against ``fake`` (detached), then the generator's hinge
+    loss on ``fake`` for it to add to its own: (the discriminator's loss, detached; the generator's adversarial
+    loss). ``run`` is the training engine's run (its precision and its update, which DDP and scaling go through);
+    a conditional GAN passes the condition inside both (e.g. the before picture beside the after)."""
+    with run.precision.autocast():
+        d_loss = hinge_d_loss(discriminator(real).float(), discriminator(fake.detach()).float())
+    run.update(d_loss, optimiser)
+    with run.precision.autocast():
+        g_adv = hinge_g_loss(discriminator(fake).float())
+    return d_loss.detach(), g_adv
+
+
 class ImagePool:
     """Shrivastava et al. 2017: half the time, the discriminator sees an older fake instead of the newest one,
     so the generators cannot win by oscillating between modes the discriminator has forgotten.

@@ -23,9 +23,9 @@ from torch.utils.data import DataLoader, Dataset
 from ganstudio.models.arch.colorize import Pix2PixUNet
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train import engine
-from ganstudio.train.common import data_licence, device_of, load_weights_for_export, save_grid
+from ganstudio.train.common import centre_square, data_licence, device_of, load_weights_for_export, save_rows
 from ganstudio.train.data import AUGMENT_TEXT, SkippedFile, augment, check_augment, list_images, load_rgb
-from ganstudio.train.discriminators import PatchGANDiscriminator, hinge_d_loss, hinge_g_loss
+from ganstudio.train.discriminators import PatchGANDiscriminator, hinge_gan_step
 from ganstudio.train.events import EventWriter
 from ganstudio.train.folder_check import pair_paths, same_picture
 
@@ -117,13 +117,7 @@ class PairCrops(Dataset):
 
 
 def validation_pairs(pairs: list[np.ndarray], crop: int, multiple: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    out = []
-    for stack in pairs:
-        height, width = stack.shape[:2]
-        side = min(height, width, crop * 2) // multiple * multiple
-        top, left = (height - side) // 2, (width - side) // 2
-        out.append(_tensors(stack[top : top + side, left : left + side]))
-    return out
+    return [_tensors(centre_square(stack, crop * 2, multiple)) for stack in pairs]
 
 
 @torch.no_grad()
@@ -186,13 +180,8 @@ class Pix2Pix(engine.Family):
             out = generator(before).float()
         adversarial = cfg.adv_weight > 0 and run.step >= cfg.adv_start
         if adversarial:
-            real, fake = torch.cat([before, after], 1), torch.cat([before, out], 1)
-            with run.precision.autocast():
-                losses["d"] = hinge_d_loss(discriminator(real).float(), discriminator(fake.detach()).float())
-            run.update(losses["d"], self.opt_d)
-            losses["d"] = losses["d"].detach()
-            with run.precision.autocast():
-                losses["g_adv"] = hinge_g_loss(discriminator(fake).float())
+            losses["d"], losses["g_adv"] = hinge_gan_step(run, discriminator, self.opt_d,
+                                                          torch.cat([before, after], 1), torch.cat([before, out], 1))
         losses["l1"] = (out - after).abs().mean()
         g_loss = cfg.l1_weight * losses["l1"]
         if adversarial:
@@ -216,8 +205,7 @@ class Pix2Pix(engine.Family):
         rows = [torch.cat([before, self.generator(before[None].to(device)).float().cpu()[0], after], dim=2)
                 for before, after in self.val_pairs[:4]]
         self.generator.train()
-        width = max(row.shape[2] for row in rows)
-        return save_grid(torch.cat([nn.functional.pad(row, (0, width - row.shape[2])) for row in rows], 1), path)
+        return save_rows(rows, path)
 
     def state(self) -> dict[str, Any]:
         return {"best": self.best.values, "working_size": self.median_side}

@@ -252,6 +252,12 @@ class Recipe:
     def augment_args(self, settings: Settings) -> list[str]:
         return ["--augment", settings.augment or self.default_augment]
 
+    def run_args(self, settings: Settings) -> list[str]:
+        """The arguments every crop-trained family takes alike from the settings."""
+        return ["--steps", str(settings.steps), "--batch", str(settings.batch), "--crop", str(settings.crop),
+                *self.augment_args(settings), "--lr", str(settings.lr),
+                "--checkpoint-every", str(settings.checkpoint_every), *_threads(), "--precision", settings.precision]
+
     def base_models(self) -> list[ModelDescriptor]:
         """The shipped model(s) a run can start from; empty when there is none."""
         return []
@@ -332,10 +338,7 @@ class SuperResRecipe(Recipe):
     def build_spec(self, folders: list[Path], settings: Settings, from_base: bool, run_dir: Path, usable: int,
                    names: list[str]) -> RunSpec:
         data = folders[0]
-        args = ["--data", str(data), "--out", str(run_dir), "--scale", str(self.scale),
-                "--steps", str(settings.steps), "--batch", str(settings.batch), "--crop", str(settings.crop),
-                *self.augment_args(settings), "--lr", str(settings.lr),
-                "--checkpoint-every", str(settings.checkpoint_every), *_threads(), "--precision", settings.precision]
+        args = ["--data", str(data), "--out", str(run_dir), "--scale", str(self.scale), *self.run_args(settings)]
         if from_base:
             base = self.base_models()[0]
             params = base.arch_params
@@ -419,11 +422,7 @@ class InpaintRecipe(Recipe):
                    names: list[str]) -> RunSpec:
         data = folders[0]
         every = _every(settings.steps)
-        args = ["--data", str(data), "--out", str(run_dir), "--steps", str(settings.steps),
-                "--batch", str(settings.batch), "--crop", str(settings.crop), *self.augment_args(settings),
-                "--lr", str(settings.lr), "--disc-lr", str(settings.lr),
-                "--checkpoint-every", str(settings.checkpoint_every), *_threads(),
-                "--precision", settings.precision,
+        args = ["--data", str(data), "--out", str(run_dir), *self.run_args(settings), "--disc-lr", str(settings.lr),
                 # Pixel losses alone for the first quarter: a discriminator has nothing to teach before the
                 # colours are right (TRAINING.md).
                 "--adv-start", str(settings.steps // 4),
@@ -515,12 +514,8 @@ class CycleGANRecipe(Recipe):
                    names: list[str]) -> RunSpec:
         every = _every(settings.steps)
         args = ["--domain-a", str(folders[0]), "--domain-b", str(folders[1]), "--name-a", names[0],
-                "--name-b", names[1], "--out", str(run_dir), "--steps", str(settings.steps),
-                "--batch", str(settings.batch), "--crop", str(settings.crop),
-                "--load-size", str(self.load_size(settings.crop)), *self.augment_args(settings),
-                "--lr", str(settings.lr),
-                "--checkpoint-every", str(settings.checkpoint_every), *_threads(),
-                "--precision", settings.precision,
+                "--name-b", names[1], "--out", str(run_dir), *self.run_args(settings),
+                "--load-size", str(self.load_size(settings.crop)),
                 # ``usable`` is the smaller folder's count: hold out up to 4 of each for the sample grids
                 "--sample-images", str(min(4, usable // 10)), "--sample-every", str(every),
                 "--log-every", str(_log_every(settings.steps))]
@@ -679,11 +674,9 @@ class PairsRecipe(Recipe):
                    names: list[str]) -> RunSpec:
         every = _every(settings.steps)
         args = ["--before", str(folders[0]), "--after", str(folders[1]), "--out", str(run_dir),
-                "--steps", str(settings.steps), "--batch", str(settings.batch), "--crop", str(settings.crop),
-                *self.augment_args(settings), "--lr", str(settings.lr), "--disc-lr", str(settings.lr),
+                *self.run_args(settings), "--disc-lr", str(settings.lr),
                 "--channels", str(settings.channels), "--disc-channels", str(settings.channels),
-                "--levels", str(settings.blocks), "--checkpoint-every", str(settings.checkpoint_every),
-                *_threads(), "--precision", settings.precision,
+                "--levels", str(settings.blocks),
                 # L1 alone for the first tenth: the discriminator has nothing to judge before the change is roughly
                 # right
                 "--adv-start", str(settings.steps // 10),

@@ -354,6 +354,7 @@ class DataPage(QWizardPage):
         super().__init__()
         self.machine = machine
         self.setTitle("Your photos")
+        self._pairs: tuple[FolderReport, FolderReport, PairReport] | None = None
         self.field_a = FolderField("Folder of photos")
         self.field_b = FolderField("Second folder of photos")
         self.name_a_edit = QLineEdit()
@@ -468,9 +469,14 @@ class DataPage(QWizardPage):
     @property
     def pair_report(self) -> PairReport | None:
         """How the two folders pair up (paired kinds, once both are checked)."""
-        if not self.recipe.paired or self.field_a.report is None or self.field_b.report is None:
+        before, after = self.field_a.report, self.field_b.report
+        if not self.recipe.paired or before is None or after is None:
             return None
-        return match_pairs(self.field_a.report, self.field_b.report)
+        # asked for by every repaint of the verdict and by the buttons: match once per pair of checks
+        cached = self._pairs
+        if cached is None or cached[0] is not before or cached[1] is not after:
+            cached = self._pairs = (before, after, match_pairs(before, after))
+        return cached[2]
 
     def initializePage(self) -> None:
         recipe = self.recipe

@@ -30,15 +30,28 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 
 class UNet(nn.Module):
     """pix2pix's U-Net trunk: ``in_channels`` in [-1, 1], ``out_channels`` of raw head output, the head zeroed so an
-    untrained model changes nothing (its subclasses read zero as "no colour" or "no change")."""
+    untrained model changes nothing (its subclasses read zero as "no colour" or "no change").
 
-    def __init__(self, in_channels: int, out_channels: int, channels: int = 32, levels: int = 4) -> None:
+    With ``context``, the bottleneck also gets the mean of its own features over the whole picture, through two
+    linear layers, added at every place (the global features of Iizuka et al. 2016, "Let there be Color!"): a
+    blue-grey patch at the top of a beach photo is sky, the same grey under a street lamp is a wall, which the
+    convolutions' reach alone cannot tell. Its last layer starts at zero, so a trunk trained without it loads
+    unchanged."""
+
+    def __init__(self, in_channels: int, out_channels: int, channels: int = 32, levels: int = 4,
+                 context: bool = False) -> None:
         super().__init__()
         widths = [channels * min(2**i, 8) for i in range(levels + 1)]
         self.levels = levels
         self.multiple_of = 2**levels
         self.stem = _block(in_channels, widths[0])
         self.down = nn.ModuleList(_block(widths[i], widths[i + 1]) for i in range(levels))
+        self.context = None
+        if context:
+            self.context = nn.Sequential(nn.Linear(widths[-1], widths[-1]), nn.LeakyReLU(0.2, inplace=True),
+                                         nn.Linear(widths[-1], widths[-1]))
+            nn.init.zeros_(self.context[2].weight)
+            nn.init.zeros_(self.context[2].bias)
         self.up = nn.ModuleList(_block(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(levels)))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         nn.init.zeros_(self.head.weight)
@@ -51,6 +64,8 @@ class UNet(nn.Module):
         for down in self.down:
             skips.append(x)
             x = down(F.avg_pool2d(x, 2))
+        if self.context is not None:
+            x = x + self.context(x.mean(dim=(2, 3)))[..., None, None]
         for up in self.up:
             skip = skips.pop()
             x = up(torch.cat([F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False), skip], 1))
@@ -60,16 +75,19 @@ class UNet(nn.Module):
 class ColorizeUNet(UNet):
     """L* -> a*b* / :data:`AB_SCALE`. With ``bins`` (per axis), the head gives a distribution over a ``bins`` x
     ``bins`` grid of a*b* cells (Zhang et al. 2016, "Colorful Image Colorization") and the colour is its annealed
-    mean: a mode rather than the average of every plausible colour, which a regression to L1 falls back to (sepia)."""
+    mean: a mode rather than the average of every plausible colour, which a regression to L1 falls back to (sepia).
+    ``temperature`` sets how boldly (the paper's 0.38 on its rebalanced scores; 1 is the plain mean)."""
 
-    #: The annealed mean's temperature (the paper's 0.38): lower picks the likeliest colours more boldly.
-    temperature = 0.38
-
-    def __init__(self, channels: int = 32, levels: int = 4, bins: int = 0) -> None:
-        super().__init__(1, bins * bins if bins else 2, channels, levels)
+    def __init__(self, channels: int = 32, levels: int = 4, bins: int = 0, context: bool = False,
+                 temperature: float = 0.38) -> None:
+        super().__init__(1, bins * bins if bins else 2, channels, levels, context)
         self.bins = bins
+        self.temperature = temperature
         if bins:
             self.register_buffer("centres", ab_bin_centres(bins), persistent=False)
+            #: Added to the cell scores before the annealed mean (not to the training scores): a training run
+            #: shows its samples with the vividness its export will have, which folds this into the head's bias.
+            self.register_buffer("score_offset", torch.zeros(bins * bins), persistent=False)
 
     def forward(self, lightness: torch.Tensor, scores_only: int = 0) -> torch.Tensor:
         """a*b*; with ``scores_only`` (binned models, for training through DDP's forward) the N x bins² raw scores
@@ -80,7 +98,8 @@ class ColorizeUNet(UNet):
         if not self.bins:
             return torch.tanh(scores)
         # softmax(log p / T) is softmax(logits / T): no need to normalise first
-        weights = torch.softmax(scores.float() / self.temperature, dim=1)
+        scores = scores.float() + self.score_offset[:, None, None]
+        weights = torch.softmax(scores / self.temperature, dim=1)
         return torch.einsum("nqhw,qc->nchw", weights, self.centres).to(scores.dtype)
 
 
@@ -110,8 +129,9 @@ class Pix2PixUNet(UNet):
 
 
 @register_arch("colorize_unet")
-def build(channels: int = 32, levels: int = 4, bins: int = 0) -> ColorizeUNet:
-    return ColorizeUNet(channels, levels, bins)
+def build(channels: int = 32, levels: int = 4, bins: int = 0, context: bool = False,
+          temperature: float = 0.38) -> ColorizeUNet:
+    return ColorizeUNet(channels, levels, bins, context, temperature)
 
 
 @register_arch("pix2pix_unet")
