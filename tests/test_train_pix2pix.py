@@ -109,10 +109,26 @@ def test_a_short_pairs_run_resumes_and_exports_a_translate_model(tmp_path: Path,
                                        "--title", "Sketch → Painting", "--machine", "test"])) == 0
     card = json.loads((models / "inv.json").read_text())
     assert card["task"] == "translate" and card["architecture"]["name"] == "pix2pix_unet"
-    assert card["working_size"] == 64 and str(before) in card["data"]["licence"]
+    assert card["working_size"] == 64 and str(before) in card["data"]["licence"] and card["keeps_detail"] is True
     configure_registry(models)
     model = get_registry().get("inv", "translate")
     picture = _picture((90, 70), 99)
     out = get_tool("translate").run(picture, TranslateParams(model=model.name))
     assert out.shape == picture.shape and not np.array_equal(out, picture)
     assert ckpt.latest_checkpoint(run) is not None
+
+
+def test_a_change_learnt_at_a_small_working_size_keeps_a_large_photos_detail() -> None:
+    from ganstudio.engine import run_rgb_model
+
+    rng = np.random.default_rng(3)
+    photo = rng.integers(40, 200, (240, 320, 3), dtype=np.uint8)  # detail at every pixel
+
+    def brighten(x: torch.Tensor) -> torch.Tensor:
+        return x + 0.1
+
+    kept = run_rgb_model(photo, brighten, model_size=(64, 48), keep_detail=True)
+    soft = run_rgb_model(photo, brighten, model_size=(64, 48))
+    change = kept.astype(int) - photo.astype(int)
+    assert np.abs(change - 26).max() <= 1  # the photo's every pixel, 0.1 brighter
+    assert np.abs(soft.astype(int) - photo.astype(int) - 26).mean() > 10  # the whole picture enlarged: soft

@@ -29,6 +29,7 @@ def run_rgb_model(
     dtype: torch.dtype = torch.float32,
     tile: int = 0,
     model_size: tuple[int, int] | None = None,
+    keep_detail: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> np.ndarray:
@@ -37,16 +38,20 @@ def run_rgb_model(
     The alpha channel never goes through the model: it is resized with bicubic interpolation and re-attached.
     Grey images run as RGB and come back as luma. With ``model_size`` (width, height) the model runs on the colour
     resized to that size and its output is resized back to the input's size times ``scale``, in float, so the
-    result is rounded to the image's bit depth only once.
+    result is rounded to the image's bit depth only once. With ``keep_detail`` as well (``scale`` 1), only the
+    model's change is enlarged and added to the full-size input: a model that grades or retouches at a small
+    working size then keeps every detail of a large photo instead of returning it soft.
     """
     colour, alpha = split_alpha(pixels)
-    rgb = to_rgb(to_float(colour))
+    full = rgb = to_rgb(to_float(colour))
     height, width = rgb.shape[:2]
     if model_size is not None:
         rgb = _resize_float(rgb, model_size)
     out = to_array(run_tiled(model, to_tensor(rgb), scale=scale, tile=tile, multiple_of=multiple_of, device=device,
                              dtype=dtype, progress=progress, cancel=cancel))
-    if model_size is not None:
+    if model_size is not None and keep_detail and scale == 1:
+        out = np.clip(full + _resize_float(out - rgb, (width, height)), 0, 1)
+    elif model_size is not None:
         out = _resize_float(out, (width * scale, height * scale))
     result = from_float(from_rgb(out, colour.shape[2]), pixels.dtype)
     if alpha is not None:

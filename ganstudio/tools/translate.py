@@ -93,7 +93,7 @@ def run(
     module, device, dtype = load_module(model, runtime)
     translated = run_rgb_model(crop, module, multiple_of=model.multiple_of, device=device, dtype=dtype,
                                tile=runtime.tile if model.tiling else max(size), model_size=size,
-                               progress=progress, cancel=cancel)
+                               keep_detail=model.card.get("keeps_detail") is True, progress=progress, cancel=cancel)
     check(cancel)
     # Blend the colour channels in the image's own integer scale, so a weight of 0 gives back the exact original.
     colour = image.shape[2] - (image.shape[2] in (2, 4))

@@ -230,7 +230,8 @@ def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: st
     card = {
         "name": name, "title": title, "task": MODEL_TASK, "scale": 1,
         "architecture": {"name": ARCH, "params": {"channels": cfg.channels, "levels": cfg.levels}},
-        "multiple_of": multiple, "working_size": working, "tiling": False,
+        # the model learnt a change at the pairs' scale: the tool enlarges the change, not the picture
+        "multiple_of": multiple, "working_size": working, "tiling": False, "keeps_detail": True,
         "supports_half": False, "supports_bf16": False,
         "summary": f"Learnt from before/after pairs in {Path(cfg.before).name} and {Path(cfg.after).name}",
         "recipe": "training/pix2pix/README.md",
