@@ -90,7 +90,8 @@ def test_a_short_run_checkpoints_resumes_and_exports_a_model_the_registry_takes(
     # the tool runs the model at the scale it learnt from
     assert card["working_size"] == 48
     configure_registry(models)
-    assert [m.name for m in get_registry().for_task("colorize")] == ["colorize-test"]
+    # beside the shipped model
+    assert "colorize-test" in [m.name for m in get_registry().for_task("colorize")]
 
 
 def test_the_config_checks_its_values() -> None:
