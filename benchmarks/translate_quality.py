@@ -41,6 +41,9 @@ from ganstudio.tools.translate import run as translate
 from ganstudio.train.data import list_images, load_rgb
 from ganstudio.train.lpips import LPIPS, AlexNetFeatures
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scratch_judge  # noqa: E402  (the second judge, beside this script)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganstudio-bench" / "cat_dog_judge.npz"
@@ -191,12 +194,14 @@ def resampled(rgb: np.ndarray, short_side: int, multiple_of: int) -> np.ndarray:
 
 
 def _seconds(model: str, photo: np.ndarray, side: int, repeats: int) -> float | None:
-    """Median seconds of the translate tool on a side x side photo with the model running at that size (None when
-    ``repeats`` is 0: a quality-only run)."""
+    """Median seconds of the translate tool on a side x side photo with the model running at that size, or a head
+    model at its own (None when ``repeats`` is 0: a quality-only run)."""
     if repeats <= 0:
         return None
     image = resize(photo, (side, side), "bicubic")
-    params = TranslateParams(model=model, working_size=side)
+    # a head model runs at its own size on the head it finds (finding it and enlarging the result counted)
+    head = get_registry().get(model, "translate").card.get("region") == "head"
+    params = TranslateParams(model=model, working_size=0 if head else side)
     translate(image, params)  # warm-up: loading, first-call allocation
     times = []
     for _ in range(repeats):
@@ -213,6 +218,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--data-root", type=Path, default=SHARED / "data", help="holds cats/ and dogs/ (judge only)")
     parser.add_argument("--eval-root", type=Path, default=SHARED / "eval" / "cat2dog", help="holds cats/ and dogs/")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="the judge's cache file")
+    parser.add_argument("--scratch-cache", type=Path, default=scratch_judge.DEFAULT_CACHE,
+                        help="the second judge's cache file")
     parser.add_argument("--working-size", type=int, default=TranslateParams.working_size,
                         help="short side the models run at for the quality figures (default: each model's own)")
     parser.add_argument("--judge-only", action="store_true", help="train or load the judge and report its accuracy")
@@ -229,6 +236,7 @@ def main(argv: list[str]) -> int:
 
     backbone = AlexNetFeatures.load()
     judge = load_or_train_judge(backbone, args.data_root, args.cache, log)
+    second = scratch_judge.load_or_train(args.data_root, args.scratch_cache, log)
     eval_photos = {name: [load_rgb(p) for p in list_images(args.eval_root / f"{name}s")] for name in CLASSES}
     results: dict[str, dict[str, float]] = {}
     accuracy = {name: float((judge.classify(features(backbone, photos)) == label).mean())
@@ -237,13 +245,20 @@ def main(argv: list[str]) -> int:
                         "photos": sum(len(p) for p in eval_photos.values())}
     print(f"judge on the untranslated held-out photos: cats called cat {accuracy['cat']:.1%}, "
           f"dogs called dog {accuracy['dog']:.1%} ({results['judge']['photos']} photos)")
+    accuracy = {name: float((second.classify(photos) == label).mean())
+                for label, (name, photos) in enumerate(eval_photos.items())}
+    results["scratch_judge"] = {"cats_called_cat": round(accuracy["cat"], 4),
+                                "dogs_called_dog": round(accuracy["dog"], 4)}
+    print(f"second judge (a CNN from scratch) on the same: cats called cat {accuracy['cat']:.1%}, "
+          f"dogs called dog {accuracy['dog']:.1%}")
 
     if not args.judge_only:
         lpips = LPIPS()
         names = _model_names(args.weights)
         if not names:
             log("no cat2dog / dog2cat model in the registry: pass --weights")
-        print(f"{'model':12} {'success':>8} {'baseline':>8} {'LPIPS':>7} {'s/256²':>8} {'s/1024²':>8}")
+        print(f"{'model':14} {'success':>8} {'2nd':>6} {'baseline':>8} {'2nd':>6} {'LPIPS':>7} {'s/256²':>8} "
+              f"{'s/1024²':>8}")
         for name in names:
             source, target = DIRECTIONS.get(name.split("@")[0], (None, None))
             if source is None:
@@ -253,14 +268,20 @@ def main(argv: list[str]) -> int:
             inputs = eval_photos[source][: args.limit]
             outputs = [translate(photo, params) for photo in inputs]
             success = float((judge.classify(features(backbone, outputs)) == CLASSES.index(target)).mean())
+            success_2nd = float((second.classify(outputs) == CLASSES.index(target)).mean())
             with torch.no_grad():
                 distances = [float(lpips(_tensor(a), _tensor(b))) for a, b in zip(inputs, outputs)]
             photo = eval_photos[source][0]
             descriptor = get_registry().get(name, "translate")
             working_size = args.working_size or model_working_size(descriptor.card)
-            blurred = [resampled(image, working_size, descriptor.multiple_of) for image in inputs]
+            # a head model changes the head alone: its baseline is the photos as they are
+            blurred = (inputs if descriptor.card.get("region") == "head" else
+                       [resampled(image, working_size, descriptor.multiple_of) for image in inputs])
             baseline = float((judge.classify(features(backbone, blurred)) == CLASSES.index(target)).mean())
+            baseline_2nd = float((second.classify(blurred) == CLASSES.index(target)).mean())
             results[name] = {"success": round(success, 4), "baseline_success": round(baseline, 4),
+                             "success_scratch_judge": round(success_2nd, 4),
+                             "baseline_success_scratch_judge": round(baseline_2nd, 4),
                              "lpips": round(float(np.mean(distances)), 4),
                              "photos": len(inputs), "working_size": working_size,
                              "s_per_256": _seconds(name, photo, 256, args.speed_repeats),
@@ -268,8 +289,9 @@ def main(argv: list[str]) -> int:
             row = results[name]
             speeds = " ".join(f"{'-' if row[key] is None else format(row[key], '.2f'):>8}"
                               for key in ("s_per_256", "s_per_1024"))
-            print(f"{name:12} {row['success']:>8.1%} {row['baseline_success']:>8.1%} {row['lpips']:>7.3f} {speeds}",
-                  flush=True)
+            print(f"{name:14} {row['success']:>8.1%} {row['success_scratch_judge']:>6.1%} "
+                  f"{row['baseline_success']:>8.1%} {row['baseline_success_scratch_judge']:>6.1%} "
+                  f"{row['lpips']:>7.3f} {speeds}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

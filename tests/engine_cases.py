@@ -167,6 +167,16 @@ def _pix2pix(root: Path, out: Path, steps: int) -> Any:
                          **_RUN)
 
 
+def _heads(root: Path, out: Path, steps: int) -> Any:
+    from ganstudio.train.heads import HeadsConfig
+
+    cats, dogs = _photos(root / "cats", 4, (64, 72)), _photos(root / "dogs", 4, (72, 64))
+    # random AlexNet weights label nothing the probe is sure of: every photo is kept
+    return HeadsConfig(domain_a=str(cats), domain_b=str(dogs), out=str(out), steps=steps, size=64,
+                       widths=(8, 8, 8, 8, 8), decoder=8, batch=2, val_images=1, min_probability=0.0, val_every=2,
+                       sample_every=2, **_RUN)
+
+
 CASES = {case.name: case for case in (
     Case("superres", "superres", _superres),
     Case("superres-gan", "superres", _superres_gan),
@@ -177,6 +187,7 @@ CASES = {case.name: case for case in (
     Case("pose-refiner", "pose_refiner", _pose_refiner),
     Case("colorize", "colorize", _colorize),  # the first family written for the engine: no pre-engine fixture
     Case("pix2pix", "pix2pix", _pix2pix),
+    Case("heads", "heads", _heads),
 )}
 
 
@@ -203,7 +214,7 @@ def write_fixtures(work: Path) -> None:
     import torch
 
     for name, case in CASES.items():
-        if name in ("colorize", "pix2pix"):
+        if name in ("colorize", "pix2pix", "heads"):
             continue
         torch.manual_seed(0)
         root, out = work / name / "data", work / name / "run"

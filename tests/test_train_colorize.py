@@ -201,6 +201,16 @@ def test_a_binned_run_starts_from_a_regression_model_and_the_tool_uses_it(tmp_pa
     vivid_bias, plain_bias = (load_file(path)["head.bias"] for path in (models / "binned.safetensors", plain))
     assert torch.allclose(vivid_bias - plain_bias, log_weights, atol=1e-5)
     assert json.loads(plain.with_suffix(".json").read_text())["architecture"]["params"]["temperature"] == 0.5
+    # a run started from the vivid export takes the folded vividness out of the bias: it starts from the run's
+    # own odds (the plain export), not from odds rebalanced twice
+    again = tmp_path / "again"
+    replaced = {"--out": str(again), "--lr": "1e-9", "--init": str(models / "binned.safetensors")}
+    again_args = [replaced.get(args[i - 1], a) if i else a for i, a in enumerate(args)]
+    assert run_train(parse_train_args(again_args)) == 0
+    restarted = tmp_path / "restarted.safetensors"
+    assert run_train(parse_train_args(["export", "--run", str(again), "--output", str(restarted), "--title", "R",
+                                       "--machine", "test", "--latest", "--vividness", "0"])) == 0
+    assert torch.allclose(load_file(restarted)["head.bias"], plain_bias, atol=1e-4)
     configure_registry(models)
     grey = np.repeat(np.linspace(20, 230, 48 * 40).reshape(40, 48, 1).astype(np.uint8), 3, axis=2)
     out = get_tool("colorize").run(grey, ColorizeParams(model="binned"))

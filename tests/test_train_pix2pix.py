@@ -107,6 +107,10 @@ def test_a_short_pairs_run_resumes_and_exports_a_translate_model(tmp_path: Path,
     models.mkdir()
     assert run_train(parse_train_args(["export", "--run", str(run), "--output", str(models / "inv.safetensors"),
                                        "--title", "Sketch → Painting", "--machine", "test"])) == 0
+    # a colourise run's export options are not a pairs run's: refused, nothing written
+    assert run_train(parse_train_args(["export", "--run", str(run), "--output", str(models / "viv.safetensors"),
+                                       "--title", "V", "--machine", "test", "--vividness", "1"])) == 1
+    assert "not an option of a pix2pix run" in capsys.readouterr().out and not (models / "viv.json").exists()
     card = json.loads((models / "inv.json").read_text())
     assert card["task"] == "translate" and card["architecture"]["name"] == "pix2pix_unet"
     assert card["working_size"] == 64 and str(before) in card["data"]["licence"] and card["keeps_detail"] is True
@@ -118,17 +122,21 @@ def test_a_short_pairs_run_resumes_and_exports_a_translate_model(tmp_path: Path,
     assert ckpt.latest_checkpoint(run) is not None
 
 
-def test_a_change_learnt_at_a_small_working_size_keeps_a_large_photos_detail() -> None:
+@pytest.mark.parametrize("edit", [0.1, -0.1])
+def test_a_change_learnt_at_a_small_working_size_keeps_a_large_photos_detail(edit: float) -> None:
     from ganstudio.engine import run_rgb_model
 
     rng = np.random.default_rng(3)
     photo = rng.integers(40, 200, (240, 320, 3), dtype=np.uint8)  # detail at every pixel
 
-    def brighten(x: torch.Tensor) -> torch.Tensor:
-        return x + 0.1
+    def grade(x: torch.Tensor) -> torch.Tensor:
+        return x + edit
 
-    kept = run_rgb_model(photo, brighten, model_size=(64, 48), keep_detail=True)
-    soft = run_rgb_model(photo, brighten, model_size=(64, 48))
+    kept = run_rgb_model(photo, grade, model_size=(64, 48), keep_detail=True)
+    soft = run_rgb_model(photo, grade, model_size=(64, 48))
     change = kept.astype(int) - photo.astype(int)
-    assert np.abs(change - 26).max() <= 1  # the photo's every pixel, 0.1 brighter
-    assert np.abs(soft.astype(int) - photo.astype(int) - 26).mean() > 10  # the whole picture enlarged: soft
+    levels = round(edit * 255)
+    assert np.abs(change - levels).max() <= 1  # the photo's every pixel, 0.1 brighter or darker
+    assert np.abs(soft.astype(int) - photo.astype(int) - levels).mean() > 10  # the whole picture enlarged: soft
+    with pytest.raises(ValueError, match="scale 1"):
+        run_rgb_model(photo, grade, scale=2, model_size=(64, 48), keep_detail=True)

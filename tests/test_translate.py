@@ -406,3 +406,29 @@ def test_working_size_zero_runs_the_model_at_its_cards_size_and_a_given_size_win
     assert model_working_size({}) == DEFAULT_WORKING_SIZE
     assert model_working_size({"working_size": 250}) == DEFAULT_WORKING_SIZE, "a bad card value is ignored"
     assert model_working_size({"working_size": 144}) == 144
+
+
+def test_a_run_on_head_crops_with_diffaugment_exports_a_head_model(tmp_path: Path, monkeypatch) -> None:
+    from ganstudio.tools import translate as translate_tool
+    from ganstudio.tools.heads import HeadBox
+
+    cats, dogs = _folders(tmp_path)
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        CycleGANConfig(domain_a=str(cats), domain_b=str(dogs), out=str(tmp_path / "bad"), diffaugment="colour",
+                       **TINY)
+    config = CycleGANConfig(domain_a=str(cats), domain_b=str(dogs), out=str(tmp_path / "run"), steps=2,
+                            sample_every=0, diffaugment="color,translation,cutout", **TINY)
+    assert train(config, events=EventWriter()) == 0
+    cards = export(tmp_path / "run", tmp_path / "models", machine="test", licence="test data",
+                   names=("headcat2dog", "headdog2cat"), head_context=2.5)
+    card = json.loads(cards[0].read_text())
+    assert (card["region"], card["head_context"], card["working_size"]) == ("head", 2.5, config.crop)
+    assert card["training"]["diffaugment"] == "color,translation,cutout"
+    configure_registry(tmp_path / "models")
+    image = _photo(90, 120)
+    head = HeadBox(60.0, 45.0, 16.0, 0.9)
+    monkeypatch.setattr(translate_tool, "locate_head", lambda image, runtime=None, cancel=None: head)
+    out = translate(image, TranslateParams(model="headcat2dog"))
+    changed = np.nonzero(np.any(out != image, axis=2))
+    # a 40 px square about the head, less its corners: nothing else changes
+    assert changed[0].min() >= 25 and changed[0].max() < 65 and changed[1].min() >= 40 and changed[1].max() < 80

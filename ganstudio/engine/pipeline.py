@@ -1,6 +1,7 @@
 """Running an RGB image model on app pixels: alpha, grey and bit depth are handled here, once, for every tool."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
@@ -42,6 +43,8 @@ def run_rgb_model(
     model's change is enlarged and added to the full-size input: a model that grades or retouches at a small
     working size then keeps every detail of a large photo instead of returning it soft.
     """
+    if keep_detail and scale != 1:
+        raise ValueError("keep_detail adds the model's change to the input: it needs a model of scale 1")
     colour, alpha = split_alpha(pixels)
     full = rgb = to_rgb(to_float(colour))
     height, width = rgb.shape[:2]
@@ -49,8 +52,8 @@ def run_rgb_model(
         rgb = _resize_float(rgb, model_size)
     out = to_array(run_tiled(model, to_tensor(rgb), scale=scale, tile=tile, multiple_of=multiple_of, device=device,
                              dtype=dtype, progress=progress, cancel=cancel))
-    if model_size is not None and keep_detail and scale == 1:
-        out = np.clip(full + _resize_float(out - rgb, (width, height)), 0, 1)
+    if model_size is not None and keep_detail:
+        out = np.clip(full + _resize_change(out - rgb, (width, height)), 0, 1)
     elif model_size is not None:
         out = _resize_float(out, (width * scale, height * scale))
     result = from_float(from_rgb(out, colour.shape[2]), pixels.dtype)
@@ -60,6 +63,15 @@ def run_rgb_model(
             alpha = resize(alpha, (width, height), "bicubic")
         result = merge_alpha(result, alpha)
     return result
+
+
+def _resize_change(change: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A signed float change (darkening is negative) resized as :func:`_resize_float` would, without clipping it to
+    [0, 1] as pixels are."""
+    shrinking = size[0] * size[1] < change.shape[0] * change.shape[1]
+    out = cv2.resize(np.ascontiguousarray(change, np.float32), size,
+                     interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+    return out.reshape(size[1], size[0], *change.shape[2:])
 
 
 def _resize_float(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:

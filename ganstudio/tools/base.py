@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..engine import Runtime, resolve_device, resolve_dtype
+from ..imaging.color import split_alpha, to_rgb
 from ..models import ModelDescriptor, get_registry, model_cache
 
 
@@ -46,6 +47,15 @@ def check_image(image: np.ndarray) -> None:
         raise ValueError(f"expected an H x W x C image with 1-4 channels, got shape {image.shape}")
     if image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected 8- or 16-bit pixels, got {image.dtype}")
+
+
+def as_rgb8(image: np.ndarray) -> np.ndarray:
+    """The colour of any image the tools take, as contiguous 8-bit RGB: what the detecting networks see."""
+    colour, _ = split_alpha(image)
+    rgb = to_rgb(colour)
+    if rgb.dtype == np.uint16:
+        rgb = (rgb >> 8).astype(np.uint8)
+    return np.ascontiguousarray(rgb)
 
 
 def boolean_mask(mask: np.ndarray | None, image: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from ..pose.refine import edit_region, paste_weight
 from ..pose.skeleton import FLIP_ORDER, JOINTS, Pose, unfound_message, unfound_moves
 from ..pose.warp import repose
 from . import inpaint
-from .base import ToolSpec, boolean_mask, check_image, find_model, load_module, mask_bounds
+from .base import ToolSpec, as_rgb8, boolean_mask, check_image, find_model, load_module, mask_bounds
 
 DEFAULT_MODEL = "pose-net"
 #: Long side of the first, whole-photo pass.
@@ -74,14 +74,6 @@ class PoseParams:
     #: The person's matte (H x W float in [0, 1]) that a detection already found on this very image, so Apply does
     #: not run the network again; None detects it.
     person: np.ndarray | None = field(default=None, compare=False, repr=False)
-
-
-def _as_rgb8(image: np.ndarray) -> np.ndarray:
-    colour, _ = split_alpha(image)
-    rgb = to_rgb(colour)
-    if rgb.dtype == np.uint16:
-        rgb = (rgb >> 8).astype(np.uint8)
-    return np.ascontiguousarray(rgb)
 
 
 def _infer(module: torch.nn.Module, view: np.ndarray, device: torch.device,
@@ -177,7 +169,7 @@ def detect(image: np.ndarray, model: str = DEFAULT_MODEL, runtime: Runtime | Non
     net_h, net_w = int(card_input.get("height", 192)), int(card_input.get("width", 128))
     stride = int(card_input.get("stride", 2))
     multiple = max(descriptor.multiple_of, 1)
-    rgb = _as_rgb8(image)
+    rgb = as_rgb8(image)
     height, width = rgb.shape[:2]
 
     # Pass 1: the whole photo, to find where the person is.

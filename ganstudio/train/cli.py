@@ -121,6 +121,49 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_dcgan_parsers(tasks)
     _add_colorize_parser(tasks)
     _add_pix2pix_parser(tasks)
+    _add_heads_parser(tasks)
+
+
+def _add_heads_parser(tasks: argparse._SubParsersAction) -> None:
+    from ganstudio.train.heads import HeadsConfig
+
+    defaults = HeadsConfig(domain_a="", domain_b="", out="")
+    hd = tasks.add_parser("heads", help=f"the animal-head locator, labelled by AlexNet's activation maps of a "
+                                        f"probe between two folders {_DEFAULTS_NOTE}")
+    hd.add_argument("--domain-a", required=True, help="folder of one animal's photos, e.g. cats")
+    hd.add_argument("--domain-b", required=True, help="folder of the other's, e.g. dogs")
+    hd.add_argument("--out", required=True, help="run folder: labels, checkpoints, samples, best weights")
+    hd.add_argument("--size", type=int, default=defaults.size, help="square network input, pixels")
+    hd.add_argument("--widths", type=int, nargs="+", default=list(defaults.widths),
+                    help="channels of the stem and of each stride-2 stage")
+    hd.add_argument("--decoder", type=int, default=defaults.decoder, help="channels of the upsampling path")
+    hd.add_argument("--sigma", type=float, default=defaults.sigma, help="centre heatmap Gaussian, in cells")
+    hd.add_argument("--batch", type=int, default=defaults.batch)
+    hd.add_argument("--steps", type=int, default=defaults.steps, help="total steps (the cosine LR spans them)")
+    hd.add_argument("--lr", type=float, default=defaults.lr)
+    hd.add_argument("--warmup", type=int, default=defaults.warmup)
+    hd.add_argument("--mask-weight", type=float, default=defaults.mask_weight)
+    hd.add_argument("--val-images", type=int, default=defaults.val_images, help="photos of each folder held out")
+    hd.add_argument("--val-every", type=int, default=defaults.val_every)
+    hd.add_argument("--cam-threshold", type=float, default=defaults.cam_threshold,
+                    help="the head is the activation map above this share of its peak")
+    hd.add_argument("--head-scale", type=float, default=defaults.head_scale,
+                    help="head side = this x that part's larger extent")
+    hd.add_argument("--min-probability", type=float, default=defaults.min_probability,
+                    help="photos the probe gives their own class less than this are not labelled")
+    hd.add_argument("--others", default=defaults.others,
+                    help="folder of photos with neither animal: a third class for the labelling probe")
+    hd.add_argument("--lpips-weights", default=defaults.lpips_weights,
+                    help="AlexNet/LPIPS .npz (default ../shared/weights/lpips_alexnet.npz)")
+    _add_run_options(hd, defaults)
+
+    crops = tasks.add_parser("head-crops", help="each photo's head as the Translate tool crops it: the training "
+                                                "data of a head translator")
+    crops.add_argument("--data", required=True, help="folder of photos")
+    crops.add_argument("--out", required=True, help="folder the crops go to (photos already there are kept)")
+    crops.add_argument("--size", type=int, default=72, help="crop side in pixels")
+    crops.add_argument("--context", type=float, default=2.0, help="crop side = this x the head's side")
+    crops.add_argument("--locator", default="head-locator", help="the head locator model (name)")
 
 
 def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
@@ -169,7 +212,8 @@ def _add_inpaint_parser(tasks: argparse._SubParsersAction) -> None:
 TRAINERS = {"superres": ("superres", "SuperResConfig"), "inpaint": ("inpaint", "InpaintConfig"),
             "cyclegan": ("cyclegan", "CycleGANConfig"), "pose": ("pose", "PoseConfig"),
             "pose-refiner": ("pose_refiner", "RefinerConfig"), "dcgan": ("dcgan", "DCGANConfig"),
-            "colorize": ("colorize", "ColorizeConfig"), "pix2pix": ("pix2pix", "Pix2PixConfig")}
+            "colorize": ("colorize", "ColorizeConfig"), "pix2pix": ("pix2pix", "Pix2PixConfig"),
+            "heads": ("heads", "HeadsConfig")}
 
 
 def _config(args: argparse.Namespace, config_type: type) -> object:
@@ -197,6 +241,11 @@ def run_train(args: argparse.Namespace) -> int:
             return _export_pose(args, events)
         if args.train_task == "dcgan-export":
             return _export_dcgan(args, events)
+        if args.train_task == "head-crops":
+            from ganstudio.train.heads import write_head_crops
+
+            write_head_crops(Path(args.data), Path(args.out), args.size, args.context, args.locator, events)
+            return 0
         raise ValueError(f"unknown training task {args.train_task!r}")
     except Exception as exc:  # A watcher (the GUI) must always get a parseable final event, whatever failed.
         events.error(f"{type(exc).__name__}: {exc}")
@@ -219,17 +268,19 @@ def _export(args: argparse.Namespace, events: EventWriter) -> int:
     from ganstudio.train import inpaint, pose_refiner, superres
     from ganstudio.train.common import run_task
 
-    from ganstudio.train import colorize, pix2pix
+    from ganstudio.train import colorize, heads, pix2pix
 
-    exports = {inpaint.TASK: inpaint.export, pose_refiner.TASK: pose_refiner.export, colorize.TASK: colorize.export,
-               pix2pix.TASK: pix2pix.export}
-    export = exports.get(run_task(Path(args.run)) or "", superres.export)
+    families = {module.TASK: module for module in (inpaint, pose_refiner, colorize, pix2pix, heads)}
+    family = families.get(run_task(Path(args.run)) or "", superres)
     output = Path(args.output)
-    decoding = {k: getattr(args, k) for k in ("temperature", "vividness") if getattr(args, k) is not None}
-    if decoding and export is not colorize.export:
-        raise ValueError("--temperature and --vividness are for colorize runs only")
-    card = export(Path(args.run), output, args.name or output.stem, args.title, args.machine,
-                  use_best=not args.latest, metrics=_metrics(args), **({"decoding": decoding} if decoding else {}))
+    # options only some families' exports take (a family lists its own in EXPORT_OPTIONS)
+    options = {k: getattr(args, k) for k in ("temperature", "vividness") if getattr(args, k) is not None}
+    unknown = set(options) - set(getattr(family, "EXPORT_OPTIONS", ()))
+    if unknown:
+        kind = getattr(family, "TASK", "superres")
+        raise ValueError(f"{', '.join('--' + k for k in sorted(unknown))}: not an option of a {kind} run's export")
+    card = family.export(Path(args.run), output, args.name or output.stem, args.title, args.machine,
+                         use_best=not args.latest, metrics=_metrics(args), **options)
     if args.summary:
         values = json.loads(Path(card).read_text(encoding="utf-8"))
         Path(card).write_text(json.dumps({**values, "summary": args.summary}, indent=2, ensure_ascii=False) + "\n",
@@ -274,6 +325,8 @@ def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
     cg.add_argument("--lambda-identity", type=float, default=defaults.lambda_identity,
                     help="identity loss weight as a fraction of --lambda-cycle")
     cg.add_argument("--pool-size", type=int, default=defaults.pool_size)
+    cg.add_argument("--diffaugment", default=defaults.diffaugment,
+                    help="DiffAugment for both discriminators, e.g. color,translation,cutout (default: none)")
     cg.add_argument("--sample-images", type=int, default=defaults.sample_images,
                     help="photos held out of each folder for the sample grids")
     cg.add_argument("--init-ab", default="", help="start the A->B generator from these .safetensors weights (same "
@@ -290,6 +343,9 @@ def _add_cyclegan_parsers(tasks: argparse._SubParsersAction) -> None:
     export.add_argument("--licence", required=True, help="the training data's terms, for the cards")
     export.add_argument("--metrics", help="JSON file of measured metrics, keyed by model name")
     export.add_argument("--names", nargs=2, metavar=("A2B", "B2A"), help="model names (default: <a>2<b> <b>2<a>)")
+    export.add_argument("--head-context", type=float,
+                        help="the run learnt head crops of this many head sides (ganstudio train head-crops): the "
+                             "Translate tool turns a photo's head alone")
     export.add_argument("--titles", nargs=2, metavar=("A2B", "B2A"), help='titles shown in the app '
                                                                           '(default: "A → B" "B → A")')
 
@@ -298,7 +354,7 @@ def _export_cyclegan(args: argparse.Namespace, events: EventWriter) -> int:
     from ganstudio.train import cyclegan
 
     for card in cyclegan.export(Path(args.run), Path(args.output_dir), args.machine, args.licence, _metrics(args),
-                                args.names, args.titles):
+                                args.names, args.titles, args.head_context):
         events.emit("export", weights=str(card.with_suffix(".safetensors")), card=str(card))
     return 0
 
@@ -398,7 +454,8 @@ def _export_pose(args: argparse.Namespace, events: EventWriter) -> int:
 
 
 def _add_dcgan_parsers(tasks: argparse._SubParsersAction) -> None:
-    from ganstudio.train.dcgan import AUGMENTS, LOSSES, DCGANConfig
+    from ganstudio.train.dcgan import LOSSES, DCGANConfig
+    from ganstudio.train.diffaugment import AUGMENTS
 
     defaults = DCGANConfig(data="", out="")
     dc = tasks.add_parser("dcgan", help=f"an unconditional DCGAN: new pictures like a folder's {_DEFAULTS_NOTE}")

@@ -12,17 +12,17 @@ A run folder (``--out``) holds ``checkpoints/``, ``best.safetensors`` (the lowes
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import cv2
 import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
-from ganstudio.imaging.color import lab_to_rgb, rgb_to_lab
+from ganstudio.imaging.color import lab_to_rgb, resize, rgb_to_lab
 from ganstudio.models.arch.colorize import AB_SCALE, ColorizeUNet, ab_bin_index
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train import engine
@@ -128,6 +128,14 @@ def build_generator(cfg: ColorizeConfig) -> ColorizeUNet:
     return ColorizeUNet(cfg.channels, cfg.levels, cfg.bins, cfg.context, cfg.temperature)
 
 
+def folded_vividness(weights_path: Path) -> float:
+    """The vividness an exported model's card says was folded into its head's bias (0 for a run's own weights)."""
+    card_path = weights_path.with_suffix(".json")
+    if not card_path.is_file():
+        return 0.0
+    return float(json.loads(card_path.read_text()).get("decoding", {}).get("vividness", 0.0))
+
+
 def score_offset(cfg: ColorizeConfig, weights: torch.Tensor) -> torch.Tensor:
     """What the exported model adds to its cell scores: ``vividness`` x log w for a calibrated run, else nothing
     (its scores already lean as far as the rebalancing took them)."""
@@ -168,12 +176,12 @@ def to_rgb_tensor(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
 
 
 def at_long_side(image: np.ndarray, long_side: float, min_side: int) -> np.ndarray:
-    """``image`` brought to ``long_side`` (area-averaged, as the tool's downscale), its short side kept at least
-    ``min_side``."""
+    """``image`` brought to ``long_side`` by the imaging layer's resize, as the tool brings a photo to the working
+    size (area-averaged down, bicubic up), its short side kept at least ``min_side``."""
     height, width = image.shape[:2]
     factor = max(long_side / max(height, width), min_side / min(height, width))
     size = (max(min_side, round(width * factor)), max(min_side, round(height * factor)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
+    return resize(image, size, "area" if factor < 1 else "bicubic")
 
 
 class ColourCrops(Dataset):
@@ -296,6 +304,11 @@ class Colorize(engine.Family):
         missing = set(own) - set(fitting)
         if unknown or not {k for k in missing if not k.startswith("context.")} <= {"head.weight", "head.bias"}:
             raise ValueError(f"{path} is not a colorize_unet of this size")
+        folded = folded_vividness(Path(path))
+        if folded and self.cfg.bins and "head.bias" in fitting:
+            # an exported model carries vividness x log w in its head's bias; a calibrated run learns the photos'
+            # own odds, so start it from them (w of this run's photos: exact when they are the export's)
+            fitting["head.bias"] = fitting["head.bias"] - folded * self.cell_weights.log().to(fitting["head.bias"])
         self.generator.load_state_dict(fitting, strict=False)
         if missing & {"head.weight", "head.bias"}:
             self.run.events.emit("warning", message=f"{path}: its head has another shape; the head starts afresh")
@@ -365,13 +378,19 @@ def train(cfg: ColorizeConfig, resume: bool = False, events: EventWriter | None 
     return engine.train(Colorize, cfg, resume, events)
 
 
+#: What ``ganstudio train export`` may pass to :func:`export` beside the common arguments.
+EXPORT_OPTIONS = ("temperature", "vividness")
+
+
 def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: str, use_best: bool = True,
-           metrics: dict[str, Any] | None = None, decoding: dict[str, float] | None = None) -> Path:
+           metrics: dict[str, Any] | None = None, temperature: float | None = None,
+           vividness: float | None = None) -> Path:
     """Write the run's best (or latest) generator as ``weights_path`` (.safetensors) plus its model card;
-    ``decoding`` may set another ``temperature`` and ``vividness`` than the run's (they change no weights the run
-    learnt, only how its scores become colours)."""
+    ``temperature`` and ``vividness`` may differ from the run's (they change no weights the run learnt, only how its
+    scores become colours)."""
     state = ckpt.load_latest(run_dir)
-    cfg = ColorizeConfig.from_dict({**state["config"], **(decoding or {})})
+    decoding = {k: v for k, v in (("temperature", temperature), ("vividness", vividness)) if v is not None}
+    cfg = ColorizeConfig.from_dict({**state["config"], **decoding})
     generator = build_generator(cfg)
     used_best = load_weights_for_export(generator, run_dir, state, "generator", use_best)
     if cfg.bins:
@@ -398,4 +417,7 @@ def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: st
                      "wall_time_s": round(state["wall_time_s"])},
         "metrics": metrics or {},
     }
+    if cfg.bins:
+        # what was folded into the head's bias, so a later run started from these weights can take it out again
+        card["decoding"] = {"vividness": cfg.vividness if cfg.calibrated else 0.0, "temperature": cfg.temperature}
     return ckpt.export_safetensors(generator, Path(weights_path), card)

@@ -32,6 +32,7 @@ from ganstudio.train import checkpoint as ckpt
 from ganstudio.train import engine
 from ganstudio.train.data import (AUGMENT_TEXT, FLAT_CROP_SPREAD, UnpairedCrops, check_augment, list_images,
                                   load_folder, resize_short_side, to_tensor)
+from ganstudio.train.diffaugment import diff_augment, parse_policies
 from ganstudio.train.discriminators import ImagePool, PatchGANDiscriminator, ProjectedDiscriminator, lsgan_loss
 from ganstudio.train.events import EventWriter
 from ganstudio.train.common import save_grid, split_validation
@@ -73,6 +74,9 @@ class CycleGANConfig(engine.RunSettings):
     #: Identity loss weight, as a fraction of ``lambda_cycle`` (the paper: 0.5).
     lambda_identity: float = 0.5
     pool_size: int = 50
+    #: DiffAugment policies for both discriminators, comma-separated (color, translation, cutout): the same random
+    #: change to real and generated pictures, so a discriminator cannot memorise a small folder. Empty: none.
+    diffaugment: str = ""
     #: Photos held out of each folder for the sample grids (never trained on).
     sample_images: int = 4
     #: .safetensors weights (``cyclegan-resnet`` of the same ngf and blocks) to start each generator of a fresh
@@ -101,6 +105,7 @@ class CycleGANConfig(engine.RunSettings):
         if self.name_a == self.name_b:
             raise ValueError("the two domains need different names")
         check_augment(self.augment)
+        parse_policies(self.diffaugment)
 
     @property
     def multiple_of(self) -> int:
@@ -129,6 +134,7 @@ class Discriminators:
 
     def __init__(self, cfg: CycleGANConfig, device: torch.device, backbone_weights: str | None = None) -> None:
         self.backbone: nn.Module | None = None
+        self.policies = parse_policies(cfg.diffaugment)
         if cfg.discriminator == "projected":
             from ganstudio.train.lpips import AlexNetFeatures
 
@@ -148,6 +154,9 @@ class Discriminators:
         self.d_b.requires_grad_(flag)
 
     def logits(self, discriminator: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+        if self.policies:
+            # DiffAugment works in [-1, 1] (what it shifts in is mid grey); the photos here are in [0, 1]
+            images = (diff_augment(images * 2 - 1, self.policies) + 1) / 2
         if self.backbone is None:
             return [discriminator(images)]
         return discriminator(self.backbone(images))
@@ -324,14 +333,14 @@ def build_card(cfg: CycleGANConfig, name: str, title: str, training: dict[str, A
                                " x identity L1", "discriminator": cfg.discriminator, "optimizer": "Adam",
                      "lr": cfg.lr, "beta1": cfg.beta1, "batch": cfg.batch, "crop": cfg.crop,
                      "load_size": cfg.load_size, "augment": AUGMENT_TEXT[cfg.augment], "small_crop": cfg.small_crop,
-                     "small_crop_steps": cfg.small_crop_steps, **training},
+                     "small_crop_steps": cfg.small_crop_steps, "diffaugment": cfg.diffaugment or "off", **training},
         "metrics": metrics or {},
     }
 
 
 def export(run_dir: Path, out_dir: Path, machine: str, licence: str,
            metrics: dict[str, dict[str, Any]] | None = None, names: tuple[str, str] | None = None,
-           titles: tuple[str, str] | None = None) -> list[Path]:
+           titles: tuple[str, str] | None = None, head_context: float | None = None) -> list[Path]:
     """Write the latest checkpoint's generators to ``out_dir`` as ``<a>2<b>`` and ``<b>2<a>`` (.safetensors and
     model card), or under ``names`` (A->B first) with ``titles``; ``metrics`` is keyed by the names. Returns the card
     paths."""
@@ -348,5 +357,8 @@ def export(run_dir: Path, out_dir: Path, machine: str, licence: str,
         model = build_generator(cfg)
         model.load_state_dict(state[key])
         card = build_card(cfg, name, title, training, licence, (metrics or {}).get(name))
+        if head_context:
+            # trained on head crops (``ganstudio train head-crops``): the tool crops the photo's head the same way
+            card.update(region="head", head_context=head_context, working_size=cfg.crop)
         cards.append(ckpt.export_safetensors(model, Path(out_dir) / f"{name}.safetensors", card))
     return cards

@@ -31,7 +31,7 @@ from ganstudio.train import checkpoint as ckpt
 from ganstudio.train import engine
 from ganstudio.train.common import data_licence, ema_decay_at, save_grid, tile, update_ema
 from ganstudio.train.data import SquareCrops, list_images, load_folder
-from ganstudio.train.diffaugment import AUGMENTS, diff_augment
+from ganstudio.train.diffaugment import diff_augment, parse_policies
 from ganstudio.train.discriminators import DCGANDiscriminator, hinge_d_loss, hinge_g_loss
 from ganstudio.train.events import EventWriter
 
@@ -69,15 +69,13 @@ class DCGANConfig(engine.RunSettings):
         stage_count(self.size)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
-        unknown = set(self.augment_policies) - set(AUGMENTS)
-        if unknown:
-            raise ValueError(f"unknown augmentation {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTS)})")
+        parse_policies(self.augment)
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), not {self.ema_decay}")
 
     @property
     def augment_policies(self) -> tuple[str, ...]:
-        return tuple(p.strip() for p in self.augment.split(",") if p.strip() and p.strip() != "none")
+        return parse_policies(self.augment)
 
 
 def arch_params(cfg: DCGANConfig) -> dict[str, Any]:

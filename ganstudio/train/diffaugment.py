@@ -52,6 +52,15 @@ def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
 _AUGMENT_FUNCTIONS = {"color": _colour, "translation": _translate, "cutout": _cutout}
 
 
+def parse_policies(text: str) -> tuple[str, ...]:
+    """``"color,translation"`` as a tuple of policies; empty or ``none`` for none. Raises on unknown ones."""
+    policies = tuple(p.strip() for p in text.split(",") if p.strip() and p.strip() != "none")
+    unknown = set(policies) - set(AUGMENTS)
+    if unknown:
+        raise ValueError(f"unknown augmentation {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTS)})")
+    return policies
+
+
 def diff_augment(x: torch.Tensor, policies: tuple[str, ...]) -> torch.Tensor:
     """DiffAugment of a batch in [-1, 1], a fresh random draw per picture, in the order of :data:`AUGMENTS`."""
     for name in AUGMENTS:
