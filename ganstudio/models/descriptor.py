@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TASKS = ("superres", "inpaint", "translate", "pose", "pose_refine", "generate", "colorize")
+TASKS = ("superres", "inpaint", "translate", "pose", "pose_refine", "generate", "colorize", "head_locator")
 
 #: ``arch`` of the classic, non-learned baselines; the tools implement them directly.
 CLASSIC = "classic"

@@ -43,9 +43,12 @@ def decode_head(heatmap: np.ndarray, mask: np.ndarray, stride: int) -> HeadBox:
     """The head in the locator's input pixels, from its centre heatmap (h x w) and head-mask probabilities (h x w).
 
     The centre is the heatmap's peak; the side is the diameter of the disc of the mask's area in the connected part
-    (above one half) that holds the peak, or around it when the mask missed it."""
+    (above half its peak) that holds the peak, or the nearest part when the
+    mask missed it."""
     (point,), (confidence,) = decode_heatmaps(heatmap[None], stride)
-    cells = (mask > 0.5).astype(np.uint8)
+    # above half the mask's own peak: where it is unsure everywhere (a head unlike the training views) its shape
+    # is still the head's, only fainter, and a fixed 0.5 would keep a few cells of it
+    cells = (mask > 0.5 * float(mask.max())).astype(np.uint8)
     col = int(np.clip(point[0] / stride, 0, mask.shape[1] - 1))
     row = int(np.clip(point[1] / stride, 0, mask.shape[0] - 1))
     count, labels = cv2.connectedComponents(cells)

@@ -153,6 +153,8 @@ def _add_heads_parser(tasks: argparse._SubParsersAction) -> None:
                     help="photos the probe gives their own class less than this are not labelled")
     hd.add_argument("--others", default=defaults.others,
                     help="folder of photos with neither animal: a third class for the labelling probe")
+    hd.add_argument("--negatives", type=float, default=defaults.negatives,
+                    help="share of views cut from the --others photos, with no head to find")
     hd.add_argument("--lpips-weights", default=defaults.lpips_weights,
                     help="AlexNet/LPIPS .npz (default ../shared/weights/lpips_alexnet.npz)")
     _add_run_options(hd, defaults)

@@ -66,6 +66,9 @@ class HeadsConfig(engine.RunSettings):
     head_scale: float = 1.6
     #: Photos whose probe gives their own folder's class less than this are not labelled.
     min_probability: float = 0.8
+    #: Share of training views cut from the ``others`` photos, with no head to find: people's faces, a pattern of
+    #: fur, a photo with no animal must give no head.
+    negatives: float = 0.2
     #: A folder of photos with neither animal (landscapes, things, people): a third class for the probe, so a
     #: head is what tells the animal from both the other and from anything else. Empty: the two animals only.
     others: str = ""
@@ -73,6 +76,8 @@ class HeadsConfig(engine.RunSettings):
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
+        if not 0.0 <= self.negatives < 1.0:
+            raise ValueError(f"negatives is a share of the views: from 0 to below 1, not {self.negatives}")
         if self.size % 2 ** len(self.widths):
             raise ValueError(f"size must be a multiple of {2 ** len(self.widths)}")
         self.require(("steps", "batch", "val_every", "checkpoint_every", "log_every", "keep_checkpoints"),
@@ -207,6 +212,19 @@ def random_view(sample: HeadSample, cfg: HeadsConfig, rng: np.random.Generator
     return np.clip(view, 0, 255).astype(np.uint8), centre, side
 
 
+def negative_view(image: np.ndarray, cfg: HeadsConfig, rng: np.random.Generator) -> np.ndarray:
+    """A view of a photo with no animal: a random square of a third to all of its short side, mirrored half the
+    time, recoloured as the head views are."""
+    height, width = image.shape[:2]
+    side = int(rng.uniform(0.33, 1.0) * min(height, width))
+    top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+    view = cv2.resize(image[top:top + side, left:left + side], (cfg.size, cfg.size), interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.5:
+        view = view[:, ::-1]
+    view = view.astype(np.float32) * rng.uniform(0.7, 1.3, 3) + rng.uniform(-25, 25)
+    return np.clip(view, 0, 255).astype(np.uint8)
+
+
 def targets(centre: np.ndarray, side: float, size: int, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """The centre's Gaussian heatmap (1 x h x w) and the head's disc (h x w, 0/255) on the output grid."""
     cells = size // STRIDE
@@ -219,9 +237,16 @@ def targets(centre: np.ndarray, side: float, size: int, sigma: float) -> tuple[n
     return heat, disc
 
 
-def make_batch(samples: list[HeadSample], indices: np.ndarray, cfg: HeadsConfig, rng: np.random.Generator):
+def make_batch(samples: list[HeadSample], indices: np.ndarray, cfg: HeadsConfig, rng: np.random.Generator,
+               others: list[np.ndarray] | None = None):
     views, heats, discs = [], [], []
+    cells = cfg.size // STRIDE
     for index in indices:
+        if others and rng.random() < cfg.negatives:
+            views.append(negative_view(others[int(rng.integers(len(others)))], cfg, rng))
+            heats.append(np.zeros((1, cells, cells), np.float32))
+            discs.append(np.zeros((cells, cells), np.uint8))
+            continue
         view, centre, side = random_view(samples[index], cfg, rng)
         heat, disc = targets(centre, side, cfg.size, cfg.sigma)
         views.append(view)
@@ -290,7 +315,7 @@ class HeadsTraining(engine.Family):
 
     task = TASK
     run_defining = ("size", "widths", "decoder", "sigma", "batch", "lr", "warmup", "mask_weight", "seed",
-                    "val_images", "cam_threshold", "head_scale", "min_probability", "others")
+                    "val_images", "cam_threshold", "head_scale", "min_probability", "others", "negatives")
 
     def setup(self, state: dict[str, Any] | None) -> dict[str, Any]:
         cfg, run = self.cfg, self.run
@@ -315,6 +340,13 @@ class HeadsTraining(engine.Family):
             held += val
         self.train_samples = self._samples(train, labels["heads"])
         self.views = validation_views(self._samples(held, labels["heads"]), cfg.size)
+        self.others: list[np.ndarray] = []
+        if cfg.others and cfg.negatives > 0:
+            for path in list_images(Path(cfg.others)):
+                try:
+                    self.others.append(load_rgb(path))
+                except Exception as exc:
+                    run.events.emit("warning", message=f"skipped {path}: {exc}")
         self.model = build_model(cfg).to(run.device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=1e-4)
         self.track(model=self.model, optimizer=self.optimizer)
@@ -340,7 +372,7 @@ class HeadsTraining(engine.Family):
     def batches(self) -> Iterator[tuple[torch.Tensor, ...]]:
         while True:
             indices = self.rng.choice(len(self.train_samples), self.cfg.batch, replace=False)
-            yield make_batch(self.train_samples, indices, self.cfg, self.rng)
+            yield make_batch(self.train_samples, indices, self.cfg, self.rng, self.others)
 
     def train_step(self, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
         run = self.run
@@ -436,6 +468,7 @@ def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: st
     used_best = load_weights_for_export(model, run_dir, state, "model", use_best)
     validation = state["best"] if used_best else {"step": state["step"]}
     labels = json.loads((Path(run_dir) / LABELS_FILE).read_text())
+    classes = f"{Path(cfg.domain_a).name}, {Path(cfg.domain_b).name}" + (" and other photos" if cfg.others else "")
     card = {
         "name": name, "title": title, "task": TASK, "scale": 1,
         "architecture": {"name": "posenet", "params": {"joints": 1, "widths": list(cfg.widths),
@@ -445,10 +478,11 @@ def export(run_dir: Path, weights_path: Path, name: str, title: str, machine: st
                   "outputs": "the head centre's heatmap, then a head-disc logit; the photo letterboxed on grey"},
         "recipe": "training/heads/README.md",
         "data": {"folders": [cfg.domain_a, cfg.domain_b], "licence": LICENCE},
-        "training": {"labels": f"class-activation maps of a cat-vs-dog probe on the frozen ImageNet AlexNet's conv3-5 "
-                               f"(accuracy {labels['probe_accuracy']:.3f} on its photos), the part above "
-                               f"{cfg.cam_threshold:g} of the peak, side x{cfg.head_scale:g}; photos under "
-                               f"{cfg.min_probability:g} left out",
+        "training": {"labels": f"class-activation maps of a softmax probe over {classes} on the frozen ImageNet "
+                               f"AlexNet's conv3-5 (accuracy {labels['probe_accuracy']:.3f} on its photos), the "
+                               f"evidence against every other class above {cfg.cam_threshold:g} of its peak, side "
+                               f"x{cfg.head_scale:g}; photos under {cfg.min_probability:g} left out",
+                     "negatives": f"{cfg.negatives:g} of the views from {cfg.others}, no head" if cfg.others else 0,
                      "loss": "centre heatmap MSE weighted as pose's + head-disc BCE", "optimizer": "AdamW",
                      "batch": cfg.batch, "lr": cfg.lr, "lr_schedule": "cosine", "machine": machine,
                      "steps": validation["step"], "steps_run": state["step"],
