@@ -24,16 +24,16 @@ import torch.nn.functional as F
 from ganstudio.imaging.color import resize
 from ganstudio.train.data import list_images, load_rgb
 
-RECIPE = "scratch cnn 32-64-128-192, 96 px centre square, crops+flips+colour, AdamW 2e-3 cosine, 12 epochs, v1"
-SIZE = 96
-EPOCHS = 12
+RECIPE = "scratch cnn 32-64-128-192, 64 px centre square, crops+flips+colour, AdamW 2e-3 one-cycle, 10 epochs, v1"
+SIZE = 64
+EPOCHS = 10
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 DEFAULT_CACHE = (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganstudio-bench" /
                  "cat_dog_scratch_judge.pt")
 
 
-def view(rgb: np.ndarray, side: int = SIZE + 16) -> np.ndarray:
+def view(rgb: np.ndarray, side: int = SIZE + 8) -> np.ndarray:
     """Short side to ``side``, centre square: side x side x 3 uint8."""
     height, width = rgb.shape[:2]
     factor = side / min(height, width)
@@ -64,7 +64,7 @@ class ScratchJudge(nn.Module):
     def prob_dog(self, photos: list[np.ndarray]) -> np.ndarray:
         """Averaged over the centre crop and its mirror image."""
         self.eval()
-        margin = 8
+        margin = 4
         x = torch.from_numpy(np.stack([view(p)[margin:margin + SIZE, margin:margin + SIZE] for p in photos]))
         x = x.permute(0, 3, 1, 2).float().div(255)
         logits = (self(x) + self(x.flip(3))) / 2
@@ -79,7 +79,7 @@ def _batches(views: np.ndarray, labels: np.ndarray, batch: int, rng: np.random.G
     order = rng.permutation(len(views))
     for start in range(0, len(order) - batch + 1, batch):
         index = order[start:start + batch]
-        tops, lefts = rng.integers(0, 17, len(index)), rng.integers(0, 17, len(index))
+        tops, lefts = rng.integers(0, 9, len(index)), rng.integers(0, 9, len(index))
         crops = np.stack([views[i, t:t + SIZE, left:left + SIZE] for i, t, left in zip(index, tops, lefts)])
         x = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255)
         flip = torch.from_numpy(rng.random(len(index)) < 0.5)
