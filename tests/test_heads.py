@@ -2,6 +2,9 @@
 locator's boxes come back in the photo's pixels."""
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -118,7 +121,7 @@ def test_a_head_model_on_a_photo_with_no_head_says_so_and_a_mask_still_works(tmp
     assert np.array_equal(result[mask == 0], image[mask == 0]) and not np.array_equal(result, image)
 
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval" / "cat2dog"
 #: Heads marked by looking at held-out photos on a 20 px grid: centre x, y and the head's side (ears left out).
 MARKED = {"cats/cat_000.jpg": (95, 112, 120), "cats/cat_025.jpg": (150, 110, 100), "cats/cat_050.jpg": (138, 133, 75),
@@ -165,7 +168,7 @@ def test_head_crops_are_cut_as_the_tool_cuts_them_and_a_rerun_keeps_them(tmp_pat
 
     monkeypatch.setattr(heads, "locate_head", locate)
     out = tmp_path / "crops"
-    counts = write_head_crops(photos, out, 16, 2.0, "head-locator", EventWriter(__import__("io").StringIO()))
+    counts = write_head_crops(photos, out, 16, 2.0, "head-locator", EventWriter(io.StringIO()))
     assert counts == {"written": 2, "kept": 0, "no_head": 1, "broken": 1}
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]  # no temporary files left behind
     # b's square reaches past the photo's corner: its outside is the nearest edge pixels, as in the tool
@@ -177,7 +180,7 @@ def test_head_crops_are_cut_as_the_tool_cuts_them_and_a_rerun_keeps_them(tmp_pat
 
     assert np.array_equal(crop, resize(expected, (16, 16), "area"))
     assert (expected[-10:, -10:] == pixels["b"][-1, -1]).all()
-    counts = write_head_crops(photos, out, 16, 2.0, "head-locator", EventWriter(__import__("io").StringIO()))
+    counts = write_head_crops(photos, out, 16, 2.0, "head-locator", EventWriter(io.StringIO()))
     assert counts["kept"] == 2 and counts["written"] == 0
 
 

@@ -45,7 +45,8 @@ class TranslateParams:
     working_size: int = 0
     #: Change only the masked region; everything outside the mask keeps its original pixels.
     use_mask: bool = False
-    #: Width in pixels of the ramp inside the mask's edge over which the result fades into the original.
+    #: Width in pixels of the ramp inside the mask's edge over which the result fades into the original (a head
+    #: model's square always fades over the outer quarter of its inscribed disc).
     feather: int = 8
 
 
@@ -156,8 +157,8 @@ def _translate_head(image: np.ndarray, model, params: TranslateParams, progress:
     report(progress, 0.0, "finding the head")
     head = locate_head(image, runtime=runtime, cancel=cancel)
     if head is None:
-        raise ValueError("no cat's or dog's head was found in this photo: paint a mask over the animal and turn on "
-                         "\"only the masked region\"")
+        raise ValueError("no cat's or dog's head was found in this photo: paint a mask over the head and turn on "
+                         "\"Use mask\" (the CLI's --mask)")
     x0, y0, side = head_square(head, float(model.card.get("head_context", 2.0)))
     height, width = image.shape[:2]
     inside = (slice(max(y0, 0), min(y0 + side, height)), slice(max(x0, 0), min(x0 + side, width)))
