@@ -163,8 +163,8 @@ def label_heads(cfg: HeadsConfig, folders: list[list[Path]], events: EventWriter
     (``folders[:2]``), and the probe's accuracy; a third folder, of photos with neither, only trains the probe."""
     labeller = CamLabeller(cfg.lpips_weights)
     maps, shapes, kept, classes = [], [], [], []
-    total = sum(len(paths) for paths in folders)
-    for index, path in enumerate(p for paths in folders for p in paths):
+    photos = [(k, path) for k, paths in enumerate(folders) for path in paths]
+    for index, (k, path) in enumerate(photos):
         try:
             rgb = load_rgb(path)
         except Exception as exc:  # a broken file is reported and left out, never fatal
@@ -173,9 +173,9 @@ def label_heads(cfg: HeadsConfig, folders: list[list[Path]], events: EventWriter
         maps.append(labeller.feature_map(rgb))
         shapes.append(rgb.shape)
         kept.append(path)
-        classes.append(next(k for k, paths in enumerate(folders) if index < sum(map(len, folders[:k + 1]))))
+        classes.append(k)
         if index % 200 == 0:
-            events.emit("status", message=f"head labels: features of {index} of {total} photos")
+            events.emit("status", message=f"head labels: features of {index} of {len(photos)} photos")
     accuracy = labeller.fit(maps, np.array(classes))
     heads = {str(path): list(astuple(labeller.head(fmap, shape, k, cfg.cam_threshold, cfg.head_scale)))
              for path, fmap, shape, k in zip(kept, maps, shapes, classes) if k < 2}
