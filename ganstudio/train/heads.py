@@ -21,9 +21,10 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from ganstudio.models.arch.posenet import PoseNet
-from ganstudio.pose.decode import fit_matrix, gaussian_heatmaps, similarity_matrix, to_opencv
-from ganstudio.tools.heads import TASK, HeadBox, decode_head
+from ganstudio.pose.decode import gaussian_heatmaps, similarity_matrix, to_opencv
+from ganstudio.tools.heads import TASK, HeadBox, decode_head, letterbox
 from ganstudio.train import checkpoint as ckpt
 from ganstudio.train import engine
 from ganstudio.train.common import BEST_WEIGHTS, load_weights_for_export, save_grid, split_validation
@@ -268,12 +269,10 @@ class ValidationView:
 
 
 def validation_views(samples: list[HeadSample], size: int) -> list[ValidationView]:
+    """Held-out photos as the tool shows them to the locator (its letterbox), with their labels moved along."""
     views = []
     for sample in samples:
-        height, width = sample.image.shape[:2]
-        matrix = fit_matrix(width, height, size, size)
-        image = cv2.warpAffine(sample.image, to_opencv(matrix), (size, size), flags=cv2.INTER_AREA,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128))
+        image, matrix = letterbox(sample.image, size)
         cx, cy = matrix @ np.array([sample.head.cx, sample.head.cy, 1.0])
         views.append(ValidationView(image, HeadBox(cx, cy, sample.head.side * matrix[0, 0], 1.0)))
     return views
